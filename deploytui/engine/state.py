@@ -1,0 +1,257 @@
+"""A run's state as a pure fold over its events: `fold(runbook, events) -> RunState`.
+
+The same `apply` runs when replaying a journal (resume, follow, export) and live, so what the
+screen shows and what the record says cannot drift apart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..runbook.model import Runbook, Step
+from . import events as ev
+
+PENDING, RUNNING, WAITING, NEEDS_YOU = "pending", "running", "waiting", "needs_you"
+DONE, FAILED, SKIPPED, INTERRUPTED = "done", "failed", "skipped", "interrupted"
+SETTLED = {DONE, SKIPPED}
+
+
+@dataclass
+class StepState:
+    id: str
+    activated: bool = False  # step_started seen (for this attempt)
+    attempt: int = 0
+    started: float | None = None
+    finished: float | None = None
+    command_running: bool = False
+    command_ok: bool | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    checks: list[bool] = field(default_factory=list)
+    wait_deadline: float | None = None
+    wait_expired: bool = False
+    gate_deadline: float | None = None
+    gate_open: bool = False
+    panes_done: set[int] = field(default_factory=set)
+    decision: dict | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    final: str | None = None  # done | failed | skipped (set by finish, mark, skip)
+    interrupted: bool = False
+    reason: str | None = None
+    started_by: str | None = None
+
+
+@dataclass
+class RunState:
+    book: Runbook
+    run_id: str = ""
+    info: dict[str, Any] = field(default_factory=dict)  # run_started data
+    vars: dict[str, Any] = field(default_factory=dict)
+    steps: dict[str, StepState] = field(default_factory=dict)
+    path: list[str] = field(default_factory=list)  # the steps this run walks, in order
+    entered: list[str] = field(default_factory=list)  # on-demand sections entered
+    schedule: dict[str, Any] | None = None
+    overrides: set[str] = field(default_factory=set)  # "schedule", "deadline", "gate:STEP", ...
+    deadline: float | None = None
+    deadline_passed: bool = False
+    outcome: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    last_seq: int = 0
+    notes: list[dict] = field(default_factory=list)
+
+    # ---- derived views -------------------------------------------------------------------
+    def status(self, step_id: str) -> str:
+        st = self.steps[step_id]
+        step = self.book.step(step_id)
+        if st.final == SKIPPED:
+            return SKIPPED
+        if st.final in (DONE, FAILED):
+            return st.final
+        if st.interrupted:
+            return INTERRUPTED
+        if st.command_running:
+            return RUNNING
+        if not st.activated:
+            if st.gate_deadline is not None and not st.gate_open and step_id == self.current:
+                return WAITING
+            return PENDING
+        if step.wait and not st.wait_expired and (st.command_ok or not step.has_command):
+            return WAITING
+        return NEEDS_YOU
+
+    @property
+    def current(self) -> str | None:
+        for sid in self.path:
+            if self.steps[sid].final not in SETTLED:
+                return sid
+        return None
+
+    @property
+    def finished_ok(self) -> bool:
+        return self.current is None
+
+    def step(self, step_id: str) -> Step:
+        return self.book.step(step_id)
+
+    def blockers(self, step_id: str) -> list[str]:
+        """What still keeps an activated step from being done, in words."""
+        st, step = self.steps[step_id], self.book.step(step_id)
+        out = []
+        if step.has_command and not st.command_ok:
+            out.append("command has not succeeded")
+        if step.wait and not st.wait_expired:
+            out.append("wait timer running")
+        for k, pane in enumerate(step.panes):
+            if pane.until and k not in st.panes_done:
+                out.append(f"pane {pane.title or k + 1} waiting for /{pane.until}/")
+        if not step.decide:
+            unticked = [step.checks[i] for i, c in enumerate(st.checks) if not c]
+            out.extend(f"check: {c}" for c in unticked)
+        elif st.decision is None:
+            out.append("decision not made")
+        return out
+
+    def complete(self, step_id: str) -> bool:
+        return self.steps[step_id].activated and not self.blockers(step_id)
+
+
+def initial(book: Runbook) -> RunState:
+    state = RunState(book=book)
+    for step in book.steps:
+        state.steps[step.id] = StepState(step.id, checks=[False] * len(step.checks))
+    state.path = [s.id for s in book.main_steps()]
+    return state
+
+
+def _steps_from(book: Runbook, target: str) -> list[str]:
+    """The path a goto leads to: a section's steps (then, for a regular section, the rest of the main
+    flow), or a step and what follows it in its section or the main flow."""
+    main = [s.id for s in book.main_steps()]
+    sec = book.section(target)
+    if sec is not None:
+        ids = [s.id for s in book.steps_of_section(target)]
+        if sec.on_demand or not ids:
+            return ids
+        return main[main.index(ids[0]) :]
+    step = book.step(target)
+    if book.is_on_demand(step):
+        ids = [s.id for s in book.steps_of_section(step.section)]
+        return ids[ids.index(target) :]
+    return main[main.index(target) :]
+
+
+def _enter(state: RunState, from_step: str | None, target: str, keep_from: bool) -> None:
+    if from_step in state.path:
+        cut = state.path.index(from_step) + (1 if keep_from else 0)
+        state.path = state.path[:cut] + [s for s in _steps_from(state.book, target) if s not in state.path[:cut]]
+    else:
+        state.path = _steps_from(state.book, target)
+    sec = state.book.section(target)
+    if sec is None:
+        sec = state.book.section(state.book.step(target).section)
+    if sec is not None and sec.on_demand and sec.id not in state.entered:
+        state.entered.append(sec.id)
+
+
+def apply(state: RunState, e: ev.Event) -> RunState:
+    """Fold one event into the state (mutates and returns it)."""
+    state.last_seq = e.seq
+    d = e.data
+    st = state.steps.get(e.step) if e.step else None
+    k = e.kind
+    if k == ev.RUN_STARTED:
+        state.info = dict(d)
+        state.vars = dict(d.get("vars", {}))
+        state.started = e.ts
+    elif k == ev.SCHEDULE_CHECKED:
+        state.schedule = dict(d)
+        state.deadline = d.get("deadline")
+    elif k == ev.OVERRIDE:
+        state.overrides.add(f"{d['what']}:{e.step}" if e.step else d["what"])
+        if d["what"] == "gate" and st:
+            st.gate_open = True
+    elif k == ev.STEP_STARTED and st:
+        st.activated = True
+        st.attempt = d.get("attempt", st.attempt + 1)
+        st.started = e.ts
+        st.started_by = e.actor
+        st.command_running = bool(d.get("command") or d.get("action"))
+        st.interrupted = False
+        st.final = None
+    elif k == ev.COMMAND_FINISHED and st:
+        st.command_running = False
+        st.command_ok = bool(d.get("ok"))
+        st.exit_code = d.get("exit_code")
+        st.error = d.get("error")
+        st.outputs = dict(d.get("outputs", {}))
+        state.vars.update(d.get("captured", {}))
+    elif k == ev.RETRIED and st:
+        st.command_ok = None
+    elif k == ev.TIMER_STARTED and st:
+        if d["timer"] == "wait":
+            st.wait_deadline = d["deadline"]
+        else:
+            st.gate_deadline = d["deadline"]
+    elif k == ev.TIMER_EXPIRED and st:
+        if d["timer"] == "wait":
+            st.wait_expired = True
+        else:
+            st.gate_open = True
+    elif k == ev.CHECK_TOGGLED and st:
+        st.checks[d["index"]] = bool(d["checked"])
+    elif k in (ev.PANE_MATCHED, ev.PANE_ENDED) and st:
+        st.panes_done.add(d["pane"])
+    elif k == ev.DECISION and st:
+        st.decision = dict(d)
+        if d.get("goto"):
+            _enter(state, e.step, d["goto"], keep_from=True)
+    elif k == ev.STEP_FINISHED and st:
+        st.final = d["status"]
+        st.finished = e.ts
+        st.command_running = False
+    elif k == ev.SKIPPED and st:
+        st.final = SKIPPED
+        st.reason = d.get("reason")
+        st.finished = e.ts
+        st.command_running = False
+    elif k == ev.MARKED and st:
+        st.final = d["status"]
+        st.reason = d.get("reason")
+        st.finished = e.ts
+        st.interrupted = False
+        st.command_running = False
+    elif k == ev.RERUN and st:
+        # a fresh attempt: keep ticks (a person confirmed them), reset what the command decides
+        st.final = None
+        st.activated = False
+        st.interrupted = False
+        st.command_ok = None
+        st.exit_code = None
+        st.error = None
+        st.wait_deadline, st.wait_expired = None, False
+        st.panes_done = set()
+        st.decision = None
+        st.reason = d.get("reason")
+    elif k == ev.STEP_INTERRUPTED and st:
+        st.interrupted = True
+        st.command_running = False
+    elif k == ev.JUMP:
+        _enter(state, state.current, d["target"], keep_from=False)
+    elif k == ev.NOTE:
+        state.notes.append({"ts": e.ts, "actor": e.actor, "text": d.get("text", ""), "step": e.step})
+    elif k == ev.DEADLINE_PASSED:
+        state.deadline_passed = True
+    elif k == ev.RUN_FINISHED:
+        state.outcome = d.get("outcome")
+        state.finished = e.ts
+    return state
+
+
+def fold(book: Runbook, events: Iterable[ev.Event], run_id: str = "") -> RunState:
+    state = initial(book)
+    state.run_id = run_id
+    for e in events:
+        apply(state, e)
+    return state

@@ -1,0 +1,6 @@
+"""Native actions. Importing this package registers them (see engine.actions.registry)."""
+
+import importlib
+
+for _name in ("shell",):
+    importlib.import_module(f"{__name__}.{_name}")

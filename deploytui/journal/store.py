@@ -1,0 +1,280 @@
+"""The journal: one SQLite file holding runs, their events and their full output.
+
+Every event is committed (WAL, synchronous=FULL) before anyone is told about it, so a crash or a
+closed laptop loses nothing. Output is stored in batched chunks, never one row per line."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as _secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..engine.events import Event
+from ..errors import UserError
+from .redact import Redactor
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY, runbook_id TEXT NOT NULL, title TEXT, path TEXT, sha256 TEXT, runbook_text TEXT,
+  environment TEXT, release TEXT, operator TEXT, host TEXT, tty TEXT, tmux TEXT, rehearsal INTEGER,
+  started REAL NOT NULL, finished REAL, outcome TEXT, vars TEXT
+);
+CREATE TABLE IF NOT EXISTS events (
+  run_id TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL, kind TEXT NOT NULL, step TEXT,
+  actor TEXT, data TEXT NOT NULL, PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS output (
+  id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, step TEXT NOT NULL, attempt INTEGER NOT NULL,
+  stream TEXT NOT NULL, ts REAL NOT NULL, lines INTEGER NOT NULL, data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS output_by_step ON output (run_id, step, attempt, id);
+CREATE TABLE IF NOT EXISTS locks (
+  key TEXT PRIMARY KEY, run_id TEXT NOT NULL, operator TEXT, host TEXT, pid INTEGER, since REAL
+);
+"""
+
+
+def default_path() -> Path:
+    if os.environ.get("DEPLOYTUI_JOURNAL"):
+        return Path(os.environ["DEPLOYTUI_JOURNAL"])
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("deploytui")) / "journal.sqlite3"
+
+
+def new_run_id(now: float | None = None) -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime(now or time.time())) + "-" + _secrets.token_hex(2)
+
+
+@dataclass
+class RunRow:
+    id: str
+    runbook_id: str
+    title: str
+    path: str
+    sha256: str
+    runbook_text: str
+    environment: str
+    release: str
+    operator: str
+    host: str
+    tty: str
+    tmux: str
+    rehearsal: bool
+    started: float
+    finished: float | None
+    outcome: str | None
+    vars: dict[str, Any]
+
+
+@dataclass
+class Chunk:
+    id: int
+    step: str
+    attempt: int
+    stream: str
+    ts: float
+    lines: int
+    data: str
+
+
+class Journal:
+    def __init__(self, path: str | Path | None = None, *, readonly: bool = False):
+        self.path = Path(path) if path else default_path()
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        try:
+            if readonly:
+                if not self.path.exists():
+                    raise UserError(f"{self.path}: no journal here yet (nothing has been run with it)")
+                self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                os.close(fd)
+                os.chmod(self.path, 0o600)
+                self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=FULL")
+                self.db.executescript(SCHEMA)
+            self.db.execute("PRAGMA busy_timeout=5000")
+        except sqlite3.DatabaseError as e:
+            raise UserError(f"{self.path}: cannot open the journal: {e}") from None
+        except OSError as e:
+            raise UserError(f"{self.path}: cannot open the journal: {e.strerror or e}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    # ---- writing ---------------------------------------------------------------------------
+    def _tx(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self.db.execute(sql, params)
+                self.db.execute("COMMIT")
+                return cur
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def create_run(self, run_id: str, *, runbook_id: str, title: str, path: str, sha256: str, runbook_text: str,
+                   environment: str, release: str, operator: str, host: str, tty: str, tmux: str,
+                   rehearsal: bool, started: float, vars: dict[str, Any]) -> None:
+        self._tx(
+            "INSERT INTO runs (id, runbook_id, title, path, sha256, runbook_text, environment, release, operator,"
+            " host, tty, tmux, rehearsal, started, vars) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, runbook_id, title, path, sha256, runbook_text, environment, release, operator, host, tty,
+             tmux, int(rehearsal), started, json.dumps(vars, default=str)),
+        )
+
+    def append(self, run_id: str, kind: str, step: str | None, actor: str, data: dict, ts: float) -> Event:
+        """Commit one event durably and return it with its sequence number."""
+        payload = json.dumps(data, sort_keys=True, default=str)
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                (seq,) = self.db.execute(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?", (run_id,)).fetchone()
+                self.db.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?)",
+                                (run_id, seq, ts, kind, step, actor, payload))
+                if kind == "run_finished":
+                    self.db.execute("UPDATE runs SET finished = ?, outcome = ? WHERE id = ?",
+                                    (ts, data.get("outcome"), run_id))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        return Event(seq, ts, kind, step, actor, json.loads(payload))
+
+    def append_output(self, run_id: str, step: str, attempt: int, stream: str, data: str, ts: float) -> int:
+        """Commit one chunk of output (many lines); returns its row id."""
+        cur = self._tx("INSERT INTO output (run_id, step, attempt, stream, ts, lines, data) VALUES (?,?,?,?,?,?,?)",
+                       (run_id, step, attempt, stream, ts, data.count("\n"), data))
+        return cur.lastrowid
+
+    # ---- reading ---------------------------------------------------------------------------
+    def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self.db.execute(sql, params).fetchall()
+
+    def events(self, run_id: str, after: int = 0) -> list[Event]:
+        rows = self._rows("SELECT seq, ts, kind, step, actor, data FROM events WHERE run_id = ? AND seq > ?"
+                          " ORDER BY seq", (run_id, after))
+        return [Event(seq, ts, kind, step, actor or "engine", json.loads(data)) for seq, ts, kind, step, actor, data
+                in rows]
+
+    def run(self, run_id: str) -> RunRow:
+        cols = ("id, runbook_id, title, path, sha256, runbook_text, environment, release, operator, host, tty,"
+                " tmux, rehearsal, started, finished, outcome, vars")
+        rows = self._rows(f"SELECT {cols} FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            rows = self._rows(f"SELECT {cols} FROM runs WHERE id LIKE ? ORDER BY started DESC", (run_id + "%",))
+            if len(rows) > 1:
+                raise UserError(f"run id {run_id!r} is ambiguous: {', '.join(r[0] for r in rows[:5])}")
+        if not rows:
+            raise UserError(f"no run {run_id!r} in {self.path} (see `deploytui history`)")
+        r = list(rows[0])
+        r[12] = bool(r[12])
+        r[16] = json.loads(r[16] or "{}")
+        return RunRow(*r)
+
+    def runs(self, limit: int = 50) -> list[RunRow]:
+        ids = self._rows("SELECT id FROM runs ORDER BY started DESC LIMIT ?", (limit,))
+        return [self.run(i) for (i,) in ids]
+
+    def active_runs(self) -> list[RunRow]:
+        ids = self._rows("SELECT id FROM runs WHERE finished IS NULL ORDER BY started DESC")
+        return [self.run(i) for (i,) in ids]
+
+    def chunks(self, run_id: str, step: str | None = None, attempt: int | None = None,
+               after: int = 0) -> Iterator[Chunk]:
+        """Output chunks in order, read in pages so millions of lines never sit in memory at once."""
+        where, params = "run_id = ? AND id > ?", [run_id, after]
+        if step is not None:
+            where += " AND step = ?"
+            params.append(step)
+        if attempt is not None:
+            where += " AND attempt = ?"
+            params.append(attempt)
+        last = after
+        while True:
+            params[1] = last
+            rows = self._rows(f"SELECT id, step, attempt, stream, ts, lines, data FROM output WHERE {where}"
+                              " ORDER BY id LIMIT 64", tuple(params))
+            if not rows:
+                return
+            for row in rows:
+                yield Chunk(*row)
+            last = rows[-1][0]
+
+    def tail(self, run_id: str, step: str, attempt: int | None = None, lines: int = 40,
+             stream: str | None = "main") -> tuple[list[str], int]:
+        """The last `lines` lines of a step's output and how many lines there were in all."""
+        where, params = "run_id = ? AND step = ?", [run_id, step]
+        if attempt is not None:
+            where += " AND attempt = ?"
+            params.append(attempt)
+        if stream is not None:
+            where += " AND stream = ?"
+            params.append(stream)
+        (total,) = self._rows(f"SELECT COALESCE(SUM(lines), 0) FROM output WHERE {where}", tuple(params))[0]
+        out: list[str] = []
+        for (data,) in self._rows(f"SELECT data FROM output WHERE {where} ORDER BY id DESC", tuple(params)):
+            out = data.splitlines() + out
+            if len(out) >= lines:
+                break
+        return out[-lines:] if lines else [], total
+
+    # ---- locks: one active run per runbook and environment ----------------------------------
+    def lock_holder(self, key: str) -> dict | None:
+        rows = self._rows("SELECT run_id, operator, host, pid, since FROM locks WHERE key = ?", (key,))
+        if not rows:
+            return None
+        run_id, operator, host, pid, since = rows[0]
+        return {"run_id": run_id, "operator": operator, "host": host, "pid": pid, "since": since}
+
+    def take_lock(self, key: str, run_id: str, operator: str, host: str, pid: int, since: float,
+                  force: bool = False) -> dict | None:
+        """Take the lock; returns the holder instead when someone else has it (unless `force`)."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self.db.execute("SELECT run_id, operator, host, pid, since FROM locks WHERE key = ?",
+                                      (key,)).fetchone()
+                if row and row[0] != run_id and not force:
+                    self.db.execute("ROLLBACK")
+                    return dict(zip(("run_id", "operator", "host", "pid", "since"), row))
+                self.db.execute("INSERT OR REPLACE INTO locks VALUES (?,?,?,?,?,?)",
+                                (key, run_id, operator, host, pid, since))
+                self.db.execute("COMMIT")
+                return None
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def release_lock(self, key: str, run_id: str) -> None:
+        self._tx("DELETE FROM locks WHERE key = ? AND run_id = ?", (key, run_id))
+
+
+class RunWriter:
+    """A run's way into the journal: everything it writes passes the run's redactor first."""
+
+    def __init__(self, journal: Journal, run_id: str, redactor: Redactor):
+        self.journal, self.run_id, self.redactor = journal, run_id, redactor
+
+    def event(self, kind: str, step: str | None, actor: str, data: dict, ts: float) -> Event:
+        return self.journal.append(self.run_id, kind, step, actor, self.redactor.value(data), ts)
+
+    def output(self, step: str, attempt: int, stream: str, text: str, ts: float) -> str:
+        clean = self.redactor.text(text)
+        self.journal.append_output(self.run_id, step, attempt, stream, clean, ts)
+        return clean

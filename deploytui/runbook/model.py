@@ -1,0 +1,161 @@
+"""The runbook format as typed models. Unknown keys are errors everywhere (extra="forbid")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False)
+
+
+class Header(Strict):
+    id: str
+    title: str
+    source: str | None = None  # the written procedure this runbook encodes
+    owner: str | None = None
+    description: str | None = None
+    environment: str = ""  # template, e.g. "{{ env }}": shown in the header, part of the lock key
+    release: str = ""  # template, e.g. "RC {{ rc }}"
+    risks: list[str] = Field(default_factory=list)  # declared for the CAB plan
+    approvers: list[str] = Field(default_factory=list)
+
+
+class Window(Strict):
+    start: str  # "09:00"
+    end: str  # "12:30": the hard deadline
+    tz: str = "UTC"
+
+
+class Schedule(Strict):
+    days: list[str] = Field(default_factory=list)  # usual days: another day asks for a reason
+    avoid: list[str] = Field(default_factory=list)  # refused unless overridden with a reason
+    holidays: str | None = None  # country code for the `holidays` package
+    subdivision: str | None = None
+    window: Window | None = None
+
+
+class Var(Strict):
+    prompt: str | None = None
+    description: str | None = None
+    default: str | None = None  # may be a template: "{{ today }}"
+    choices: list[str] = Field(default_factory=list)
+    pattern: str | None = None
+    secret: bool = False
+    from_env: str | None = None  # take the value from this environment variable when set
+
+
+class Pane(Strict):
+    title: str | None = None
+    tail: str | None = None  # a long-running shell command whose output streams in
+    watch: str | None = None  # a shell command re-run every `every`, its latest output shown
+    uses: str | None = None  # a native action re-run every `every` (or streaming once)
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    every: str | int | None = None
+    until: str | None = None  # regex: the pane is satisfied once a line matches
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class NotBefore(Strict):
+    step: str | None = None  # counted from when this step finished
+    wait: str | int | None = None
+    at: str | None = None  # or an absolute time (template, ISO 8601), e.g. an action's output
+
+
+class Option(Strict):
+    label: str
+    goto: str | None = None  # a step id or a section id
+    description: str | None = None
+
+
+class Decide(Strict):
+    question: str
+    options: list[Option]
+
+
+class Step(Strict):
+    id: str
+    section: str | None = None
+    title: str
+    body: str | None = None
+    when: str | None = None
+    run: str | None = None
+    uses: str | None = None
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    panes: list[Pane] = Field(default_factory=list)
+    checks: list[str] = Field(default_factory=list)
+    wait: str | int | None = None
+    not_before: NotBefore | None = None
+    decide: Decide | None = None
+    capture: dict[str, str] = Field(default_factory=dict)  # variable -> output field / stdout / last_line / re:...
+    timeout: str | int | None = None
+    retries: int = 0
+    retry_delay: str | int | None = None
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    interactive: bool = False
+    danger: bool = False
+    auto: bool = False
+    rehearse: str | None = None  # shell stand-in used by `deploytui rehearse` instead of run/uses
+    pty: bool = True
+
+    @property
+    def has_command(self) -> bool:
+        return bool(self.run or self.uses)
+
+
+class Section(Strict):
+    id: str
+    title: str
+    on_demand: bool = False
+    body: str | None = None
+
+
+class Notify(Strict):
+    slack: str | None = None  # webhook URL template, usually "{{ slack_webhook }}" from a secret var
+    events: list[str] = Field(default_factory=lambda: ["run_started", "step_finished", "decision", "run_finished"])
+
+
+class Lock(Strict):
+    dynamodb_table: str | None = None
+    region: str | None = None
+
+
+class Runbook(Strict):
+    runbook: Header
+    schedule: Schedule | None = None
+    vars: dict[str, Var] = Field(default_factory=dict)
+    steps: list[Step] = Field(default_factory=list)
+    sections: list[Section] = Field(default_factory=list)
+    notify: Notify | None = None
+    lock: Lock | None = None
+
+    # Filled by the loader, not by the file.
+    path: str = Field(default="", exclude=True)
+    text: str = Field(default="", exclude=True)
+    sha256: str = Field(default="", exclude=True)
+
+    def step(self, step_id: str) -> Step:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def section(self, section_id: str | None) -> Section | None:
+        for s in self.sections:
+            if s.id == section_id:
+                return s
+        return None
+
+    def is_on_demand(self, step: Step) -> bool:
+        sec = self.section(step.section)
+        return bool(sec and sec.on_demand)
+
+    def main_steps(self) -> list[Step]:
+        return [s for s in self.steps if not self.is_on_demand(s)]
+
+    def steps_of_section(self, section_id: str) -> list[Step]:
+        return [s for s in self.steps if s.section == section_id]
