@@ -2,5 +2,5 @@
 
 import importlib
 
-for _name in ("shell",):
+for _name in ("shell", "aws", "git", "github", "http", "slack"):
     importlib.import_module(f"{__name__}.{_name}")
