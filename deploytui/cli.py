@@ -58,3 +58,131 @@ def check(runbooks: tuple[Path, ...]) -> None:
             click.echo(f"{path}: ok: {len(book.steps)} steps in {n_sec} sections, {len(book.vars)} variables")
     if bad:
         sys.exit(2)
+
+
+def open_journal(path: Path | None, readonly: bool = False):
+    from .journal import Journal
+
+    return Journal(path, readonly=readonly)
+
+
+var_option = click.option("--var", "var_pairs", multiple=True, metavar="NAME=VALUE",
+                          help="Set a runbook variable (repeatable).")
+
+
+@main.command()
+@click.argument("runbook", required=False, type=click.Path(path_type=Path))
+@var_option
+@click.option("--resume", "resume_id", metavar="RUN", help="Reopen a run from the journal and continue it.")
+@click.option("--headless", is_flag=True, help="No screen: run auto steps and timers, stop when a person is needed.")
+@click.option("--answers", type=click.Path(path_type=Path), help="TOML answers for checks, decisions and runs.")
+@click.option("--break-lock", metavar="REASON", help="Take over a runbook+environment locked by another run.")
+@click.option("--operator", metavar="NAME", help="Who is driving (default: $USER).")
+@click.option("--no-output", is_flag=True, help="Headless: do not print commands' output.")
+@journal_option
+def run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path) -> None:
+    """Drive RUNBOOK (a full-screen app; --headless for pipelines and tests)."""
+    start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path)
+
+
+def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path, *,
+              time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
+              extra_vars: dict | None = None, banner: list[str] | None = None) -> None:
+    from .engine.headless import drive, load_answers, progress_printer
+    from .engine.run import Run
+    from .runbook.loader import load
+    from .runbook.variables import parse_assignments, resolve
+
+    if not runbook and not resume_id:
+        raise UserError("give a RUNBOOK file, or --resume RUN", 2)
+    given = parse_assignments(var_pairs)
+    answer_set = load_answers(answers)
+    journal = open_journal(journal_path)
+    book = load(runbook) if runbook else None
+    if book is not None and not resume_id:
+        resume_id = _offer_resume(journal, book, headless)
+    if headless:
+        if resume_id:
+            the_run = Run.resume(journal, resume_id, operator=operator, env=env, book=book,
+                                 secrets={k: v for k, v in given.items()})
+        else:
+            values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given}, environ=env)
+            if missing:
+                raise UserError(f"{book.path}: no value for {', '.join(missing)}: give --var NAME=VALUE", 2)
+            the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
+                                rehearsal=rehearsal, env=env, break_lock=break_lock)
+        for line in banner or []:
+            click.echo(line)
+        progress_printer(the_run, click.echo, show_output=not no_output)
+        code = 0
+        try:
+            code = drive(the_run, answer_set, click.echo)
+        finally:
+            the_run.close()
+        sys.exit(code)
+    from .tui.app import run_app
+
+    run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
+            break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
+            extra_vars=extra_vars or {}, banner=banner or [])
+
+
+def _offer_resume(journal, book, headless: bool) -> str | None:
+    """An unfinished run of the same runbook is offered for resuming (a person decides; headless never)."""
+    open_runs = [r for r in journal.active_runs() if r.runbook_id == book.runbook.id]
+    if not open_runs or headless or not sys.stdin.isatty():
+        return None
+    r = open_runs[0]
+    from datetime import datetime
+
+    since = datetime.fromtimestamp(r.started).strftime("%a %H:%M")
+    if click.confirm(f"Run {r.id} of {book.runbook.id} ({r.environment or '-'}, {r.operator}, since {since}) "
+                     "is unfinished. Resume it?", default=True):
+        return r.id
+    return None
+
+
+@main.command()
+@click.option("--limit", default=30, show_default=True)
+@journal_option
+def history(limit: int, journal_path: Path | None) -> None:
+    """List runs: id, runbook, environment, operator, started, duration, outcome."""
+    from datetime import datetime
+
+    from .runbook.durations import format_duration
+
+    journal = open_journal(journal_path, readonly=True) if _journal_exists(journal_path) else None
+    rows = journal.runs(limit) if journal else []
+    if not rows:
+        click.echo("no runs yet")
+        return
+    click.echo(f"{'RUN':22} {'RUNBOOK':24} {'ENV':10} {'OPERATOR':12} {'STARTED':16} {'DURATION':9} OUTCOME")
+    for r in rows:
+        started = datetime.fromtimestamp(r.started).strftime("%Y-%m-%d %H:%M")
+        duration = format_duration((r.finished or __import__("time").time()) - r.started)
+        outcome = r.outcome or "open"
+        if r.rehearsal:
+            outcome += " (rehearsal)"
+        click.echo(f"{r.id:22} {r.runbook_id[:24]:24} {(r.environment or '-')[:10]:10} {r.operator[:12]:12} "
+                   f"{started:16} {duration:9} {outcome}")
+
+
+def _journal_exists(path: Path | None) -> bool:
+    from .journal import default_path
+
+    return Path(path or default_path()).exists()
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--output/--no-output", "with_output", default=False, help="Include each step's output tail.")
+@journal_option
+def show(run_id: str, with_output: bool, journal_path: Path | None) -> None:
+    """Print a run's timeline."""
+    from .journal.timeline import timeline
+
+    if not _journal_exists(journal_path):
+        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
+    journal = open_journal(journal_path, readonly=True)
+    for line in timeline(journal, run_id, with_output=with_output):
+        click.echo(line)
