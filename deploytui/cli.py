@@ -23,6 +23,16 @@ class Group(click.Group):
         except KeyboardInterrupt:
             click.echo("deploytui: interrupted", err=True)
             sys.exit(130)
+        except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort, SystemExit):
+            raise
+        except Exception as e:  # a bug of ours: still one line, the traceback only on request
+            import os
+
+            if os.environ.get("DEPLOYTUI_DEBUG"):
+                raise
+            click.echo(f"deploytui: internal error: {type(e).__name__}: {e} (DEPLOYTUI_DEBUG=1 shows the "
+                       "traceback)", err=True)
+            sys.exit(70)
 
 
 def _looks_located(line: str) -> bool:
