@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import time
 from collections.abc import Iterable, Iterator
@@ -52,7 +53,10 @@ def write_plan(book: Runbook, out: TextIO, vars: dict[str, Any] | None = None, f
                secrets: Iterable[str] = ()) -> None:
     _check_fmt(fmt)
     given = dict(vars or {})
-    redactor = Redactor(list(secrets) + [str(given[n]) for n, v in book.vars.items() if v.secret and n in given])
+    known = [str(given[n]) for n, v in book.vars.items() if v.secret and n in given]
+    known += [os.environ[v.from_env] for v in book.vars.values() if v.secret and v.from_env
+              and os.environ.get(v.from_env)]
+    redactor = Redactor(list(secrets) + known)
     doc = redactor.value(plan_document(book, given))
     _render(doc, fmt, out)
 
@@ -175,8 +179,6 @@ def known_vars(book: Runbook, given: dict[str, Any]) -> tuple[dict[str, Any], li
         if name in given:
             value, known, origin = given[name], True, "given"
         elif var.from_env:
-            import os
-
             if os.environ.get(var.from_env):
                 value, known, origin = os.environ[var.from_env], True, f"from ${var.from_env}"
         if not known and var.default is not None:
@@ -207,7 +209,7 @@ def resolve(text: str | None, values: dict[str, Any], shell: bool = False) -> tu
     except TemplateProblem:
         pass
     try:
-        filler = {n: Markup("{{ %s }}" % n) for n in referenced_names(text) if n not in values}
+        filler = {n: Markup("{{ " + n + " }}") for n in referenced_names(text) if n not in values}
         return render(text, {**values, **filler}, shell=shell), False
     except Exception:
         return text, False
@@ -243,8 +245,8 @@ def step_document(book: Runbook, step: Step, number: int, values: dict[str, Any]
             gates.append(f"not before {_duration_text(nb.wait)} after the run reaches it")
     if step.danger:
         gates.append("dangerous: the operator types the environment name to run it")
-    if not step.auto and step.has_command:
-        gates.append("run by a person")
+    if step.auto:
+        gates.append("runs without a person (auto)")
     condition = None
     if step.when:
         try:
@@ -434,6 +436,8 @@ def record_document(journal: Journal, run_id: str, full_output: bool = False, *,
     # the exporting environment's *TOKEN*/*SECRET*/*PASSWORD* values, and the known token shapes.
     all_vars = {**row.vars, **state.vars}
     leaked = [str(all_vars[n]) for n, v in book.vars.items() if v.secret and all_vars.get(n) not in (None, MASK)]
+    leaked += [os.environ[v.from_env] for v in book.vars.values() if v.secret and v.from_env
+               and os.environ.get(v.from_env)]
     redactor = Redactor(list(secrets) + leaked)
 
     values: dict[str, Any] = dict(builtins(now=None, operator=row.operator))

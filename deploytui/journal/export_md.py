@@ -155,7 +155,7 @@ def _group(group: dict, out: TextIO, rec: bool) -> None:
     out.write(f"### {title}\n\n")
     if group["on_demand"]:
         froms = ", ".join(f"step {inline(f['step'])} option \"{f['option']}\"" for f in group["entered_from"])
-        out.write(("Entered from " + froms + ". " if froms else "Entered by the operator's command. "))
+        out.write("Entered from " + froms + ". " if froms else "Entered by the operator's command. ")
         if rec:
             out.write("**Entered during this run.**" if group.get("entered") else "Not entered during this run.")
         out.write("\n\n")
@@ -263,7 +263,7 @@ def _execution(s: dict, x: dict, out: TextIO) -> None:
             fence(out, a["command"].rstrip("\n").splitlines(), "bash")
         for o in a["output"]:
             what = (f"last {o['shown_lines']} of {o['total_lines']} lines" if o["trimmed"]
-                    else f"{o['total_lines']} lines")
+                    else f"{o['total_lines']} line{'s' if o['total_lines'] != 1 else ''}")
             out.write(f"Output, attempt {a['attempt']}, {o['stream']} ({what}):\n\n")
             fence(out, o["lines"], "text")
 
