@@ -269,7 +269,7 @@ def step_document(book: Runbook, step: Step, number: int, values: dict[str, Any]
                   "options": [{"label": o.label, "goto": o.goto, "description": o.description}
                               for o in step.decide.options]}
     return {
-        "number": number, "id": step.id, "title": step.title, "section": step.section, "body": step.body or "",
+        "number": number, "id": step.id, "title": resolve(step.title, values)[0], "section": step.section, "body": step.body or "",
         "condition": condition, "command": command, "command_resolved": resolved,
         "action": step.uses, "with": _resolve_value(step.with_, values) if step.uses else {},
         "cwd": step.cwd, "env": {k: resolve(v, values)[0] for k, v in step.env.items()},
@@ -484,7 +484,8 @@ def record_document(journal: Journal, run_id: str, full_output: bool = False, *,
         if k == ev.RUN_STARTED:
             info = d
         elif k == ev.SCHEDULE_CHECKED:
-            schedule_check = {"verdict": d.get("verdict"), "detail": d.get("detail"), "deadline": d.get("deadline")}
+            detail = d.get("detail") or "; ".join(d.get("problems") or [])
+            schedule_check = {"verdict": d.get("verdict"), "detail": detail, "deadline": d.get("deadline")}
         elif k == ev.STEP_STARTED and s is not None:
             s["attempts"].append({"attempt": d.get("attempt", len(s["attempts"]) + 1), "started": e.ts,
                                   "started_by": e.actor, "command": d.get("command"), "action": d.get("action"),
@@ -520,7 +521,8 @@ def record_document(journal: Journal, run_id: str, full_output: bool = False, *,
                                "line": d.get("line") or d.get("reason") or ""})
         elif k == ev.DECISION and s is not None:
             s["decision"] = {"ts": e.ts, "actor": e.actor, "option": d.get("option"), "label": d.get("label"),
-                             "goto": d.get("goto"), "reason": d.get("reason") or ""}
+                             "goto": d.get("goto"), "reason": d.get("reason") or "",
+                             "criteria": list(d.get("criteria") or [])}
         elif k == ev.NOTE:
             note = {"ts": e.ts, "actor": e.actor, "step": e.step, "text": d.get("text", "")}
             notes.append(note)

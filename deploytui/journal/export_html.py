@@ -257,6 +257,8 @@ def _step(s: dict, out: TextIO, rec: bool) -> None:
             goto = f" &rarr; go to {code(o['goto'])}" if o["goto"] else " &rarr; continue"
             out.write(f"<li>{e(o['label'])}{goto}</li>")
         out.write("</ul>\n")
+    if s["checks"] and s["decide"]:
+        out.write("<p class=\"meta\">Criteria" + (" (ticked = true):" if rec else ":") + "</p>")
     if s["checks"] and not rec:
         out.write("<ul style=\"list-style:none;padding-left:2mm\">"
                   + "".join(f"<li class=\"check\">&#9744; {e(c)}</li>" for c in s["checks"]) + "</ul>\n")

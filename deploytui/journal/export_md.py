@@ -206,7 +206,7 @@ def _step(s: dict, out: TextIO, rec: bool) -> None:
             out.write(f"- {o['label']}{goto}\n")
         out.write("\n")
     if s["checks"] and not rec:
-        out.write("Checks:\n\n" + "".join(f"- [ ] {c}\n" for c in s["checks"]) + "\n")
+        out.write(("Criteria:" if s["decide"] else "Checks:") + "\n\n" + "".join(f"- [ ] {c}\n" for c in s["checks"]) + "\n")
     if rec and x:
         _execution(s, x, out)
 
@@ -216,7 +216,7 @@ def _execution(s: dict, x: dict, out: TextIO) -> None:
         last: dict[int, dict] = {}
         for t in x["ticks"]:
             last[t["index"]] = t
-        out.write("Checks:\n\n")
+        out.write("Criteria (ticked = true):\n\n" if s["decide"] else "Checks:\n\n")
         for i, label in enumerate(s["checks"]):
             t = last.get(i)
             if t and t["checked"]:
