@@ -404,6 +404,23 @@ def _full_lines(journal: Journal, run_id: str, step: str, attempt: int, stream: 
         yield redactor.text(clean_line(rest))
 
 
+def _tail(journal: Journal, run_id: str, step: str, attempt: int, stream: str, n: int = TAIL_LINES) -> list[str]:
+    """The last `n` lines, reading chunks backwards; a chunk may end or begin mid-line."""
+    text = ""
+    with journal._lock:
+        cur = journal.db.execute("SELECT data FROM output WHERE run_id = ? AND step = ? AND attempt = ?"
+                                 " AND stream = ? ORDER BY id DESC", (run_id, step, attempt, stream))
+        for (data,) in cur:  # a cursor, not fetchall: stop reading as soon as there is enough
+            text = data + text
+            if text.count("\n") > n + 1:
+                break
+        cur.close()
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines[-n:]
+
+
 def _output(journal: Journal, run_id: str, step: str, attempt: int, full: bool, redactor: Redactor) -> list[dict]:
     outs = []
     for stream, total in _streams(journal, run_id, step, attempt):
@@ -411,8 +428,7 @@ def _output(journal: Journal, run_id: str, step: str, attempt: int, full: bool, 
             lines: Any = _full_lines(journal, run_id, step, attempt, stream, redactor)
             shown = total
         else:
-            tail, total = journal.tail(run_id, step, attempt, lines=TAIL_LINES, stream=stream)
-            lines = [redactor.text(clean_line(x)) for x in tail]
+            lines = [redactor.text(clean_line(x)) for x in _tail(journal, run_id, step, attempt, stream)]
             shown = len(lines)
         outs.append({"stream": stream, "total_lines": total, "shown_lines": shown,
                      "trimmed": shown < total, "lines": lines})

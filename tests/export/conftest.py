@@ -128,12 +128,13 @@ T0 = 1_715_677_200.0  # 2024-05-14 09:00 UTC, a Tuesday
 class Run:
     """Writes a run into a real journal the way the engine does."""
 
-    def __init__(self, journal: Journal, run_id: str, book, operator: str = "maria"):
+    def __init__(self, journal: Journal, run_id: str, book, operator: str = "maria", secret_value: str = MASK):
         self.j, self.id, self.op, self.t = journal, run_id, operator, T0
+        self.vars = {"rc": "42", "env": "prod", "slack_token": secret_value}
         journal.create_run(run_id, runbook_id=book.runbook.id, title=book.runbook.title, path=book.path,
                            sha256=book.sha256, runbook_text=book.text, environment="prod", release="RC 42",
                            operator=operator, host="deploy-host", tty="/dev/pts/3", tmux="deploy",
-                           rehearsal=True, started=T0, vars={"rc": "42", "env": "prod", "slack_token": MASK})
+                           rehearsal=True, started=T0, vars=self.vars)
 
     def ev(self, kind, step=None, actor=None, dt=1.0, **data):
         self.t += dt
@@ -157,10 +158,12 @@ def journal(tmp_path: Path):
     j.close()
 
 
-def write_rollback_run(journal: Journal, book, run_id: str = "20240514-090000-abcd") -> Run:
-    r = Run(journal, run_id, book)
+def write_rollback_run(journal: Journal, book, run_id: str = "20240514-090000-abcd", secret_value: str = MASK) -> Run:
+    """A run that rolls back. `secret_value` stands in for the secret variable's stored value: MASK as
+    the engine stores it, or the raw value to prove the export catches a secret that slipped through."""
+    r = Run(journal, run_id, book, secret_value=secret_value)
     r.ev("run_started", actor="maria", sha256=book.sha256, operator="maria", host="deploy-host", tty="/dev/pts/3",
-         tmux="deploy", vars={"rc": "42", "env": "prod", "slack_token": MASK})
+         tmux="deploy", vars=dict(r.vars))
     r.ev("schedule_checked", actor="engine", verdict="ok", detail="Tuesday, in the window", deadline=T0 + 3.5 * 3600)
     r.ev("step_started", "proof-in-staging", attempt=1)
     r.ev("check_toggled", "proof-in-staging", dt=60, index=0, label="Proofed an identity end to end in staging",
@@ -171,7 +174,7 @@ def write_rollback_run(journal: Journal, book, run_id: str = "20240514-090000-ab
     r.ev("step_started", "staging-sha", actor="engine", attempt=1, command="curl -s ... | jq -r .git_sha")
     r.out("staging-sha", 1, "fetching with key " + AWS_KEY + "\n\x1b[32mabc123def\x1b[0m\n")
     r.ev("command_finished", "staging-sha", actor="engine", attempt=1, exit_code=0, ok=True, duration=0.8,
-         captured={"git_sha": "abc123def"})
+         captured={"git_sha": "abc123def", "deploy_key": AWS_KEY})
     r.ev("step_finished", "staging-sha", actor="engine", status="done", exit_code=0, duration=0.8)
     r.ev("step_started", "cut-branch", attempt=1, command="git checkout abc123def\n")
     r.out("cut-branch", 1, "error: pathspec\n")
@@ -179,8 +182,8 @@ def write_rollback_run(journal: Journal, book, run_id: str = "20240514-090000-ab
          error="exit 1")
     r.ev("step_finished", "cut-branch", actor="engine", status="failed", exit_code=1, duration=0.3)
     r.ev("rerun", "cut-branch", reason="fetched first | retrying")
-    r.ev("step_started", "cut-branch", attempt=2, command="git checkout abc123def\n")
-    body = "".join(f"line {i}\n" for i in range(1, 101)) + f"posting with {GH_TOKEN}\ntoken {SECRET_VAR}\n```\n"
+    r.ev("step_started", "cut-branch", attempt=2, command=f"git checkout abc123def\necho token {secret_value}\n")
+    body = "".join(f"line {i}\n" for i in range(1, 101)) + f"posting with {GH_TOKEN}\ntoken {secret_value}\n```\n"
     r.out("cut-branch", 2, body)
     r.ev("command_finished", "cut-branch", actor="engine", attempt=2, exit_code=0, ok=True, duration=2.5)
     r.ev("step_finished", "cut-branch", actor="engine", status="done", exit_code=0, duration=2.5)
