@@ -6,7 +6,7 @@ groups tagged prefix=<env>, health_role=<role>. boto3 is imported inside the fun
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from ..engine.actions import ActionContext, action
 from ..errors import ActionError
@@ -74,7 +74,7 @@ def _aws_errors(func):
 
 
 def _when(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _uptime(now: datetime, launched: datetime) -> str:
@@ -378,7 +378,9 @@ def ssm_command(ctx: ActionContext, env: str, role: str, document: str, paramete
     if not ids:
         raise ActionError(f"{name} has no InService instances to run {document} on")
     params = {k: v if isinstance(v, list) else [str(v)] for k, v in mapping(parameters, "parameters").items()}
-    sent = ssm.send_command(DocumentName=document, InstanceIds=ids, Parameters=params,
+    # by tag, as ssm-command does: the command reaches the group's instances as SSM resolves them
+    targets = [{"Key": "tag:aws:autoscaling:groupName", "Values": [name]}]
+    sent = ssm.send_command(DocumentName=document, Targets=targets, Parameters=params,
                             MaxConcurrency=str(max_concurrency), MaxErrors=str(max_errors),
                             Comment=(comment or f"deploytui {ctx.step_id}")[:100])["Command"]
     cid = sent["CommandId"]
@@ -401,8 +403,12 @@ def ssm_command(ctx: ActionContext, env: str, role: str, document: str, paramete
         if not ctx.sleep(every):
             ssm.cancel_command(CommandId=cid)
             raise ActionError(f"cancelled: SSM command {cid} was asked to stop")
-    invs = ssm.list_command_invocations(CommandId=cid)["CommandInvocations"]
-    per = {i["InstanceId"]: i["Status"] for i in invs}
+    per = {}
+    for iid in ids:
+        try:
+            per[iid] = ssm.get_command_invocation(CommandId=cid, InstanceId=iid)["Status"]
+        except ssm.exceptions.InvocationDoesNotExist:
+            per[iid] = "NotTargeted"
     rows = [[iid, per.get(iid, "-")] for iid in ids]
     ctx.table(["instance-id", "status"], rows, {n for n, r in enumerate(rows) if r[1] != "Success"})
     failed = [iid for iid, st in per.items() if st != "Success"]

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 ACCOUNT = "123456789012"
 LOG_GROUP = "/var/log/cloud-init-output.log"
@@ -36,10 +36,36 @@ def boto_env(endpoint: str, region: str = "us-west-2") -> dict[str, str]:
     }
 
 
+def _patch_moto() -> None:
+    """moto keys scheduled actions by name alone, so prod-worker's RecycleOnce would replace
+    prod-idp's; AWS keys them per group. Key them by (group, name) in this process."""
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.models import AutoScalingBackend
+
+    if getattr(AutoScalingBackend, "_deploytui_patched", False):
+        return
+    original_put = AutoScalingBackend.put_scheduled_update_group_action
+
+    def put(self, name, *args, **kwargs):
+        act = original_put(self, name, *args, **kwargs)
+        self.scheduled_actions.pop(act.scheduled_action_name, None)
+        self.scheduled_actions[(name, act.scheduled_action_name)] = act
+        return act
+
+    def delete(self, auto_scaling_group_name, scheduled_action_name):
+        if self.scheduled_actions.pop((auto_scaling_group_name, scheduled_action_name), None) is None:
+            raise ValidationError("Scheduled action name not found")
+
+    AutoScalingBackend.put_scheduled_update_group_action = put
+    AutoScalingBackend.delete_scheduled_action = delete
+    AutoScalingBackend._deploytui_patched = True
+
+
 def start_server() -> tuple[object, str]:
     """moto's ThreadedMotoServer on 127.0.0.1 and a free port; returns (server, endpoint URL)."""
     from moto.server import ThreadedMotoServer
 
+    _patch_moto()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request lines on a TUI's terminal
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -158,7 +184,7 @@ class AwsWorld:
         except ImportError:
             return
         backend = ec2_backends[ACCOUNT][self.region]
-        then = datetime.now(timezone.utc) - timedelta(days=days)
+        then = datetime.now(UTC) - timedelta(days=days)
         for i, inst in enumerate(sorted(backend.all_instances(), key=lambda x: x.id)):
             if getattr(inst, "_deploytui_backdated", False):
                 continue
@@ -184,7 +210,7 @@ class AwsWorld:
     def tick(self, now: datetime | None = None) -> list[str]:
         """Run due one-time scheduled actions, terminate unprotected surplus instances, ship new
         instances' cloud-init lines. Returns what it did, one line each."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         did: list[str] = []
         with self._lock:
             asg = self.client("autoscaling")
