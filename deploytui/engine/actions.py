@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import ActionError
@@ -92,7 +92,7 @@ class ActionContext:
         self.log_lines(str(line).splitlines() or [""])
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock(), timezone.utc)
+        return datetime.fromtimestamp(self.clock(), UTC)
 
     def sleep(self, seconds: float) -> bool:
         """Wait, waking early when cancelled; returns False if cancelled."""

@@ -69,6 +69,8 @@ def session_facts() -> dict[str, str]:
 
 
 class Run:
+    kill_grace = process.GRACE  # seconds between TERM and KILL when a step times out or is stopped
+
     def __init__(self, journal: Journal, book: Runbook, run_id: str, *, operator: str, clock: Clock | None = None,
                  time_scale: float = 1.0, rehearsal: bool = False, env: dict[str, str] | None = None,
                  handover: Handover | None = None, redactor: Redactor | None = None):
@@ -702,7 +704,7 @@ class Run:
                 spool.write_lines([f"(interactive: exit {code} after {format_duration(time.monotonic() - t0)})"])
                 return code, None if code == 0 else f"exit code {code}", {}
             code, stopped = process.run(argv, spool.feed, cwd=cwd, env=env, use_pty=step.pty, timeout=timeout,
-                                        cancel=cancel, on_idle=spool.tick)
+                                        cancel=cancel, on_idle=spool.tick, grace=self.kill_grace)
             return code, stopped, {}
         return self._call_action(step.id, step.uses or "", step.with_, spool, cancel, timeout, variables, cwd)
 

@@ -16,6 +16,7 @@ from .loader import LineMap, Problem, load
 from .model import Runbook, Step
 
 DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+FULL_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 RUNTIME_NAMES = {"run_id", "rehearsal", "environment", "release"}
 CAPTURE_SPECIAL = ("stdout", "last_line", "exit_code")
 
@@ -101,7 +102,7 @@ def _lint_schedule(book: Runbook, add) -> None:
         return
     for field in ("days", "avoid"):
         for day in getattr(sched, field):
-            if day[:3].title() not in DAYS:
+            if day.title() not in DAYS and day.title() not in FULL_DAYS:
                 add(("schedule", field), "schedule", field, f"{day!r} is not a day (use {', '.join(DAYS)})")
     if sched.holidays:
         import holidays

@@ -7,7 +7,7 @@ import getpass
 import os
 import shlex
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -46,11 +46,11 @@ def _env(shell: bool) -> SandboxedEnvironment:
 
 def builtins(now: datetime | None = None, operator: str | None = None) -> dict[str, Any]:
     """Names every template can use besides the runbook's own variables."""
-    now = (now or datetime.now(timezone.utc)).astimezone()
+    now = (now or datetime.now(UTC)).astimezone()
     return {
         "today": now.strftime("%Y-%m-%d"),
         "now": now.isoformat(timespec="seconds"),
-        "utc_stamp": now.astimezone(timezone.utc).strftime("%Y%m%d%H%M%S"),
+        "utc_stamp": now.astimezone(UTC).strftime("%Y%m%d%H%M%S"),
         "operator": operator or current_operator(),
         "host": socket.gethostname(),
     }

@@ -1,0 +1,108 @@
+"""`deploytui check`: every broken runbook gives its one-line error and exit 2, never a traceback."""
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from deploytui.cli import main
+
+BROKEN = sorted((Path(__file__).parent.parent / "runbook" / "broken").glob("*.toml"))
+LOCATED = re.compile(r"^\S+\.toml(:\d+)?: .+")
+
+
+def check(*paths):
+    return CliRunner().invoke(main, ["check", *map(str, paths)])
+
+
+def test_corpus_is_big_enough():
+    assert len(BROKEN) >= 30
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=[p.stem for p in BROKEN])
+def test_broken_runbook_gives_located_error(path):
+    expected = path.read_text().splitlines()[0].removeprefix("# expect: ")
+    result = check(path)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines and all(LOCATED.match(line) for line in lines), lines
+    assert any(expected in line for line in lines), (expected, lines)
+    assert result.stdout == ""
+
+
+def test_lines_point_at_the_right_line(tmp_path):
+    p = tmp_path / "b.toml"
+    p.write_text('[runbook]\nid = "x"\ntitle = "X"\n\n[[steps]]\nid = "a"\ntitle = "A"\nrun = "true"\n'
+                 '[[steps]]\nid = "b"\ntitle = "B"\nwait = "soon"\n')
+    result = check(p)
+    assert result.stderr.strip() == f"{p}:12: step 'b': wait: bad duration: 'soon' is not a duration " \
+                                    "(use e.g. '90s', '15m', '1h30m')"
+
+
+@pytest.mark.parametrize("content,expected", [
+    (b"", "empty file"),
+    (b"   \n\n", "empty file"),
+    (b"\x00\x01\x02binary\xff", "binary data"),
+    (b'[runbook]\nid = "x"\ntitle = "caf\xe9"\n', "not UTF-8"),
+    (b"[runbook\n", "not valid TOML"),
+    (b"steps = 5\n", "steps: Input should be a valid list"),
+    (b"stages = 5\n", "stages: unknown key"),
+    (b'[runbook]\nid = 5\ntitle = ["x"]\n', "id: Input should be a valid string"),
+    (b"[[steps]]\n" * 3, "required"),
+])
+def test_hostile_inputs_never_traceback(tmp_path, content, expected):
+    p = tmp_path / "x.toml"
+    p.write_bytes(content)
+    result = check(p)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert expected in result.stderr
+
+
+def test_ten_megabyte_file(tmp_path):
+    p = tmp_path / "big.toml"
+    p.write_bytes(b"# " + b"x" * (10 * 1024 * 1024) + b"\n")
+    result = check(p)
+    assert result.exit_code == 2
+    assert "too large" in result.stderr
+
+
+def test_missing_file_and_directory(tmp_path):
+    assert "no such file" in check(tmp_path / "nope.toml").stderr
+    assert "is a directory" in check(tmp_path).stderr
+
+
+def test_random_bytes_never_traceback(tmp_path):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.binary(max_size=400) | st.text(max_size=400).map(str.encode))
+    def inner(data):
+        p = tmp_path / "fuzz.toml"
+        p.write_bytes(data)
+        result = check(p)
+        assert result.exit_code == 2
+        assert "Traceback" not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+    inner()
+
+
+def test_clean_runbook_prints_summary(tmp_path):
+    p = tmp_path / "ok.toml"
+    p.write_text('[runbook]\nid = "x"\ntitle = "X"\n[vars.rc]\npattern = "^[0-9]+$"\n'
+                 '[[steps]]\nid = "a"\ntitle = "A"\nrun = "echo {{ rc }}"\n')
+    result = check(p)
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"{p}: ok: 1 steps in 1 sections, 1 variables"
+
+
+def test_shipped_runbooks_are_clean():
+    books = sorted((Path(__file__).parents[2] / "runbooks").glob("*.toml"))
+    if not books:
+        pytest.skip("no runbooks shipped yet")
+    result = check(*books)
+    assert result.exit_code == 0, result.stderr
