@@ -23,6 +23,11 @@ class Group(click.Group):
         except KeyboardInterrupt:
             click.echo("deploytui: interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:  # `deploytui plan ... | head`: the reader left, which is fine
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort, SystemExit):
             raise
         except Exception as e:  # a bug of ours: still one line, the traceback only on request
@@ -196,3 +201,53 @@ def show(run_id: str, with_output: bool, journal_path: Path | None) -> None:
     journal = open_journal(journal_path, readonly=True)
     for line in timeline(journal, run_id, with_output=with_output):
         click.echo(line)
+
+
+format_option = click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md",
+                             show_default=True)
+output_option = click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+                             help="Write to FILE instead of standard output.")
+
+
+def _write_out(out_path: Path | None, write) -> None:
+    if out_path is None:
+        write(sys.stdout)
+        return
+    try:
+        with open(out_path, "w", encoding="utf-8") as f:
+            write(f)
+    except OSError as e:
+        raise UserError(f"{out_path}: cannot write: {e.strerror or e}") from None
+    click.echo(f"wrote {out_path}", err=True)
+
+
+@main.command()
+@click.argument("runbook", type=click.Path(path_type=Path))
+@var_option
+@format_option
+@output_option
+def plan(runbook: Path, var_pairs, fmt: str, out_path: Path | None) -> None:
+    """The deploy plan for CAB review, before the deploy."""
+    from .journal.export import write_plan
+    from .runbook.loader import load
+    from .runbook.variables import parse_assignments, resolve
+
+    book = load(runbook)
+    values, _missing = resolve(book, parse_assignments(var_pairs))  # unknown values stay as templates
+    _write_out(out_path, lambda f: write_plan(book, f, values, fmt))
+
+
+@main.command()
+@click.argument("run_id")
+@format_option
+@output_option
+@click.option("--full-output", is_flag=True, help="Every line of every step's output (default: the last 40).")
+@journal_option
+def export(run_id: str, fmt: str, out_path: Path | None, full_output: bool, journal_path: Path | None) -> None:
+    """The deploy record of a run for CAB review, after the deploy."""
+    from .journal.export import write_record
+
+    if not _journal_exists(journal_path):
+        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
+    journal = open_journal(journal_path, readonly=True)
+    _write_out(out_path, lambda f: write_record(journal, run_id, f, fmt, full_output))
