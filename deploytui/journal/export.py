@@ -178,6 +178,8 @@ def known_vars(book: Runbook, given: dict[str, Any]) -> tuple[dict[str, Any], li
         value, known, origin = None, False, ""
         if name in given:
             value, known, origin = given[name], True, "given"
+            if var.default is not None and str(value) == resolve(var.default, values)[0]:
+                origin = "default"
         elif var.from_env:
             if os.environ.get(var.from_env):
                 value, known, origin = os.environ[var.from_env], True, f"from ${var.from_env}"
@@ -213,6 +215,11 @@ def resolve(text: str | None, values: dict[str, Any], shell: bool = False) -> tu
         return render(text, {**values, **filler}, shell=shell), False
     except Exception:
         return text, False
+
+
+def _text(text: str, values: dict[str, Any]) -> str:
+    """Prose (titles, bodies, labels) rendered where the variables allow, never shell-quoted."""
+    return resolve(text, values)[0]
 
 
 def _resolve_value(value: Any, values: dict[str, Any]) -> Any:
@@ -265,16 +272,18 @@ def step_document(book: Runbook, step: Step, number: int, values: dict[str, Any]
                       "until": pane.until or ""})
     decide = None
     if step.decide:
-        decide = {"question": step.decide.question,
-                  "options": [{"label": o.label, "goto": o.goto, "description": o.description}
+        decide = {"question": _text(step.decide.question, values),
+                  "options": [{"label": _text(o.label, values), "goto": o.goto,
+                               "description": _text(o.description, values) if o.description else None}
                               for o in step.decide.options]}
     return {
-        "number": number, "id": step.id, "title": resolve(step.title, values)[0], "section": step.section, "body": step.body or "",
+        "number": number, "id": step.id, "title": _text(step.title, values), "section": step.section,
+        "body": _text(step.body or "", values),
         "condition": condition, "command": command, "command_resolved": resolved,
         "action": step.uses, "with": _resolve_value(step.with_, values) if step.uses else {},
-        "cwd": step.cwd, "env": {k: resolve(v, values)[0] for k, v in step.env.items()},
+        "cwd": _text(step.cwd, values) if step.cwd else None, "env": {k: resolve(v, values)[0] for k, v in step.env.items()},
         "gates": gates, "wait": _duration_text(step.wait), "timeout": _duration_text(step.timeout),
-        "retries": step.retries, "checks": list(step.checks), "decide": decide, "capture": dict(step.capture),
+        "retries": step.retries, "checks": [_text(c, values) for c in step.checks], "decide": decide, "capture": dict(step.capture),
         "panes": panes, "interactive": step.interactive, "danger": step.danger, "auto": step.auto,
     }
 
@@ -285,8 +294,9 @@ def _group(book: Runbook, steps: list[Step], values: dict[str, Any], numbers: di
         sec_id = step.section or ""
         if not groups or groups[-1]["id"] != sec_id:
             sec = book.section(step.section)
-            groups.append({"id": sec_id, "title": sec.title if sec else (step.section or "Steps"),
-                           "on_demand": bool(sec and sec.on_demand), "body": (sec.body if sec else None) or "",
+            groups.append({"id": sec_id, "title": _text(sec.title if sec else (step.section or "Steps"), values),
+                           "on_demand": bool(sec and sec.on_demand),
+                           "body": _text((sec.body if sec else None) or "", values),
                            "entered_from": [], "steps": []})
         groups[-1]["steps"].append(step_document(book, step, numbers[step.id], values))
     return groups
@@ -314,8 +324,8 @@ def plan_document(book: Runbook, given: dict[str, Any] | None = None, *,
         "schema_version": SCHEMA_VERSION,
         "kind": "plan",
         "generated": time.time(),
-        "runbook": {"id": h.id, "title": h.title, "source": h.source, "owner": h.owner,
-                    "description": h.description or "", "path": book.path, "sha256": book.sha256},
+        "runbook": {"id": h.id, "title": _text(h.title, values), "source": h.source, "owner": h.owner,
+                    "description": _text(h.description or "", values), "path": book.path, "sha256": book.sha256},
         "environment": resolve(h.environment, values)[0],
         "release": resolve(h.release, values)[0],
         "schedule": book.schedule.model_dump() if book.schedule else None,
@@ -323,7 +333,7 @@ def plan_document(book: Runbook, given: dict[str, Any] | None = None, *,
                    "pairs": list(pairs), "approvers": list(h.approvers)},
         "vars": var_rows,
         "changes": change_summary(values),
-        "risks": list(h.risks),
+        "risks": [_text(r, values) for r in h.risks],
         "sections": main,
         "rollback": rollback,
         "approval": {"approvers": list(h.approvers)},
