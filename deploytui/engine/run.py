@@ -162,7 +162,7 @@ class Run:
         elif book.sha256 != row.sha256:
             changed = (row.runbook_text, book.text)
         started = events[0].data if events and events[0].kind == ev.RUN_STARTED else {}
-        secrets = dict(secrets or {})
+        secrets = {k: v for k, v in (secrets or {}).items() if k in book.vars and book.vars[k].secret}
         env_map = os.environ if env is None else env
         for name, spec in book.vars.items():
             if spec.secret and name not in secrets and spec.from_env and env_map.get(spec.from_env):
