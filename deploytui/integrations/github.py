@@ -3,46 +3,235 @@ base URL from `api_url` or GITHUB_API_URL (Enterprise, tests)."""
 
 from __future__ import annotations
 
+import functools
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlparse
+
 from ..engine.actions import ActionContext, action
 from ..errors import ActionError
+from ._params import flag, getenv, mapping, number, seconds, words
+
+DEFAULT_API = "https://api.github.com"
+
+
+def _gh_hosts_token(host: str) -> str | None:
+    """oauth_token for HOST in gh's hosts.yml (a flat YAML file: `host:` then indented keys)."""
+    base = os.environ.get("GH_CONFIG_DIR") or os.path.join(
+        os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"), "gh")
+    path = Path(base) / "hosts.yml"
+    if not path.is_file():
+        return None
+    current = None
+    for line in path.read_text().splitlines():
+        if line and not line[0].isspace() and line.rstrip().endswith(":"):
+            current = line.rstrip()[:-1].strip().strip("'\"")
+        elif current == host and line.strip().startswith("oauth_token:"):
+            return line.split(":", 1)[1].strip().strip("'\"") or None
+    return None
+
+
+def token_for(ctx: ActionContext, api_url: str) -> str:
+    token = getenv(ctx, "GITHUB_TOKEN") or getenv(ctx, "GH_TOKEN")
+    host = urlparse(api_url).hostname or "github.com"
+    host = "github.com" if host == "api.github.com" else host
+    if not token:
+        token = _gh_hosts_token(host)
+    if not token and shutil.which("gh"):  # newer gh keeps the token in the keyring
+        got = subprocess.run(["gh", "auth", "token", "--hostname", host], capture_output=True, text=True)
+        token = got.stdout.strip() if got.returncode == 0 else None
+    if not token:
+        raise ActionError(f"no GitHub token for {host}: set GITHUB_TOKEN or run gh auth login")
+    return token
+
+
+def _github(ctx: ActionContext, api_url: str):
+    from github import Auth, Github, GithubRetry
+
+    url = (api_url or getenv(ctx, "GITHUB_API_URL") or DEFAULT_API).rstrip("/")
+    token = token_for(ctx, url)
+    ctx.add_secret(token)
+    # PyGithub spaces requests (0.25 s, writes 1 s) as GitHub asks; a local stand-in needs no spacing
+    local = urlparse(url).hostname in ("127.0.0.1", "localhost")
+    return Github(auth=Auth.Token(token), base_url=url, retry=GithubRetry(total=3), timeout=30,
+                  lazy=True, seconds_between_requests=0 if local else 0.25,
+                  seconds_between_writes=0 if local else 1.0)
+
+
+def _repo(ctx: ActionContext, repo: str, api_url: str):
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo or ""):
+        raise ActionError(f"repo must be OWNER/NAME, not {repo!r}")
+    return _github(ctx, api_url).get_repo(repo)
+
+
+def _gh_errors(func):
+    @functools.wraps(func)
+    def wrapper(ctx, *args, **kwargs):
+        import requests
+        from github import (
+            BadCredentialsException,
+            GithubException,
+            RateLimitExceededException,
+            UnknownObjectException,
+        )
+
+        try:
+            return func(ctx, *args, **kwargs)
+        except BadCredentialsException:
+            raise ActionError("GitHub rejected the token (401): run gh auth login or set GITHUB_TOKEN") from None
+        except RateLimitExceededException:
+            raise ActionError("GitHub rate limit exceeded: wait until it resets and re-run the step") from None
+        except UnknownObjectException as err:
+            path = getattr(err, "_deploytui_path", "") or kwargs.get("repo", "")
+            raise ActionError(f"GitHub: not found ({path}): check the name, or the token cannot see it") from None
+        except GithubException as err:
+            data = err.data if isinstance(err.data, dict) else {}
+            detail = data.get("message", "") or str(err.data)
+            errs = [e.get("message") or e.get("code", "") for e in data.get("errors", []) if isinstance(e, dict)]
+            raise ActionError(f"GitHub said {err.status}: {'; '.join([detail, *errs]).strip('; ')}") from None
+        except requests.exceptions.RequestException as err:
+            raise ActionError(f"cannot reach GitHub: {type(err).__name__}: check the network or api_url") from None
+
+    return wrapper
+
+
 
 
 @action("github.next_release")
+@_gh_errors
 def next_release(ctx: ActionContext, repo: str, patch: str = "false", prefix: str = "RC",
                  api_url: str = "") -> dict:
     """From the last `RC N` release, the next full (N+1) or patch (N.1) release number."""
-    raise ActionError("not implemented yet")
+    pattern = re.compile(rf"^\s*{re.escape(prefix)}\s+(\d+)(?:\.(\d+))?\s*$", re.IGNORECASE)
+    versions = []
+    for rel in _repo(ctx, repo, api_url).get_releases():
+        m = pattern.match(rel.name or "") or pattern.match(rel.tag_name or "")
+        if m:
+            versions.append((int(m.group(1)), int(m.group(2) or 0)))
+    if not versions:
+        raise ActionError(f"no `{prefix} N` release in {repo}: give the release number by hand")
+    major, minor = max(versions)
+    last = f"{major}.{minor}" if minor else str(major)
+    nxt = f"{major}.{minor + 1}" if flag(patch, "patch") else str(major + 1)
+    ctx.log(f"last release {prefix} {last}; next {'patch' if flag(patch, 'patch') else 'release'} {prefix} {nxt}")
+    return {"number": nxt, "title": f"{prefix} {nxt}", "last": last}
 
 
 @action("github.pull_request")
+@_gh_errors
 def pull_request(ctx: ActionContext, repo: str, head: str, base: str, title: str, body: str = "",
                  labels: str = "", draft: str = "false", api_url: str = "") -> dict:
     """Open a pull request (or reuse the open one for the same head and base) with labels."""
-    raise ActionError("not implemented yet")
+    r = _repo(ctx, repo, api_url)
+    owner = repo.split("/")[0]
+    existing = list(r.get_pulls(state="open", head=f"{owner}:{head}", base=base))
+    if existing:
+        pr = existing[0]
+        ctx.log(f"reusing open pull request #{pr.number}: {pr.html_url}")
+    else:
+        pr = r.create_pull(base=base, head=head, title=title, body=body, draft=flag(draft, "draft"))
+        ctx.log(f"opened pull request #{pr.number} {title!r} ({head} -> {base}): {pr.html_url}")
+    wanted = words(labels)
+    if wanted:
+        pr.add_to_labels(*wanted)
+        ctx.log(f"labels: {', '.join(wanted)}")
+    return {"number": pr.number, "url": pr.html_url, "reused": bool(existing)}
 
 
 @action("github.merge")
+@_gh_errors
 def merge(ctx: ActionContext, repo: str, number: str, method: str = "merge", title: str = "",
           message: str = "", api_url: str = "") -> dict:
     """Merge a pull request; method `merge` by default (never squash unless asked)."""
-    raise ActionError("not implemented yet")
+    if method not in ("merge", "rebase", "squash"):
+        raise ActionError(f"method must be merge, rebase or squash, not {method!r}")
+    n = _number(number)
+    pr = _repo(ctx, repo, api_url).get_pull(n)
+    if pr.merged:
+        ctx.log(f"#{n} is already merged ({pr.merge_commit_sha[:9]})")
+        return {"sha": pr.merge_commit_sha, "merged": True, "number": n}
+    kw = {"merge_method": method}
+    if title:
+        kw["commit_title"] = title
+    if message:
+        kw["commit_message"] = message
+    status = pr.merge(**kw)
+    if not status.merged:
+        raise ActionError(f"GitHub did not merge #{n}: {status.message}")
+    ctx.log(f"merged #{n} ({method}): {status.sha[:9]}")
+    return {"sha": status.sha, "merged": True, "number": n}
+
+
+def _number(value) -> int:
+    return number(str(value).lstrip("#"), "number")
 
 
 @action("github.release")
+@_gh_errors
 def release(ctx: ActionContext, repo: str, tag: str, title: str = "", notes: str = "", pr: str = "",
             target: str = "", prerelease: str = "false", draft: str = "false", api_url: str = "") -> dict:
     """Create a release for a tag; notes default to the body of pull request `pr`."""
-    raise ActionError("not implemented yet")
+    r = _repo(ctx, repo, api_url)
+    if not notes and pr:
+        notes = r.get_pull(_number(pr)).body or ""
+    kw = {"tag": tag, "name": title or tag, "message": notes, "draft": flag(draft, "draft"),
+          "prerelease": flag(prerelease, "prerelease")}
+    if target:
+        kw["target_commitish"] = target
+    rel = r.create_git_release(**kw)
+    ctx.log(f"release {rel.name!r} for tag {tag}: {rel.html_url}")
+    return {"id": rel.id, "url": rel.html_url, "tag": tag, "title": rel.name}
 
 
 @action("github.tag")
+@_gh_errors
 def tag(ctx: ActionContext, repo: str, name: str, sha: str, api_url: str = "") -> dict:
     """Create a lightweight tag ref (e.g. staging-N) at a sha."""
-    raise ActionError("not implemented yet")
+    ref = _repo(ctx, repo, api_url).create_git_ref(f"refs/tags/{name}", sha)
+    ctx.log(f"tag {name} -> {sha[:9]} in {repo}")
+    return {"ref": ref.ref, "sha": sha, "tag": name}
 
 
 @action("github.workflow")
+@_gh_errors
 def workflow(ctx: ActionContext, repo: str, workflow: str, ref: str = "main", inputs: dict | str = "",
              timeout: str = "3600", poll: str = "10", api_url: str = "") -> dict:
     """Dispatch a workflow_dispatch workflow with inputs and follow its run to the conclusion."""
-    raise ActionError("not implemented yet")
+    r = _repo(ctx, repo, api_url)
+    wf = r.get_workflow(workflow)
+    given = {k: str(v) for k, v in mapping(inputs, "inputs").items()}
+    before = {run.id for run in wf.get_runs(event="workflow_dispatch", branch=ref)[:20]}
+    wf.create_dispatch(ref, given, throw=True)
+    ctx.log(f"dispatched {wf.name} on {ref}" + (f" with {given}" if given else ""))
+    every = max(0.1, seconds(poll, "poll"))
+    deadline = ctx.clock() + seconds(timeout, "timeout")
+    run = None
+    while run is None:  # the run shows up a few seconds after the dispatch
+        new = [x for x in wf.get_runs(event="workflow_dispatch", branch=ref)[:20] if x.id not in before]
+        if new:
+            run = max(new, key=lambda x: x.id)
+            break
+        if ctx.clock() > deadline or not ctx.sleep(every):
+            raise ActionError(f"no run of {wf.name} appeared after the dispatch: see {wf.html_url}")
+    ctx.log(f"run {run.id}: {run.html_url}")
+    seen: dict[str, str] = {}
+    while True:
+        run = r.get_workflow_run(run.id)
+        for job in run.jobs():
+            state = job.conclusion or job.status
+            if seen.get(job.name) != state:
+                seen[job.name] = state
+                ctx.log(f"job {job.name}: {state}")
+        if run.status == "completed":
+            break
+        if ctx.clock() > deadline:
+            raise ActionError(f"{wf.name} run {run.id} still {run.status} after {timeout}: {run.html_url}")
+        if not ctx.sleep(every):
+            raise ActionError(f"stopped following {wf.name} run {run.id} (it goes on): {run.html_url}")
+    ctx.log(f"{wf.name} run {run.id}: {run.conclusion}")
+    if run.conclusion != "success":
+        raise ActionError(f"{wf.name} run {run.id} ended {run.conclusion}: {run.html_url}")
+    return {"run_id": run.id, "conclusion": run.conclusion, "url": run.html_url}

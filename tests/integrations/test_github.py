@@ -1,0 +1,104 @@
+"""github.* against a GitHub REST stand-in on pytest-httpserver; asserts on the requests it received."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploytui.errors import ActionError
+from deploytui.integrations import github as gh
+
+from .fake_github import FakeGitHub
+
+pytestmark = pytest.mark.timeout(30)
+REPO = "18F/identity-idp"
+
+
+@pytest.fixture
+def fake(httpserver):
+    return FakeGitHub(httpserver, REPO)
+
+
+@pytest.fixture
+def env(fake):
+    return {"GITHUB_TOKEN": "ghp_testtoken", "GITHUB_API_URL": fake.base}
+
+
+def test_next_release_full_and_patch(fake, env, recorder):
+    r = recorder(env)
+    assert gh.next_release(r.ctx, repo=REPO) == {"number": "124", "title": "RC 124", "last": "123"}
+    assert gh.next_release(r.ctx, repo=REPO, patch="true")["number"] == "123.1"
+    assert r.secrets == ["ghp_testtoken", "ghp_testtoken"]  # the journal redacts it
+    assert fake.requests[0][3] == "token ghp_testtoken" or fake.requests[0][3] == "Bearer ghp_testtoken"
+
+
+def test_pull_request_with_labels_then_reused(fake, env, recorder):
+    r = recorder(env)
+    out = gh.pull_request(r.ctx, repo=REPO, head="stages/rc-2026-11-24", base="stages/prod",
+                          title="Deploy RC 124 to Production", body="## Bug Fixes\n- x", labels="status - promotion")
+    created = fake.calls("POST", f"/repos/{REPO}/pulls")[0][2]
+    assert created["title"] == "Deploy RC 124 to Production" and created["base"] == "stages/prod"
+    assert created["head"] == "stages/rc-2026-11-24" and created["body"] == "## Bug Fixes\n- x"
+    assert fake.calls("POST", rf"/repos/{REPO}/issues/{out['number']}/labels")[0][2] == ["status - promotion"]
+    again = gh.pull_request(r.ctx, repo=REPO, head="stages/rc-2026-11-24", base="stages/prod", title="x")
+    assert again["number"] == out["number"] and again["reused"] is True
+    assert len(fake.calls("POST", f"/repos/{REPO}/pulls")) == 1
+
+
+def test_merge_uses_the_merge_method(fake, env, recorder):
+    n = gh.pull_request(recorder(env).ctx, repo=REPO, head="a", base="b", title="t")["number"]
+    out = gh.merge(recorder(env).ctx, repo=REPO, number=f"#{n}")
+    assert out["sha"] == "abc123def4567890"
+    assert fake.calls("PUT", rf"/repos/{REPO}/pulls/{n}/merge")[0][2]["merge_method"] == "merge"
+    # already merged: no second PUT
+    gh.merge(recorder(env).ctx, repo=REPO, number=str(n))
+    assert len(fake.calls("PUT", rf"/repos/{REPO}/pulls/{n}/merge")) == 1
+    with pytest.raises(ActionError, match="method must be merge, rebase or squash"):
+        gh.merge(recorder(env).ctx, repo=REPO, number=str(n), method="fast-forward")
+
+
+def test_release_notes_from_the_pull_request(fake, env, recorder):
+    n = gh.pull_request(recorder(env).ctx, repo=REPO, head="a", base="b", title="t",
+                        body="## Internal\n- Sessions: Redis 7")["number"]
+    out = gh.release(recorder(env).ctx, repo=REPO, tag="2026-11-24T0930", title="RC 124", pr=str(n))
+    sent = fake.calls("POST", f"/repos/{REPO}/releases")[0][2]
+    assert sent["tag_name"] == "2026-11-24T0930" and sent["name"] == "RC 124"
+    assert sent["body"] == "## Internal\n- Sessions: Redis 7"
+    assert out["url"].endswith("/releases/tag/2026-11-24T0930")
+    assert gh.next_release(recorder(env).ctx, repo=REPO)["number"] == "125"
+
+
+def test_lightweight_tag_and_its_conflict(fake, env, recorder):
+    gh.tag(recorder(env).ctx, repo=REPO, name="staging-12", sha="0123456789abcdef")
+    assert fake.refs == {"refs/tags/staging-12": "0123456789abcdef"}
+    with pytest.raises(ActionError, match="GitHub said 422: Reference already exists"):
+        gh.tag(recorder(env).ctx, repo=REPO, name="staging-12", sha="0123456789abcdef")
+
+
+def test_workflow_dispatch_is_followed_to_its_conclusion(fake, env, recorder):
+    r = recorder(env)
+    out = gh.workflow(r.ctx, repo=REPO, workflow="migrate.yaml", ref="main",
+                      inputs={"environment": "stable"}, poll="0.05")
+    assert fake.calls("POST", rf"/repos/{REPO}/actions/workflows/(42|migrate.yaml)/dispatches")[0][2] == {
+        "ref": "main", "inputs": {"environment": "stable"}}
+    assert out["run_id"] == 502 and out["conclusion"] == "success"  # not the earlier run 500
+    assert "job migrate: in_progress" in r.lines and "job migrate: success" in r.lines
+
+    fake.run_conclusion = "failure"
+    with pytest.raises(ActionError, match=r"Migrate data run 503 ended failure: https://github.com/"):
+        gh.workflow(recorder(env).ctx, repo=REPO, workflow="migrate.yaml", inputs="environment=stable", poll="0.05")
+
+
+def test_token_problems_are_one_line(fake, recorder, monkeypatch, tmp_path):
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("GH_TOKEN", raising=False)
+    monkeypatch.setenv("GH_CONFIG_DIR", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no gh binary
+    with pytest.raises(ActionError, match="no GitHub token for 127.0.0.1: set GITHUB_TOKEN or run gh auth login"):
+        gh.next_release(recorder({"GITHUB_API_URL": fake.base}).ctx, repo=REPO)
+    (tmp_path / "hosts.yml").write_text("127.0.0.1:\n    user: rm\n    oauth_token: ghp_wrong\n")
+    with pytest.raises(ActionError, match="GitHub rejected the token"):
+        gh.next_release(recorder({"GITHUB_API_URL": fake.base}).ctx, repo=REPO)
+    assert fake.requests[-1][3].endswith("ghp_wrong")  # hosts.yml was read
+    with pytest.raises(ActionError, match="not found"):
+        gh.merge(recorder({"GITHUB_TOKEN": "ghp_testtoken", "GITHUB_API_URL": fake.base}).ctx,
+                 repo=REPO, number="999")
