@@ -1,0 +1,127 @@
+"""Recent output of each step's streams, bounded, shared between engine threads and the screen.
+
+Engine threads call `add` with batches of lines (already committed to the journal). The screen asks,
+10-20 times a second, for what it has not shown yet (`since`). Only the last `keep` lines of each
+stream are held; the full output stays in the journal. No Textual here: the follower reuses it."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+KEEP_LINES = 5000
+# CSI and OSC sequences, and C0 controls other than tab (\r is handled per line first)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean_line(line: str) -> str:
+    """A line as a terminal would leave it: the last `\\r` rewrite wins, colours and controls gone."""
+    if "\r" in line:
+        parts = [p for p in line.split("\r") if p]
+        line = parts[-1] if parts else ""
+    return _ANSI.sub("", line) if ("\x1b" in line or not line.isprintable()) else line
+
+
+def clean_lines(text: str) -> list[str]:
+    return [clean_line(x) for x in text.split("\n")[:-1 if text.endswith("\n") else None]]
+
+
+@dataclass
+class Stream:
+    ring: deque = field(default_factory=lambda: deque(maxlen=KEEP_LINES))
+    total: int = 0  # lines ever added to this stream (this attempt)
+    generation: int = 0  # bumps when the stream starts over (a new attempt)
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[list[str]]
+    bad: set[int]
+    version: int = 0
+
+
+class OutputStore:
+    """Per (step, stream) ring buffers. `loader(step, stream)` fills a stream the store has not seen
+    (a resumed run, a follower) from the journal: it returns (last lines, total lines)."""
+
+    def __init__(self, keep: int = KEEP_LINES,
+                 loader: Callable[[str, str], tuple[list[str], int]] | None = None):
+        self.keep = keep
+        self.loader = loader
+        self._lock = threading.Lock()
+        self._streams: dict[tuple[str, str], Stream] = {}
+        self._attempts: dict[str, int] = {}
+        self._tables: dict[tuple[str, int], Table] = {}
+        self._generation = 0
+        self.lines_added = 0
+
+    def _new(self) -> Stream:
+        self._generation += 1
+        return Stream(ring=deque(maxlen=self.keep), generation=self._generation)
+
+    def add(self, step: str, attempt: int, stream: str, text: str) -> None:
+        lines = clean_lines(text)
+        with self._lock:
+            if attempt > self._attempts.get(step, 0):
+                self._attempts[step] = attempt
+                for key in [k for k in self._streams if k[0] == step]:
+                    self._streams[key] = self._new()
+            elif attempt < self._attempts.get(step, 0):
+                return  # a late line from an attempt already replaced
+            s = self._streams.get((step, stream))
+            if s is None:
+                s = self._streams[(step, stream)] = self._new()
+            s.ring.extend(lines[-self.keep:])
+            s.total += len(lines)
+            self.lines_added += len(lines)
+
+    def add_table(self, step: str, pane: int, columns: list[str], rows: list[list[str]], bad: set[int]) -> None:
+        with self._lock:
+            old = self._tables.get((step, pane))
+            self._tables[(step, pane)] = Table(columns, rows, set(bad), (old.version + 1) if old else 1)
+
+    def table(self, step: str, pane: int) -> Table | None:
+        with self._lock:
+            return self._tables.get((step, pane))
+
+    def _get(self, step: str, stream: str) -> Stream:
+        with self._lock:
+            s = self._streams.get((step, stream))
+        if s is not None or self.loader is None:
+            return s or Stream(generation=0)
+        lines, total = self.loader(step, stream)
+        with self._lock:
+            s = self._streams.get((step, stream))
+            if s is None:
+                s = self._streams[(step, stream)] = self._new()
+                s.ring.extend(clean_line(x) for x in lines[-self.keep:])
+                s.total = total
+        return s
+
+    def since(self, step: str, stream: str, generation: int, shown: int) -> tuple[int, int, list[str], bool]:
+        """(generation, total, lines to add, start over) for a view that showed `shown` lines of
+        `generation`. When the stream started over, or the view fell further behind than the ring holds,
+        it gets the whole ring and `start over` is true."""
+        s = self._get(step, stream)
+        with self._lock:
+            new = s.total - shown
+            if s.generation != generation or new < 0 or new > len(s.ring):
+                return s.generation, s.total, list(s.ring), True
+            if new == 0:
+                return s.generation, s.total, [], False
+            ring = s.ring
+            return s.generation, s.total, [ring[i] for i in range(len(ring) - new, len(ring))], False
+
+    def total(self, step: str, stream: str) -> int:
+        with self._lock:
+            s = self._streams.get((step, stream))
+            return s.total if s else 0
+
+    def forget(self, step: str) -> None:
+        with self._lock:
+            for key in [k for k in self._streams if k[0] == step]:
+                del self._streams[key]

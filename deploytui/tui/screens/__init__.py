@@ -1,0 +1,1 @@
+"""Screens and dialogs. Dialogs are `ModalScreen[T]` that dismiss with their answer (None: cancelled)."""

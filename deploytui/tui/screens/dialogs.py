@@ -1,0 +1,138 @@
+"""Dialogs that return values: a reason, a typed confirmation, yes/no, a choice. Escape cancels."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList
+from textual.widgets.option_list import Option
+
+
+class Dialog(ModalScreen):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ReasonDialog(Dialog):
+    """Ask for a line of text. `required`: empty is refused with an inline error."""
+
+    def __init__(self, title: str, prompt: str = "Reason (goes into the journal):", required: bool = True,
+                 placeholder: str = "why"):
+        super().__init__()
+        self.title_text, self.prompt, self.required, self.placeholder = title, prompt, required, placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Label(self.prompt)
+            yield Input(placeholder=self.placeholder, id="reason")
+            yield Label("", id="error", classes="error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("OK", id="ok", variant="primary", compact=True)
+                yield Button("Cancel (Esc)", id="cancel", compact=True)
+
+    def on_input_submitted(self) -> None:
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "ok":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def _submit(self) -> None:
+        text = self.query_one("#reason", Input).value.strip()
+        if self.required and not text:
+            self.query_one("#error", Label).update("A reason is needed: it goes into the record.")
+            return
+        self.dismiss(text)
+
+
+class DangerDialog(Dialog):
+    """A `danger` step: type the environment's name to run it."""
+
+    def __init__(self, step_title: str, expected: str):
+        super().__init__()
+        self.step_title, self.expected = step_title, expected
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog danger"):
+            yield Label(f"DANGER: {self.step_title}", classes="dialog-title")
+            yield Label(f"Type [b]{self.expected}[/b] to run it.")
+            yield Input(placeholder=self.expected, id="confirm")
+            yield Label("", id="error", classes="error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Run", id="ok", variant="error", compact=True)
+                yield Button("Cancel (Esc)", id="cancel", compact=True)
+
+    def on_input_submitted(self) -> None:
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "ok":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def _submit(self) -> None:
+        typed = self.query_one("#confirm", Input).value.strip()
+        if typed != self.expected:
+            self.query_one("#error", Label).update(f"That is not {self.expected!r}; nothing ran.")
+            return
+        self.dismiss(typed)
+
+
+class ConfirmDialog(Dialog):
+    BINDINGS = [Binding("y", "yes", "Yes"), Binding("n", "cancel", "No")]
+
+    def __init__(self, title: str, text: str, yes: str = "Yes"):
+        super().__init__()
+        self.title_text, self.text, self.yes = title, text, yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Label(self.text)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.yes} (y)", id="yes", variant="error", compact=True)
+                yield Button("No (n)", id="no", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def action_yes(self) -> None:
+        self.dismiss(True)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(True if event.button.id == "yes" else None)
+
+
+class ChoiceDialog(Dialog):
+    """Pick one of `options` (labels); returns its index."""
+
+    def __init__(self, title: str, options: list[str]):
+        super().__init__()
+        self.title_text, self.options = title, options
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield OptionList(*[Option(f"{i + 1}. {o}", id=str(i)) for i, o in enumerate(self.options)],
+                             id="choices")
+            yield Label("Enter chooses, Esc cancels", classes="hint")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(int(event.option.id))
+
+    def on_key(self, event) -> None:
+        if event.character and event.character.isdigit() and 0 < int(event.character) <= len(self.options):
+            event.stop()
+            self.dismiss(int(event.character) - 1)

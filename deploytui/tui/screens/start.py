@@ -1,0 +1,143 @@
+"""Before the run: the variables form, then the schedule guard's verdict."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Input, Label, Select
+
+from ...runbook.model import Runbook
+from ...runbook.variables import problem
+
+
+class VarsForm(Screen[dict]):
+    """One field per variable: prompt, default, choices, inline pattern errors. Dismisses with values."""
+
+    BINDINGS = [Binding("ctrl+s", "submit", "Start the run", priority=True),
+                Binding("escape", "quit_app", "Quit")]
+
+    def __init__(self, book: Runbook, values: dict[str, str], banner: list[str] | None = None):
+        super().__init__()
+        self.book, self.values, self.banner = book, values, banner or []
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="form"):
+            yield Label(self.book.runbook.title, classes="form-title")
+            for line in self.banner:
+                yield Label(line, classes="banner")
+            if self.book.runbook.description:
+                yield Label(self.book.runbook.description, classes="hint")
+            for name, spec in self.book.vars.items():
+                with Vertical(classes="field"):
+                    label = spec.prompt or name
+                    yield Label(f"{label} [dim]({name})[/dim]" if spec.prompt else name, classes="field-label")
+                    if spec.description:
+                        yield Label(spec.description, classes="hint")
+                    value = self.values.get(name)
+                    if spec.choices:
+                        yield Select([(c, c) for c in spec.choices], value=value if value in spec.choices
+                                     else Select.NULL, id=f"var-{name}", allow_blank=value not in spec.choices,
+                                     compact=True)
+                    else:
+                        yield Input(value or "", id=f"var-{name}", password=spec.secret,
+                                    placeholder=spec.pattern or "", compact=True)
+                    yield Label("", id=f"err-{name}", classes="error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Start the run (ctrl+s)", id="start", variant="success", compact=True)
+                yield Button("Quit (esc)", id="quit", compact=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        firsts = self.query("Input, Select")
+        if firsts:
+            firsts.first().focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        inputs = list(self.query("Input, Select"))
+        i = inputs.index(event.input) if event.input in inputs else -1
+        if 0 <= i < len(inputs) - 1:
+            inputs[i + 1].focus()
+        else:
+            self.action_submit()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        name = (event.input.id or "")[4:]
+        if name in self.book.vars:
+            self._check(name, event.value, final=False)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "start":
+            self.action_submit()
+        else:
+            self.action_quit_app()
+
+    def _value(self, name: str) -> str:
+        widget = self.query_one(f"#var-{name}")
+        if isinstance(widget, Select):
+            return "" if widget.value is Select.NULL else str(widget.value)
+        return widget.value
+
+    def _check(self, name: str, value: str, final: bool) -> bool:
+        err = self.query_one(f"#err-{name}", Label)
+        why = problem(name, self.book.vars[name], value) if value else ("a value is needed" if final else None)
+        err.update(why or "")
+        return why is None
+
+    def action_submit(self) -> None:
+        values = {name: self._value(name) for name in self.book.vars}
+        ok = [self._check(name, v, final=True) for name, v in values.items()]
+        if all(ok):
+            self.dismiss(values)
+        else:
+            bad = [n for n, good in zip(values, ok) if not good]
+            self.query_one(f"#var-{bad[0]}").focus()
+
+    def action_quit_app(self) -> None:
+        self.app.exit()
+
+
+class ScheduleDialog(ModalScreen):
+    """The schedule guard's verdict when it needs an override: a reason to go on, or stop."""
+
+    BINDINGS = [Binding("escape", "stop", "Stop")]
+
+    def __init__(self, verdict: dict):
+        super().__init__()
+        self.verdict = verdict
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog warning"):
+            yield Label("Schedule guard: " + self.verdict.get("verdict", "").replace("_", " "),
+                        classes="dialog-title")
+            for p in self.verdict.get("problems", []):
+                yield Label(f"• {p}")
+            yield Label("To go on anyway, give a reason (it goes into the record):")
+            yield Input(placeholder="reason", id="reason")
+            yield Label("", id="error", classes="error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Override and go on", id="ok", variant="warning", compact=True)
+                yield Button("Stop (abort the run)", id="stop", compact=True)
+
+    def on_input_submitted(self) -> None:
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "ok":
+            self._submit()
+        else:
+            self.action_stop()
+
+    def _submit(self) -> None:
+        text = self.query_one("#reason", Input).value.strip()
+        if not text:
+            self.query_one("#error", Label).update("Overriding the schedule needs a reason.")
+            return
+        self.dismiss(text)
+
+    def action_stop(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,59 @@
+"""What the screen shows, apart from where it comes from.
+
+Widgets read a `RunView`: the folded state, the runbook, recent output, a clock and a way to render
+titles and commands. `LiveView` wraps a running `Run`; a read-only follower can build the same view
+from the journal (fold the events, `OutputStore(loader=journal_loader(...))`). No Textual here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..engine.clock import Clock
+from ..engine.state import RunState
+from ..runbook import templates
+from ..runbook.model import Runbook
+from .output import OutputStore
+
+
+def journal_loader(journal, run_id: str, state: RunState) -> Callable[[str, str], tuple[list[str], int]]:
+    """Fill a stream from the journal: the last lines of the step's current attempt."""
+
+    def load(step: str, stream: str) -> tuple[list[str], int]:
+        st = state.steps.get(step)
+        if st is None or not st.attempt:
+            return [], 0
+        return journal.tail(run_id, step, st.attempt, lines=2000, stream=stream)
+
+    return load
+
+
+@dataclass
+class RunView:
+    state: RunState
+    book: Runbook
+    store: OutputStore
+    clock: Clock
+    variables: Callable[[], dict] = dict
+    command_for: Callable[[str], str | None] = lambda step_id: None
+    read_only: bool = False
+    usual: dict[str, float] = field(default_factory=dict)
+
+    def text(self, template: str | None) -> str:
+        """A title or body with the run's variables filled in (as written when they cannot be yet)."""
+        if not template:
+            return ""
+        if "{{" not in template and "{%" not in template:
+            return template
+        try:
+            return templates.render(template, self.variables())
+        except templates.TemplateProblem:
+            return template
+
+    def command(self, step_id: str) -> str | None:
+        return self.command_for(step_id)
+
+
+def live_view(run, store: OutputStore, usual: dict[str, float] | None = None) -> RunView:
+    return RunView(state=run.state, book=run.book, store=store, clock=run.clock, variables=run.variables,
+                   command_for=lambda sid: run.resolved_command(run.book.step(sid)), usual=usual or {})

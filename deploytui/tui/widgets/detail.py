@@ -1,0 +1,193 @@
+"""The selected step: its body, resolved command, checks, countdown, decision and actions, and its
+output panes. It re-composes when the step or its shape changes and updates in place otherwise, so
+ticking a check does not move the focus."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Checkbox, Digits, Label, Markdown, Static
+
+from ...engine.state import DONE, FAILED, INTERRUPTED, NEEDS_YOU, PENDING, RUNNING, SKIPPED, WAITING
+from ..view import RunView
+from .header import clock_text
+from .panes import OutputArea
+from .steplist import GLYPHS, WORDS
+
+
+def countdown(view: RunView, step_id: str) -> tuple[str, float] | None:
+    """(what, deadline) when the step shows a timer: its `wait`, or its `not_before` gate."""
+    st, s = view.state.steps[step_id], view.state
+    status = s.status(step_id)
+    if status == WAITING and st.activated and st.wait_deadline and not st.wait_expired:
+        return "Wait ends in", st.wait_deadline
+    if st.gate_deadline and not st.gate_open and not st.activated and st.final is None:
+        return "Gate opens in", st.gate_deadline
+    return None
+
+
+class StepDetail(Vertical):
+    def __init__(self, view: RunView, step_id: str | None, **kw):
+        super().__init__(**kw)
+        self.view, self.step_id = view, step_id
+        self.shape: tuple = ()
+
+    # ---- building ---------------------------------------------------------------------------
+    def _shape(self) -> tuple:
+        if not self.step_id:
+            return ()
+        s, st = self.view.state, self.view.state.steps[self.step_id]
+        return (self.step_id, s.status(self.step_id), s.current == self.step_id, st.attempt,
+                st.decision is not None, countdown(self.view, self.step_id) is not None, bool(s.outcome),
+                st.error)
+
+    def compose(self) -> ComposeResult:
+        self.shape = self._shape()
+        if not self.step_id:
+            yield Label("No step selected.")
+            return
+        view, sid = self.view, self.step_id
+        step, st, s = view.book.step(sid), view.state.steps[sid], view.state
+        status = s.status(sid)
+        with VerticalScroll(id="info"):
+            glyph, style = GLYPHS[status]
+            title = Text()
+            title.append(f"{glyph} ", style=style)
+            title.append(view.text(step.title), style="bold")
+            title.append(f"  {WORDS[status]}", style=style)
+            if st.attempt > 1:
+                title.append(f" · attempt {st.attempt}", style="dim")
+            if step.danger:
+                title.append("  DANGER", style="bold red")
+            if step.interactive:
+                title.append("  interactive", style="bold yellow")
+            yield Label(title, id="d-title")
+            if step.body:
+                yield Markdown(view.text(step.body), id="d-body")
+            command = view.command(sid)
+            if command:
+                box = Static(Text(command), id="d-command", markup=False)
+                box.border_title = "command"
+                box.border_subtitle = "c copies"
+                yield box
+            yield Label(self._status_text(), id="d-status")
+            for i, label in enumerate(step.checks):
+                yield Checkbox(f"{i + 1}. {view.text(label)}", st.checks[i] if i < len(st.checks) else False,
+                               id=f"chk-{i}", disabled=view.read_only or st.final is not None)
+            timer = countdown(view, sid)
+            if timer:
+                with Horizontal(id="d-countdown"):
+                    yield Label(timer[0], id="d-countdown-label")
+                    yield Digits(clock_text(timer[1] - view.clock.now()), id="d-digits")
+            if step.decide:
+                yield Label(Text(view.text(step.decide.question), style="bold"), id="d-question")
+                with Horizontal(id="d-options"):
+                    for i, opt in enumerate(step.decide.options):
+                        chosen = st.decision is not None and st.decision.get("option") == i
+                        label = opt.label + (f" → {opt.goto}" if opt.goto else "")
+                        yield Button(("✓ " if chosen else "") + label, id=f"opt-{i}", compact=True,
+                                     variant="primary" if chosen else "default",
+                                     disabled=view.read_only or st.decision is not None
+                                     or not (st.activated and s.current == sid))
+            if not view.read_only and not s.outcome:
+                with Horizontal(id="d-actions"):
+                    yield from self._buttons(status)
+        if step.has_command or step.panes:
+            yield OutputArea(sid, step.has_command, [p.title or f"pane {k + 1}" for k, p in enumerate(step.panes)],
+                             id="output")
+
+    def _buttons(self, status: str):
+        step, s = self.view.book.step(self.step_id), self.view.state
+        current = s.current == self.step_id
+        st = s.steps[self.step_id]
+        if status in (INTERRUPTED, FAILED):
+            yield Button("Re-run (R)", id="act-rerun", variant="warning", compact=True)
+            yield Button("Mark done (d)", id="act-done", compact=True)
+            yield Button("Mark failed (f)", id="act-failed", compact=True)
+        elif current and step.has_command and status == PENDING and not st.gate_deadline or \
+                current and step.has_command and status == PENDING and st.gate_open:
+            yield Button("Run (r)", id="act-run", variant="error" if step.danger else "success", compact=True)
+        elif status == DONE and step.has_command:
+            yield Button("Re-run (R)", id="act-rerun", compact=True)
+        if status == WAITING and not st.activated:
+            yield Button("Override gate (o)", id="act-gate", variant="warning", compact=True)
+        if status not in (DONE, SKIPPED):
+            yield Button("Skip (s)", id="act-skip", compact=True)
+
+    def _status_text(self) -> Text:
+        view, sid = self.view, self.step_id
+        s, st, step = view.state, view.state.steps[sid], view.book.step(sid)
+        status = s.status(sid)
+        t = Text()
+        if status == INTERRUPTED:
+            t.append("Interrupted: deploytui stopped while this step ran. ", style="bold red")
+            t.append("Re-run it (R), or mark it done (d) or failed (f) with a reason.")
+        elif status == FAILED:
+            t.append(f"Failed: {st.error or st.reason or 'marked failed'}", style="bold red")
+            t.append("  Re-run (R), mark done (d), or skip (s).", style="dim")
+        elif status == SKIPPED:
+            t.append(f"Skipped: {st.reason or ''}", style="dim")
+        elif status == DONE:
+            t.append("Done", style="green")
+            if st.reason:
+                t.append(f" (marked: {st.reason})", style="dim")
+            elif st.exit_code is not None:
+                t.append(f" · exit {st.exit_code}", style="dim")
+        elif status == RUNNING:
+            t.append("Running…", style="bold cyan")
+        elif status == PENDING and s.current == sid and not s.outcome:
+            if st.gate_deadline and not st.gate_open:
+                t.append("Gated: the timer below must run out (or override it with o).", style="yellow")
+            elif step.has_command:
+                t.append("Ready: press r to run" + (" (asks you to type the environment name)"
+                                                    if step.danger else ""), style="bold")
+                if step.interactive:
+                    t.append(" · hands the terminal to the command", style="yellow")
+        elif status == PENDING and sid not in s.path:
+            t.append("Not on this run's path", style="dim")
+        elif status == PENDING:
+            t.append("Not reached yet", style="dim")
+        elif status in (NEEDS_YOU, WAITING):
+            left = s.blockers(sid)
+            if left:
+                t.append("Waiting for: " + "; ".join(left), style="magenta" if status == NEEDS_YOU else "yellow")
+        if status == DONE and step.decide and st.decision:
+            t.append(f"\nDecided: {st.decision.get('label')}" + (f" ({st.decision['reason']})"
+                                                                 if st.decision.get("reason") else ""))
+        return t
+
+    # ---- updating ---------------------------------------------------------------------------
+    async def show(self, step_id: str | None) -> None:
+        if step_id != self.step_id or self._shape() != self.shape:
+            self.step_id = step_id
+            await self.recompose()
+            return
+        self.update_in_place()
+
+    def update_in_place(self) -> None:
+        if not self.step_id:
+            return
+        st = self.view.state.steps[self.step_id]
+        for i, value in enumerate(st.checks):
+            for box in self.query(f"#chk-{i}").results(Checkbox):
+                if box.value != value:
+                    with box.prevent(Checkbox.Changed):
+                        box.value = value
+        for label in self.query("#d-status").results(Label):
+            label.update(self._status_text())
+        self.tick()
+
+    def tick(self) -> None:
+        """Once a second: the countdown."""
+        if not self.step_id:
+            return
+        timer = countdown(self.view, self.step_id)
+        for digits in self.query("#d-digits").results(Digits):
+            if timer:
+                digits.update(clock_text(timer[1] - self.view.clock.now()))
+
+    @property
+    def output(self) -> OutputArea | None:
+        areas = self.query(OutputArea)
+        return areas.first() if areas else None
