@@ -19,6 +19,7 @@ import itertools
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import sha1
@@ -80,6 +81,9 @@ class GitHubWorld:
         self.documents: dict[str, Any] = {}  # "/_world/..." -> JSON value
         self.slack: list[dict] = []  # bodies posted to /_world/slack
         self.requests: list[Recorded] = []
+        # called as on_merge(full_name, pull) when a pull request is merged; returns the merge sha
+        # (a rehearsal merges the branch in its local origin) or None; an exception refuses the merge
+        self.on_merge: Callable[[str, dict], str | None] | None = None
         self._ids = itertools.count(1000)
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -312,6 +316,11 @@ class GitHubWorld:
                 if pr["merged"] or pr["state"] != "open":
                     return 405, {"message": "Pull Request is not mergeable"}
                 sha = fake_sha(repo.full_name, "merge", n)
+                if self.on_merge is not None:
+                    try:
+                        sha = self.on_merge(repo.full_name, pr) or sha
+                    except Exception as err:
+                        return 405, {"message": f"Pull Request is not mergeable: {err}"}
                 pr.update(merged=True, state="closed", merged_at=_now(), merge_commit_sha=sha,
                           _merge_method=body.get("merge_method", "merge"))
                 return 200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}
@@ -384,7 +393,9 @@ class GitHubWorld:
                 repo.runs.append(run)
                 return 204, None
             if sub == "/runs" and method == "GET":
-                runs = [self._public(self._advance_run(r)) for r in reversed(repo.runs) if r["_workflow"] == wid]
+                runs = [self._public(self._advance_run(r)) for r in reversed(repo.runs) if r["_workflow"] == wid
+                        and query.get("branch", r["head_branch"]) == r["head_branch"]
+                        and query.get("event", r["event"]) == r["event"]]
                 return 200, {"total_count": len(runs), "workflow_runs": runs}
         if rest == "/actions/runs" and method == "GET":
             runs = [self._public(self._advance_run(r)) for r in reversed(repo.runs)]
