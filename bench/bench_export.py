@@ -115,7 +115,10 @@ def main() -> int:
                 if fmt in ("md", "html") and not full:
                     verdict = "ok" if secs < TARGET else f"OVER the {TARGET:.0f} s target"
                     ok = ok and secs < TARGET
+                what = f"export {fmt} of {n:,} events, {'full output' if full else 'output trimmed to 40 lines'}"
+                target = f"< {TARGET:.0f} s" if fmt in ("md", "html") and not full else "-"
                 print(f"  {fmt:4} {'full output' if full else 'last 40   '}  {secs:6.2f} s  {size / 1e6:7.1f} MB  {verdict}")
+                print(f"RESULT|{what}|{secs:.2f} s ({size / 1e6:.1f} MB)|{target}|")
         journal.close()
     return 0 if ok else 1
 

@@ -15,8 +15,9 @@ import pytest
 
 from deploytui.journal import Journal
 from deploytui.journal.export import plan, record
+from deploytui.runbook.loader import parse
 
-from .conftest import write_rollback_run
+from .conftest import RUNBOOK, write_rollback_run
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "runbooks" / "example.toml"
@@ -105,8 +106,9 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
-def test_html_record_renders_in_headless_chromium(journal, book, tmp_path):
+def test_html_record_renders_in_headless_chromium(journal, tmp_path):
     chromium = ensure_chromium()
+    book = parse(RUNBOOK, "runbooks/login-gov-idp.toml")  # a stable path, so the PNG only changes with the page
     write_rollback_run(journal, book)
     page = tmp_path / "record.html"
     page.write_text(record(journal, "20240514-090000-abcd", "html"))
