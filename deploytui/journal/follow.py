@@ -1,0 +1,171 @@
+"""Following a run from its journal: a read-only feed of new events and output chunks.
+
+A follower opens the journal read-only (SQLite `mode=ro`), folds the run's events with the same
+`apply` the driver uses, then polls for what was committed since: events after the last `seq` seen and
+output chunks after the last chunk id seen. The driver commits every event before it shows it, so a
+follower polling every 0.2 s sees a step start, its output and a tick well within a second. Nothing
+here writes. No Textual here: `deploytui follow` and `deploytui serve` are thin screens over it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..engine import events as ev
+from ..engine.events import Event
+from ..engine.state import RunState, apply, fold
+from ..errors import UserError
+from ..runbook.loader import parse
+from ..runbook.model import Runbook
+from .store import Chunk, Journal, RunRow
+
+POLL_INTERVAL = 0.2  # seconds between polls: events reach a follower within ~0.2 s of their commit
+MAX_CHUNKS = 512  # chunks fetched per poll, so a burst of output cannot stall a screen
+
+
+@dataclass
+class Update:
+    """What was committed since the last poll, in commit order within each kind."""
+
+    events: list[Event] = field(default_factory=list)
+    chunks: list[Chunk] = field(default_factory=list)
+    last_chunk: int = 0  # the chunk cursor after this update (chunks with id <= it were delivered)
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.chunks)
+
+    @property
+    def finished(self) -> bool:
+        return any(e.kind == ev.RUN_FINISHED for e in self.events)
+
+
+def open_readonly(path: str | Path | None) -> Journal:
+    return Journal(path, readonly=True)
+
+
+def pick_run(journal: Journal, run_id: str | None) -> RunRow:
+    """RUN_ID (a prefix is enough), or the most recently started run that has not finished."""
+    if run_id:
+        return journal.run(run_id)
+    active = journal.active_runs()
+    if not active:
+        raise UserError(f"no active run in {journal.path}: give a RUN id (see `deploytui history`)", 2)
+    return active[0]
+
+
+class Follow:
+    """One run as a follower sees it. `state` is folded from the journal; `fetch` returns what was
+    committed since the last fetch (without applying it), `apply` folds an update in, `poll` does both.
+
+    Output history is not fetched up front: a screen asks `tail(step, stream, upto=...)` for the lines of
+    a stream up to the chunk cursor it has applied, so lines are neither lost nor shown twice."""
+
+    def __init__(self, journal: Journal, run_id: str | None = None):
+        self.journal = journal
+        self.row = pick_run(journal, run_id)
+        self.run_id = self.row.id
+        try:
+            self.book: Runbook = parse(self.row.runbook_text, self.row.path or "<journal>")
+        except UserError as e:
+            raise UserError(f"run {self.run_id}: its stored runbook cannot be read: {str(e).splitlines()[0]}") \
+                from None
+        self.commands: dict[str, str] = {}  # step -> the command (or action) its latest attempt ran
+        self.state: RunState = fold(self.book, [], self.run_id)
+        self._seq = 0
+        # history before this point is read on demand through `tail`; the feed carries what comes after
+        self._chunk = self._max_chunk()
+        self.apply(self.fetch(chunks=False))
+
+    # ---- reading ----------------------------------------------------------------------------
+    def _max_chunk(self) -> int:
+        rows = self.journal._rows("SELECT COALESCE(MAX(id), 0) FROM output WHERE run_id = ?", (self.run_id,))
+        return int(rows[0][0])
+
+    @property
+    def chunk_cursor(self) -> int:
+        return self._chunk
+
+    def fetch(self, chunks: bool = True) -> Update:
+        """Events and chunks committed since the last fetch. Never blocks for long, never writes."""
+        events = self.journal.events(self.run_id, after=self._seq)
+        if events:
+            self._seq = events[-1].seq
+        got: list[Chunk] = []
+        if chunks:
+            rows = self.journal._rows(
+                "SELECT id, step, attempt, stream, ts, lines, data FROM output WHERE run_id = ? AND id > ?"
+                " ORDER BY id LIMIT ?", (self.run_id, self._chunk, MAX_CHUNKS))
+            got = [Chunk(*r) for r in rows]
+            if got:
+                self._chunk = got[-1].id
+        return Update(events, got, self._chunk)
+
+    def apply(self, update: Update) -> RunState:
+        for e in update.events:
+            apply(self.state, e)
+            if e.kind == ev.STEP_STARTED and e.step:
+                if e.data.get("command"):
+                    self.commands[e.step] = e.data["command"]
+                elif e.data.get("action"):
+                    import json
+
+                    self.commands[e.step] = f"{e.data['action']} {json.dumps(e.data.get('with', {}), default=str)}"
+        return self.state
+
+    def poll(self) -> Update:
+        update = self.fetch()
+        self.apply(update)
+        return update
+
+    def updates(self, interval: float = POLL_INTERVAL, stop: threading.Event | None = None,
+                timeout: float | None = None) -> Iterator[Update]:
+        """Yield each non-empty update as it is committed, until the run finishes, `stop` is set or
+        `timeout` seconds pass. Each poll starts only after the last one returned (they never overlap)."""
+        stop = stop or threading.Event()
+        end = None if timeout is None else time.monotonic() + timeout
+        while not stop.is_set():
+            update = self.poll()
+            if update:
+                yield update
+                if update.finished:
+                    return
+            elif self.state.outcome:
+                return
+            if end is not None and time.monotonic() >= end:
+                return
+            if len(update.chunks) < MAX_CHUNKS:  # a full page means more is waiting: read it now
+                stop.wait(interval)
+
+    def tail(self, step: str, stream: str, attempt: int, upto: int, lines: int = 2000) -> tuple[list[str], int]:
+        """The last `lines` lines of a stream of one attempt, from chunks with id <= `upto`, and how many
+        lines those chunks hold in all."""
+        where = "run_id = ? AND step = ? AND attempt = ? AND stream = ? AND id <= ?"
+        params = (self.run_id, step, attempt, stream, upto)
+        (total,) = self.journal._rows(f"SELECT COALESCE(SUM(lines), 0) FROM output WHERE {where}", params)[0]
+        out: list[str] = []
+        last = upto + 1
+        while len(out) < lines:
+            rows = self.journal._rows(f"SELECT id, data FROM output WHERE {where} AND id < ? ORDER BY id DESC"
+                                      " LIMIT 64", (*params, last))
+            if not rows:
+                break
+            for _id, data in rows:
+                out = _lines(data) + out
+            last = rows[-1][0]
+        return (out[-lines:] if lines else []), int(total)
+
+    def close(self) -> None:
+        self.journal.close()
+
+
+def _lines(data: str) -> list[str]:
+    parts = data.split("\n")
+    return parts[:-1] if data.endswith("\n") else parts
+
+
+def follow(path: str | Path | None, run_id: str | None = None) -> Follow:
+    """Open the journal read-only and follow RUN_ID (default: the most recent active run)."""
+    return Follow(open_readonly(path), run_id)
