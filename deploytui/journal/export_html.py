@@ -48,6 +48,19 @@ li { margin: 0.4mm 0; }
 """
 
 
+_md = None
+
+
+def prose(text: str) -> str:
+    """A runbook body (Markdown) as HTML; raw HTML in it is escaped, never passed through."""
+    global _md
+    if _md is None:
+        from markdown_it import MarkdownIt
+
+        _md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    return _md.render(text)
+
+
 def e(value: Any) -> str:
     return escape("" if value is None else str(value))
 
@@ -118,7 +131,7 @@ def write_html(doc: dict, out: TextIO) -> None:
         rows.append(["Generated", fmt_time(doc["generated"])])
     table(out, [], rows, "facts")
     if rb["description"]:
-        out.write(f"<p>{e(rb['description'])}</p>\n")
+        out.write(prose(rb["description"]))
 
     if rec:
         _outcome(doc, out)
@@ -206,7 +219,7 @@ def _group(group: dict, out: TextIO, rec: bool) -> None:
             out.write("<b>Entered during this run.</b>" if group.get("entered") else "Not entered during this run.")
         out.write("</p>\n")
     if group["body"]:
-        out.write(f"<p>{e(group['body'])}</p>\n")
+        out.write(prose(group["body"]))
     for step in group["steps"]:
         _step(step, out, rec)
     out.write("</section>\n")
@@ -221,7 +234,7 @@ def _step(s: dict, out: TextIO, rec: bool) -> None:
         badge = f"<span class=\"badge {e(x['status'].split()[0])}\">{e(x['status'])}</span>"
     out.write(f"<h4>{s['number']}. {e(s['title'])} <span class=\"muted\">{code(s['id'])}</span>{badge}</h4>\n")
     if s["body"]:
-        out.write(f"<p>{e(s['body'])}</p>\n")
+        out.write(prose(s["body"]))
     facts = []
     if s["condition"]:
         c = s["condition"]

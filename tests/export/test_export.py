@@ -256,3 +256,14 @@ def test_errors_are_one_line(journal, book, run):
     with pytest.raises(UserError, match="unknown export format"):
         plan(book, {}, "docx")
 
+
+
+def test_html_renders_bodies_as_markdown_and_escapes_html():
+    from deploytui.runbook.loader import parse
+
+    book = parse('[runbook]\nid = "x"\ntitle = "X <b>"\n\n[[steps]]\nid = "a"\ntitle = "A"\n'
+                 'body = "Run `make deploy` first.<script>alert(1)</script>"\n', "x.toml")
+    html = plan(book, {}, "html")
+    assert "<code>make deploy</code>" in html
+    assert "<script" not in html and "&lt;script&gt;" in html
+    assert "<title>Deploy plan: X &lt;b&gt;</title>" in html
