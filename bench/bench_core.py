@@ -9,7 +9,6 @@ from pathlib import Path
 
 from common import result, timer
 
-from deploytui.engine import events as ev
 from deploytui.engine.clock import Clock
 from deploytui.engine.run import Run
 from deploytui.engine.state import fold

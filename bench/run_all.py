@@ -40,7 +40,7 @@ def main() -> None:
             err = (proc.stderr.strip().splitlines() or ["?"])[-1]
             rows.append((script.name, "(failed)", err, "", ""))
             print(f"  failed: {err}")
-    out = [f"# Benchmark results\n", f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} on {machine()}.\n",
+    out = ["# Benchmark results\n", f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} on {machine()}.\n",
            "Run with `make bench`. These are figures, not tests: CI does not fail on them.\n",
            "| benchmark | what | measured | target | baseline / ratio |", "|---|---|---|---|---|"]
     out += [f"| {s} | {w} | {m} | {t} | {b} |" for s, w, m, t, b in rows]
