@@ -4,6 +4,7 @@ base URL from `api_url` or GITHUB_API_URL (Enterprise, tests)."""
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
 import shutil
@@ -203,14 +204,15 @@ def workflow(ctx: ActionContext, repo: str, workflow: str, ref: str = "main", in
     r = _repo(ctx, repo, api_url)
     wf = r.get_workflow(workflow)
     given = {k: str(v) for k, v in mapping(inputs, "inputs").items()}
-    before = {run.id for run in wf.get_runs(event="workflow_dispatch", branch=ref)[:20]}
+    before = {run.id for run in itertools.islice(wf.get_runs(event="workflow_dispatch", branch=ref), 20)}
     wf.create_dispatch(ref, given, throw=True)
     ctx.log(f"dispatched {wf.name} on {ref}" + (f" with {given}" if given else ""))
     every = max(0.1, seconds(poll, "poll"))
     deadline = ctx.clock() + seconds(timeout, "timeout")
     run = None
     while run is None:  # the run shows up a few seconds after the dispatch
-        new = [x for x in wf.get_runs(event="workflow_dispatch", branch=ref)[:20] if x.id not in before]
+        new = [x for x in itertools.islice(wf.get_runs(event="workflow_dispatch", branch=ref), 20)
+               if x.id not in before]
         if new:
             run = max(new, key=lambda x: x.id)
             break

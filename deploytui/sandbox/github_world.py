@@ -387,6 +387,8 @@ class GitHubWorld:
                        "event": "workflow_dispatch", "status": "queued", "conclusion": None,
                        "run_number": len(repo.runs) + 1, "created_at": _now(), "updated_at": _now(),
                        "url": self._api(f"/repos/{repo.full_name}/actions/runs/{rid}"),
+                       "jobs_url": self._api(f"/repos/{repo.full_name}/actions/runs/{rid}/jobs"),
+                       "logs_url": self._api(f"/repos/{repo.full_name}/actions/runs/{rid}/logs"),
                        "html_url": f"https://github.com/{repo.full_name}/actions/runs/{rid}",
                        "_workflow": wid, "_inputs": body.get("inputs", {}),
                        "_conclusion": repo.fail.get(wid, "success")}
@@ -406,7 +408,10 @@ class GitHubWorld:
             if run is None:
                 return 404, {"message": "Not Found"}
             if m.group(2):
-                return 200, {"total_count": 0, "jobs": []}
+                job = {"id": run["id"] + 1, "run_id": run["id"], "name": run["name"],
+                       "status": run["status"], "conclusion": run["conclusion"],
+                       "url": run["url"] + "/jobs/1", "html_url": run["html_url"] + "/job/1"}
+                return 200, {"total_count": 1, "jobs": [job]}
             return 200, self._public(self._advance_run(run))
         return 404, {"message": "Not Found (the rehearsal GitHub does not know this call)"}
 

@@ -353,7 +353,7 @@ def _getgov(world: World, book: Runbook) -> None:
     pr = world.github.seed_pull(repo, "hotfix/critical", "main", "Fix the critical bug on stable")
     _merges_into(world, {repo: world.git["manage.get.gov"]})
     world.vars.update({"repo_dir": str(clone), "github_repo": repo, "sandbox": "rehearsal",
-                       "hotfix_pr": str(pr), "migrate_env": "rehearsal"})
+                       "hotfix_pr": str(pr), "hotfix_branch": "hotfix/critical", "migrate_env": "rehearsal"})
     del c3
     world.lines.append(f"git: origin with main, tags staging-1..3 (staging-3 a week old) and v1.0.0, v1.1.0; "
                        f"clone {clone}; hotfix pull request #{pr} waiting")
