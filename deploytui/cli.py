@@ -251,3 +251,21 @@ def export(run_id: str, fmt: str, out_path: Path | None, full_output: bool, jour
         raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
     journal = open_journal(journal_path, readonly=True)
     _write_out(out_path, lambda f: write_record(journal, run_id, f, fmt, full_output))
+
+
+# ---- following a deploy (issue 7) --------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("run_id", required=False)
+@journal_option
+def follow(run_id: str | None, journal_path: Path | None) -> None:
+    """A read-only screen of a run (default: the active one), updated from the journal as it is written."""
+    from .journal.follow import follow as open_follow
+
+    if not _journal_exists(journal_path):
+        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
+    feed = open_follow(journal_path, run_id)
+    from .tui.follow import run_follow
+
+    run_follow(feed)

@@ -1,0 +1,228 @@
+"""`deploytui follow`: a read-only screen of a run, rebuilt from the journal and kept current by polling it.
+
+It is the driver's run screen (header, step list, step detail, output panes, countdowns) over a
+`RunView` built from the journal instead of a live `Run`: `read_only=True`, and the only bindings are
+quit, theme, "back to the current step" and copying a command. Nothing here can change the run: the
+journal is opened read-only and no engine is ever created. Each follower has its own size, selection and
+scroll; the feed is polled on a worker thread and applied on the screen's thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import Label
+
+from ..engine.clock import Clock
+from ..journal.follow import POLL_INTERVAL, Follow, Update
+from ..runbook import templates
+from .output import KEEP_LINES, OutputStore
+from .screens.run import RunScreen
+from .view import RunView
+
+FLUSH_HZ = 15
+
+
+@dataclass
+class FeedUpdate(Message):
+    """What the feed found committed since its last poll (posted from the feed's thread)."""
+
+    update: Update
+
+
+class FollowStore(OutputStore):
+    """Output for a follower who may join mid-step: a stream's history is read from the journal up to
+    the chunk cursor already applied (`applied`), then the feed's chunks are added on top, so no line is
+    lost or shown twice."""
+
+    def __init__(self, follow: Follow, keep: int = KEEP_LINES):
+        super().__init__(keep=keep)
+        self.follow = follow
+        self.applied = follow.chunk_cursor
+        self._primed: set[tuple[str, str, int]] = set()
+
+    def _prime(self, step: str, stream: str, attempt: int) -> None:
+        key = (step, stream, attempt)
+        if key in self._primed:
+            return
+        self._primed.add(key)
+        lines, _total = self.follow.tail(step, stream, attempt, upto=self.applied, lines=self.keep)
+        if lines:
+            super().add(step, attempt, stream, "\n".join(lines) + "\n")
+
+    def add(self, step: str, attempt: int, stream: str, text: str) -> None:
+        self._prime(step, stream, attempt)
+        super().add(step, attempt, stream, text)
+
+    def since(self, step: str, stream: str, generation: int, shown: int):
+        st = self.follow.state.steps.get(step)
+        if st is not None and st.attempt:
+            self._prime(step, stream, st.attempt)
+        return super().since(step, stream, generation, shown)
+
+
+def follow_view(follow: Follow, store: OutputStore, clock: Clock) -> RunView:
+    state = follow.state
+
+    def variables() -> dict:
+        info = state.info
+        return {"environment": info.get("environment", ""), "release": info.get("release", ""), **state.vars}
+
+    def command_for(step_id: str) -> str | None:
+        if step_id in follow.commands:  # what the driver actually ran
+            return follow.commands[step_id]
+        step = follow.book.step(step_id)
+        if step.run:
+            try:
+                return templates.render(step.run, variables(), shell=True).strip()
+            except templates.TemplateProblem:
+                return step.run.strip()
+        return step.uses or None
+
+    return RunView(state=state, book=follow.book, store=store, clock=clock, variables=variables,
+                   command_for=command_for, read_only=True)
+
+
+class FollowScreen(RunScreen):
+    """The run screen, read-only, with a line saying whose run this is and that it cannot be changed here."""
+
+    BINDINGS = [
+        Binding("g", "app.follow_current", "Current step"),
+        Binding("c", "app.copy_command", "Copy cmd"),
+    ]
+
+    def __init__(self, view: RunView, banner: str, **kw):
+        super().__init__(view, **kw)
+        self.banner = banner
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.banner, id="follow-banner")
+        yield from super().compose()
+
+
+class FollowApp(App):
+    CSS_PATH = ["app.tcss", "follow.tcss"]
+    TITLE = "deploytui follow"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
+
+    def __init__(self, follow: Follow, *, clock: Clock | None = None, interval: float = POLL_INTERVAL,
+                 blink: bool = True):
+        super().__init__()
+        self.follow = follow
+        self.clock = clock or Clock()
+        self.interval = interval
+        self.blink = blink
+        self.store = FollowStore(follow)
+        self.view = follow_view(follow, self.store, self.clock)
+        self.updates_seen = 0  # feed updates applied (tests read it)
+        self._stopping = False
+
+    def banner(self) -> str:
+        row, s = self.follow.row, self.follow.state
+        who = s.info.get("operator") or row.operator
+        where = f" in tmux {row.tmux}" if row.tmux else ""
+        state = f" · finished: {s.outcome.replace('_', ' ')}" if s.outcome else " · live"
+        return f" FOLLOWING {row.id} · driven by {who} on {row.host}{where} · read-only{state} "
+
+    def on_mount(self) -> None:
+        if not self.blink:
+            self.cursor_blink = False
+        self.push_screen(FollowScreen(self.view, self.banner()))
+        self.set_interval(1 / FLUSH_HZ, self.flush_output, name="flush")
+        self.set_interval(1.0, self.second, name="tick")
+        if not self.follow.state.outcome:
+            self.run_worker(self._feed, thread=True, group="feed", exclusive=True, exit_on_error=False,
+                            description=f"poll the journal for run {self.follow.run_id}")
+
+    # ---- the feed (worker thread) -----------------------------------------------------------------
+    def _feed(self) -> None:
+        import time
+
+        while not self._stopping:
+            try:
+                update = self.follow.fetch()
+            except Exception:
+                if self._stopping:  # the journal was closed under us on the way out
+                    return
+                raise
+            if update:
+                self.post_message(FeedUpdate(update))
+                if update.finished:
+                    return
+            if len(update.chunks) < 512:
+                time.sleep(self.interval)
+
+    def on_worker_state_changed(self, event) -> None:
+        if event.worker.group == "feed" and event.worker.error is not None:
+            self.notify(f"Lost the journal: {event.worker.error}", severity="error", timeout=30)
+
+    # ---- feed -> screen (screen thread) -------------------------------------------------------------
+    @property
+    def run_screen(self) -> FollowScreen | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, FollowScreen):
+                return screen
+        return None
+
+    async def on_feed_update(self, message: FeedUpdate) -> None:
+        update = message.update
+        self.follow.apply(update)
+        for chunk in update.chunks:
+            self.store.add(chunk.step, chunk.attempt, chunk.stream, chunk.data)
+        self.store.applied = update.last_chunk
+        self.updates_seen += 1
+        screen = self.run_screen
+        if screen is None:
+            return
+        if update.events:
+            await screen.refresh_view()
+            screen.query_one("#follow-banner", Label).update(self.banner())
+        if update.finished:
+            self.notify(f"The run finished: {(self.follow.state.outcome or '').replace('_', ' ')}. q quits.",
+                        timeout=30)
+        self.flush_output()
+
+    def flush_output(self) -> None:
+        screen = self.run_screen
+        if screen is not None and screen.is_current:
+            screen.pull()
+
+    def second(self) -> None:
+        screen = self.run_screen
+        if screen is not None:
+            screen.tick()
+
+    # ---- the follower's own actions (none changes the run) ----------------------------------------
+    def action_follow_current(self) -> None:
+        screen, current = self.run_screen, self.follow.state.current
+        if screen is not None and current:
+            screen.query_one("#steps").select_step(current)
+
+    def action_copy_command(self) -> None:
+        screen = self.run_screen
+        sid = screen.selected if screen is not None else None
+        command = self.view.command(sid) if sid else None
+        if not command:
+            self.notify("This step has no command to copy.", severity="warning")
+            return
+        self.copy_to_clipboard(command)
+        self.notify("Command copied to the clipboard (OSC 52).")
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+    async def action_quit(self) -> None:
+        self._stopping = True
+        self.exit()
+
+
+def run_follow(follow: Follow) -> None:
+    """What `deploytui follow` calls."""
+    app = FollowApp(follow)
+    try:
+        app.run()
+    finally:
+        app._stopping = True
+        follow.close()
