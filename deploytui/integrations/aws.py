@@ -6,6 +6,7 @@ groups tagged prefix=<env>, health_role=<role>. boto3 is imported inside the fun
 from __future__ import annotations
 
 import functools
+import threading
 from datetime import UTC, datetime, timedelta
 
 from ..engine.actions import ActionContext, action
@@ -22,18 +23,26 @@ def _region(ctx: ActionContext, region: str) -> str:
     return region or getenv(ctx, "AWS_REGION") or getenv(ctx, "AWS_DEFAULT_REGION") or "us-west-2"
 
 
+_clients: dict[tuple, object] = {}
+_clients_lock = threading.Lock()
+
+
 def _client(ctx: ActionContext, service: str, region: str):
+    """A boto3 client, kept per credentials+region+endpoint: panes re-run every few seconds and
+    building a client costs more than the call. (Clients are thread-safe; sessions are not.)"""
     import boto3
     from botocore.config import Config
 
-    session = boto3.session.Session(
-        aws_access_key_id=getenv(ctx, "AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=getenv(ctx, "AWS_SECRET_ACCESS_KEY"),
-        aws_session_token=getenv(ctx, "AWS_SESSION_TOKEN"),
-        region_name=_region(ctx, region),
-    )
-    config = Config(retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=10, read_timeout=60)
-    return session.client(service, endpoint_url=getenv(ctx, "AWS_ENDPOINT_URL") or None, config=config)
+    creds = tuple(getenv(ctx, n) for n in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"))
+    endpoint = getenv(ctx, "AWS_ENDPOINT_URL") or None
+    key = (service, _region(ctx, region), endpoint, creds, getenv(ctx, "AWS_PROFILE"))
+    with _clients_lock:
+        if key not in _clients:
+            session = boto3.session.Session(aws_access_key_id=creds[0], aws_secret_access_key=creds[1],
+                                            aws_session_token=creds[2], region_name=key[1])
+            config = Config(retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=10, read_timeout=60)
+            _clients[key] = session.client(service, endpoint_url=endpoint, config=config)
+        return _clients[key]
 
 
 def _aws_errors(func):

@@ -100,6 +100,7 @@ class AwsWorld:
     envs: list[str] = field(default_factory=list)
     sha: str = OLD_SHA  # the gitsha:idp tag new instances get (see deploy())
     _pending_logs: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    _clients: dict[str, object] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -110,10 +111,12 @@ class AwsWorld:
     def client(self, service: str):
         import boto3
 
-        return boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing",
-            region_name=self.region,
-        ).client(service, endpoint_url=self.endpoint)
+        if service not in self._clients:
+            self._clients[service] = boto3.session.Session(
+                aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing",
+                region_name=self.region,
+            ).client(service, endpoint_url=self.endpoint)
+        return self._clients[service]
 
     # -- layout -------------------------------------------------------------------------------
 
