@@ -102,3 +102,9 @@ def test_token_problems_are_one_line(fake, recorder, monkeypatch, tmp_path):
     with pytest.raises(ActionError, match="not found"):
         gh.merge(recorder({"GITHUB_TOKEN": "ghp_testtoken", "GITHUB_API_URL": fake.base}).ctx,
                  repo=REPO, number="999")
+
+
+def test_workflow_first_ever_run(fake, env, recorder):
+    fake.runs = []  # a workflow never run before: PyGithub's empty run list must not trip us
+    out = gh.workflow(recorder(env).ctx, repo=REPO, workflow="migrate.yaml", poll="0.05")
+    assert out["run_id"] == 501 and out["conclusion"] == "success"
