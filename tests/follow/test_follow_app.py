@@ -1,0 +1,88 @@
+"""The follower screen (Pilot): a headless driver in another process; the follower shows its step start,
+output and tick within 1 s of their commit, and counts the wait down from the stored deadline."""
+
+import time
+
+from textual.widgets import Checkbox, Digits, Log
+
+from deploytui.engine import events as ev
+from deploytui.journal import Journal
+from deploytui.journal.follow import follow
+from deploytui.tui.follow import FollowApp
+from deploytui.tui.widgets.steplist import StepList
+
+LATENCY = 1.0
+
+
+def prompt(app, step: str) -> str:
+    return app.screen.query_one(StepList).get_option(step).prompt.plain
+
+
+async def test_follow_screen_shows_driver_within_a_second(driver):
+    proc, journal, run_id = driver
+    app = FollowApp(follow(journal), blink=False)
+    seen: dict[str, float] = {}
+    async with app.run_test(size=(110, 32)) as pilot:
+        end = time.monotonic() + 20
+        while time.monotonic() < end and len(seen) < 5:
+            await pilot.pause(0.05)
+            now = time.time()
+            if "build started" not in seen and prompt(app, "build").startswith("›▶"):
+                seen["build started"] = now
+            logs = app.screen.query("#main-log")
+            if logs and "first line" not in seen and "first line" in logs.first(Log).lines:
+                seen["first line"] = now
+            if logs and "second line" not in seen and "second line" in logs.first(Log).lines:
+                seen["second line"] = now
+            if "confirm ticked" not in seen and prompt(app, "confirm").startswith(" ✓"):
+                seen["confirm ticked"] = now
+            digits = app.screen.query(Digits)
+            if "soak countdown" not in seen and digits and prompt(app, "soak").startswith("›◷"):
+                seen["soak countdown"] = now
+                first_digits = str(digits.first().value)
+                await pilot.pause(2.1)  # the screen ticks once a second
+                later_digits = str(app.screen.query_one(Digits).value)
+        assert set(seen) == {"build started", "first line", "second line", "confirm ticked", "soak countdown"}, seen
+        # nothing on the follower's screen can change the run: no enabled checkbox, no action button
+        app.screen.query_one(StepList).select_step("confirm")  # its checks are on screen
+        await pilot.pause(0.3)
+        boxes = app.screen.query(Checkbox)
+        assert boxes and all(b.disabled for b in boxes)
+        assert not app.screen.query("#d-actions")
+        for key in ("r", "s", "d", "1", "space", "enter"):
+            await pilot.press(key)
+    assert proc.wait(timeout=15) == 0
+
+    j = Journal(journal, readonly=True)
+    events = j.events(run_id)
+    ts = {(e.kind, e.step): e.ts for e in events}
+    chunks = list(j.chunks(run_id, "build"))
+    committed = {
+        "build started": ts[(ev.STEP_STARTED, "build")],
+        "first line": chunks[0].ts,
+        "second line": chunks[1].ts,
+        "confirm ticked": ts[(ev.CHECK_TOGGLED, "confirm")],
+        "soak countdown": ts[(ev.TIMER_STARTED, "soak")],
+    }
+    latency = {k: seen[k] - committed[k] for k in committed}
+    print("follower latency (s):", {k: round(v, 3) for k, v in latency.items()})
+    assert all(v < LATENCY for v in latency.values()), latency
+    # the countdown counts down (from the deadline stored in the journal)
+    assert first_digits > later_digits, (first_digits, later_digits)
+    # the keys pressed on the follower wrote nothing: every event is the driver's (this process is "tester")
+    assert "tester" not in {e.actor for e in events} and "driver" in {e.actor for e in events}
+    assert events[-1].kind == ev.RUN_FINISHED
+
+
+async def test_follow_screen_of_a_finished_run_has_its_whole_history(finished):
+    journal, run_id = finished
+    app = FollowApp(follow(journal, run_id), blink=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+        banner = str(app.screen.query_one("#follow-banner").render())
+        assert run_id in banner and "read-only" in banner and "finished: succeeded" in banner
+        assert all(prompt(app, s).lstrip().startswith("✓") for s in ("warmup", "build", "confirm", "soak"))
+        app.screen.query_one(StepList).select_step("build")
+        await pilot.pause(0.3)
+        assert app.screen.query_one("#main-log", Log).lines == ["first line", "second line"]
+        assert "echo first line" in str(app.screen.query_one("#d-command").render())
