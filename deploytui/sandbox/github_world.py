@@ -369,7 +369,8 @@ class GitHubWorld:
             ref = m.group(1)
             sha = ref if re.fullmatch(r"[0-9a-f]{40}", ref) else fake_sha(repo.full_name, ref)
             if m.group(2):
-                state = repo.statuses.get(ref, repo.statuses.get("*", "success"))
+                state = next((st for key, st in repo.statuses.items()
+                              if ref in (key, fake_sha(repo.full_name, key))), repo.statuses.get("*", "success"))
                 return 200, {"state": state, "sha": sha, "total_count": 1, "statuses": [
                     {"state": state, "context": "ci", "description": f"CI {state}"}]}
             return 200, {"sha": sha, "url": self._api(f"/repos/{repo.full_name}/commits/{sha}"),

@@ -54,6 +54,7 @@ class World:
     github: Any = None  # GitHubWorld
     aws: Any = None  # AwsWorld
     git: dict[str, Path] = field(default_factory=dict)  # name -> bare origin
+    _saved_environ: dict[str, str | None] = field(default_factory=dict)
     _closed: bool = False
 
     def describe(self) -> list[str]:
@@ -82,6 +83,25 @@ class World:
                 pass
         if self.github is not None:
             self.github.stop()
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environ.clear()
+
+    def isolate_process(self) -> None:
+        """In-process AWS clients (the actions, moto's autoscaler) read profiles and config files from
+        this process's environment: point them at the world's fake ones until close()."""
+        fake = {"AWS_PROFILE": None, "AWS_DEFAULT_PROFILE": None,
+                "AWS_CONFIG_FILE": self.env["AWS_CONFIG_FILE"],
+                "AWS_SHARED_CREDENTIALS_FILE": self.env["AWS_SHARED_CREDENTIALS_FILE"]}
+        for name, value in fake.items():
+            self._saved_environ.setdefault(name, os.environ.get(name))
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
     def __enter__(self) -> World:
         return self
@@ -104,7 +124,7 @@ def check_local(env: dict[str, str], values: dict[str, Any]) -> None:
                 host = urlsplit(value.strip()).hostname
                 if host != LOCAL_HOST:
                     raise RehearsalRefused(
-                        f"rehearsal refused: {where} {name} points at {host or value!r}, not {LOCAL_HOST}; "
+                        f"rehearsal refused: {where} {name} points at {host or value}, not {LOCAL_HOST}; "
                         "a rehearsal never reaches a real account", 2)
 
 
@@ -281,9 +301,13 @@ def _merges_into(world: World, repos: dict[str, Path], then=None) -> None:
 
 # ---------------------------------------------------------------- per runbook
 def _login_gov(world: World, book: Runbook) -> None:
+    from moto.moto_api._internal.models import moto_api_backend
+
     from .aws_world import start_world
     from .git_world import make_git_world
 
+    world.isolate_process()
+    moto_api_backend.reset()  # moto keeps one account per process: start it empty
     world.aws = start_world(["prod"])
     world.env.update(world.aws.env)
     world.aws.run_autoscaler(every=0.5)
