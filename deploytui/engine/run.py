@@ -96,6 +96,8 @@ class Run:
         self._cancels: dict[str, threading.Event] = {}
         self._panes: dict[str, list[tuple[threading.Thread, threading.Event]]] = {}
         self._closed = False
+        self._notifier = None  # Slack, when the runbook has [notify]
+        self._shared_lock = None  # DynamoDB, when the runbook has [lock]
 
     # ---- opening a run ---------------------------------------------------------------------
     @classmethod
@@ -121,17 +123,23 @@ class Run:
                                    force=bool(break_lock))
         if holder:
             raise UserError(_lock_message(book, environment, holder), 2)
+        try:
+            shared_holder = run._take_shared_lock(force=bool(break_lock), reason=f"{operator}: deploying")
+        except UserError:
+            journal.release_lock(run.lock_key, run_id)
+            raise
         journal.create_run(run_id, runbook_id=book.runbook.id, title=book.runbook.title, path=book.path,
                            sha256=book.sha256, runbook_text=redactor.text(book.text), environment=environment,
                            release=release, operator=operator, host=facts["host"], tty=facts["tty"],
                            tmux=facts["tmux"], rehearsal=rehearsal, started=now,
                            vars=redactor.value(masked(book, values)))
+        run._start_notifier({**base, **values})
         run.emit(ev.RUN_STARTED, None, operator, runbook_id=book.runbook.id, title=book.runbook.title,
                  path=book.path, sha256=book.sha256, vars=masked(book, values), operator=operator,
                  environment=environment, release=release, time_scale=run.time_scale, rehearsal=rehearsal,
                  **facts)
         if break_lock:
-            run.emit(ev.LOCK_BROKEN, None, operator, reason=break_lock)
+            run.emit(ev.LOCK_BROKEN, None, operator, reason=break_lock, shared_holder=shared_holder)
         run.emit(ev.SCHEDULE_CHECKED, None, "engine", **schedule.check(book.schedule, now))
         run.advance()
         return run
@@ -188,6 +196,8 @@ class Run:
         other = journal.take_lock(run.lock_key, row.id, operator, facts["host"], os.getpid(), run.clock.now())
         if other:
             raise UserError(_lock_message(book, row.environment, other), 2)
+        run._take_shared_lock(force=False, reason=f"{operator}: resumed")
+        run._start_notifier(run.variables())
         run.emit(ev.RESUMED, None, operator, operator=operator, **facts)
         if changed:
             diff = "".join(difflib.unified_diff(changed[0].splitlines(True), changed[1].splitlines(True),
@@ -602,11 +612,49 @@ class Run:
         process.kill_all(grace=1.0)
         if self.state.outcome:
             self._release()
+        if self._notifier is not None:
+            self._notifier.close(timeout=5.0)
         return killed
 
     def _release(self) -> None:
         if self.lock_key:
             self.journal.release_lock(self.lock_key, self.run_id)
+        if self._shared_lock is not None:
+            try:
+                self._shared_lock.release(f"run {self.run_id}")
+            except UserError as e:
+                self.emit(ev.NOTE, None, "engine", text=f"could not release the shared lock: {e}")
+
+    def _take_shared_lock(self, force: bool, reason: str) -> dict | None:
+        """The cross-machine lock of `[lock] dynamodb_table`; returns the previous holder when forced."""
+        spec = self.book.lock
+        if not spec or not spec.dynamodb_table:
+            return None
+        from ..integrations.lock import DynamoLock
+
+        self._shared_lock = DynamoLock(spec.dynamodb_table, self.lock_key, spec.region or "", env=self.env)
+        return self._shared_lock.acquire(f"run {self.run_id}", reason=reason, force=force)
+
+    def _start_notifier(self, variables: dict[str, Any]) -> None:
+        spec = self.book.notify
+        if not spec or not spec.slack:
+            return
+        try:
+            url = templates.render(spec.slack, variables).strip()
+        except templates.TemplateProblem as e:
+            self.emit(ev.NOTIFY_FAILED, None, "engine", error=f"notify.slack: {e}")
+            return
+        if not url:
+            return
+        from ..integrations.slack import SlackNotifier
+
+        self.redactor.add(url)
+
+        def failed(line: str) -> None:
+            self.emit(ev.NOTIFY_FAILED, None, "engine", error=line)
+
+        self._notifier = SlackNotifier(url, spec.events, on_failure=failed)
+        self.subscribe(lambda event: self._notifier.notify(event, self.state))
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until no command of this run is running (headless driver and tests)."""
