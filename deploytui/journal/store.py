@@ -227,11 +227,14 @@ class Journal:
             where += " AND stream = ?"
             params.append(stream)
         (total,) = self._rows(f"SELECT COALESCE(SUM(lines), 0) FROM output WHERE {where}", tuple(params))[0]
-        out: list[str] = []
+        parts: list[str] = []
+        seen = 0
         for (data,) in self._rows(f"SELECT data FROM output WHERE {where} ORDER BY id DESC", tuple(params)):
-            out = data.splitlines() + out
-            if len(out) >= lines:
+            parts.append(data)  # chunks may end mid-line: join before splitting
+            seen += data.count("\n")
+            if seen > lines:
                 break
+        out = "".join(reversed(parts)).splitlines()
         return out[-lines:] if lines else [], total
 
     # ---- locks: one active run per runbook and environment ----------------------------------
