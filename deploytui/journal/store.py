@@ -229,11 +229,19 @@ class Journal:
         (total,) = self._rows(f"SELECT COALESCE(SUM(lines), 0) FROM output WHERE {where}", tuple(params))[0]
         parts: list[str] = []
         seen = 0
-        for (data,) in self._rows(f"SELECT data FROM output WHERE {where} ORDER BY id DESC", tuple(params)):
-            parts.append(data)  # chunks may end mid-line: join before splitting
-            seen += data.count("\n")
-            if seen > lines:
+        before = None
+        while seen <= lines:  # newest chunks first, a few at a time: never the whole output in memory
+            page_where = where + ("" if before is None else f" AND id < {int(before)}")
+            rows = self._rows(f"SELECT id, data FROM output WHERE {page_where} ORDER BY id DESC LIMIT 8",
+                              tuple(params))
+            if not rows:
                 break
+            for row_id, data in rows:
+                parts.append(data)  # chunks may end mid-line: join before splitting
+                seen += data.count("\n")
+                before = row_id
+                if seen > lines:
+                    break
         out = "".join(reversed(parts)).splitlines()
         return out[-lines:] if lines else [], total
 
