@@ -269,3 +269,25 @@ def follow(run_id: str | None, journal_path: Path | None) -> None:
     from .tui.follow import run_follow
 
     run_follow(feed)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--socket", "socket_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="tmux socket to create (default: a private directory under /tmp).")
+@click.option("--group", help="Group whose members may connect (read-only); default: your primary group.")
+@click.option("--session", help="tmux session name (default: deploy-HHMMSS).")
+@click.option("--co-driver", "co_drivers", multiple=True, metavar="USER",
+              help="A user who may type into the run too (repeatable).")
+@click.option("--detach", is_flag=True, help="Do not attach this terminal; only print the commands.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def share(socket_path, group, session, co_drivers, detach, command) -> None:
+    """Run COMMAND (a deploy: `-- deploytui run ...`) in a tmux session pairs can attach to."""
+    from .share import attach
+    from .share import share as start_share
+
+    shared = start_share(list(command), socket=socket_path, group=group, session=session,
+                         co_drivers=tuple(co_drivers))
+    for line in shared.instructions():
+        click.echo(line)
+    if not detach and sys.stdin.isatty() and sys.stdout.isatty():
+        sys.exit(attach(shared))
