@@ -1,0 +1,169 @@
+"""`deploytui share`: the real driver app in a tmux session on its own socket, two real tmux clients in
+ptys of different sizes, one read-only. Keys typed through the read-only client change nothing in the
+journal; the same key through the driver's client does (so the test can fail)."""
+
+import fcntl
+import os
+import pty
+import sqlite3
+import stat
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+
+import pytest
+
+from .helpers import ROOT, wait_for_run
+
+pytestmark = pytest.mark.timeout(90)
+
+SHARED_BOOK = '''\
+[runbook]
+id = "shared"
+title = "Shared deploy"
+environment = "{{ env }}"
+[vars.env]
+default = "staging"
+[[steps]]
+id = "confirm"
+title = "Confirm the change window"
+checks = ["The change is approved", "The channel knows"]
+[[steps]]
+id = "build"
+title = "Build"
+run = "echo built"
+'''
+
+
+class Client:
+    """A tmux client in a pty of a given size, its output drained so it never blocks."""
+
+    def __init__(self, socket, session, cols, rows, readonly):
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+        env["TERM"] = "xterm-256color"
+        argv = ["tmux", "-S", str(socket), "attach", *(["-r"] if readonly else []), "-t", session]
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+        os.close(slave)
+        self._drain = threading.Thread(target=self._read, daemon=True)
+        self._drain.start()
+
+    def _read(self):
+        try:
+            while os.read(self.master, 65536):
+                pass
+        except OSError:
+            pass
+
+    def type(self, data: str):
+        os.write(self.master, data.encode())
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        finally:
+            os.close(self.master)
+
+
+def tmux(socket, *args):
+    return subprocess.run(["tmux", "-S", str(socket), *args], capture_output=True, text=True, timeout=10).stdout
+
+
+def events(journal, run_id):
+    db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT seq, kind, step, data FROM events WHERE run_id = ? ORDER BY seq",
+                          (run_id,)).fetchall()
+    finally:
+        db.close()
+
+
+def wait_until(predicate, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def shared(tmp_path):
+    import grp
+
+    book = tmp_path / "shared.toml"
+    book.write_text(SHARED_BOOK)
+    journal = tmp_path / "journal.sqlite3"
+    socket = tmp_path / "share" / "deploy.sock"
+    group = grp.getgrgid(os.getgid()).gr_name
+    out = subprocess.run([sys.executable, "-m", "deploytui", "share", "--socket", str(socket), "--session", "rel",
+                          "--group", group, "--", sys.executable, "-m", "deploytui", "run", str(book), "--var",
+                          "env=staging", "--journal", str(journal)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=30, stdin=subprocess.DEVNULL)
+    try:
+        assert out.returncode == 0, out.stderr
+        yield socket, journal, group, out.stdout
+    finally:
+        subprocess.run(["tmux", "-S", str(socket), "kill-server"], capture_output=True, timeout=10)
+
+
+def test_share_prints_the_commands_and_sets_up_tmux(shared):
+    socket, journal, group, stdout = shared
+    assert f"tmux -S {socket} attach -r -t rel" in stdout
+    assert f"tmux -S {socket} attach -t rel" in stdout
+    mode = os.stat(socket).st_mode
+    assert stat.S_ISSOCK(mode) and mode & stat.S_IRGRP and mode & stat.S_IWGRP and not mode & stat.S_IROTH
+    assert os.stat(socket.parent).st_mode & 0o777 == 0o710
+    assert tmux(socket, "show-options", "-s", "escape-time").split() == ["escape-time", "10"]
+    assert tmux(socket, "show-options", "-g", "window-size").split() == ["window-size", "latest"]
+    run_id = wait_for_run(journal)
+    # the journal records the tmux session the run was shared in
+    db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+    (recorded,) = db.execute("SELECT tmux FROM runs WHERE id = ?", (run_id,)).fetchone()
+    db.close()
+    assert recorded == f"rel ({socket})"
+
+
+def test_read_only_client_cannot_change_the_run(shared):
+    socket, journal, _group, _ = shared
+    run_id = wait_for_run(journal)
+    assert wait_until(lambda: "Confirm the change window" in tmux(socket, "capture-pane", "-p", "-t", "rel"))
+    follower = Client(socket, "rel", 120, 40, readonly=True)
+    driver = Client(socket, "rel", 90, 28, readonly=False)
+    try:
+        def clients():
+            rows = tmux(socket, "list-clients", "-F", "#{client_readonly} #{client_width}x#{client_height}")
+            return sorted(rows.split("\n")[:-1])
+
+        def window_size():
+            return tmux(socket, "display-message", "-p", "-t", "rel", "#{window_width}x#{window_height}").strip()
+
+        assert wait_until(lambda: clients() == ["0 90x28", "1 120x40"]), clients()
+        before = events(journal, run_id)
+        # everything a person might try through the read-only client: tick, run, skip, mark, quit
+        for key in ["1", "2", "r", "s", "d", "f", "\r", " ", "q", "\x11", "\x03"]:
+            follower.type(key)
+            time.sleep(0.05)
+        time.sleep(1.5)
+        assert events(journal, run_id) == before
+        assert "rel" in tmux(socket, "list-sessions", "-F", "#{session_name}")  # the app did not quit
+        assert follower.proc.poll() is None  # and the follower is still watching
+        # window-size latest: the window has the size of the driver's client (attached last); keys typed
+        # through the bigger read-only client did not take the window over
+        assert window_size() == "90x27"  # 28 rows less tmux's status line
+        # the same key through the driver's client is a tick in the journal
+        driver.type("1")
+        assert wait_until(lambda: any(e[1] == "check_toggled" for e in events(journal, run_id)), 10)
+        ticked = [e for e in events(journal, run_id) if e[1] == "check_toggled"]
+        assert len(ticked) == 1 and ticked[0][2] == "confirm"
+        # and the screen the follower watches shows it
+        assert wait_until(lambda: "Waiting for: check: The channel knows" in tmux(socket, "capture-pane", "-p", "-t", "rel"))
+    finally:
+        follower.close()
+        driver.close()
