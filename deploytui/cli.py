@@ -291,3 +291,19 @@ def share(socket_path, group, session, co_drivers, detach, command) -> None:
         click.echo(line)
     if not detach and sys.stdin.isatty() and sys.stdout.isatty():
         sys.exit(attach(shared))
+
+
+@main.command()
+@click.argument("run_id", required=False)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=int, help="Port (0: any free port).")
+@click.option("--no-token", is_flag=True, help="No access token in the URL (anyone who can reach it can watch).")
+@journal_option
+def serve(run_id: str | None, host: str, port: int, no_token: bool, journal_path: Path | None) -> None:
+    """The read-only follower of a run, served to browsers (textual-serve) with an access token."""
+    from .share import serve as start_serve
+
+    if not _journal_exists(journal_path):
+        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
+    start_serve(journal_path, run_id, host=host, port=port, token=not no_token,
+                echo=lambda line: click.echo(line) or sys.stdout.flush())

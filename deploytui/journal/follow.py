@@ -52,7 +52,7 @@ def pick_run(journal: Journal, run_id: str | None) -> RunRow:
         return journal.run(run_id)
     active = journal.active_runs()
     if not active:
-        raise UserError(f"no active run in {journal.path}: give a RUN id (see `deploytui history`)", 2)
+        raise UserError(f"{journal.path}: no active run to follow: give a RUN id (see `deploytui history`)", 2)
     return active[0]
 
 

@@ -28,11 +28,14 @@ def driver(book, tmp_path):
         proc.communicate(timeout=10)
 
 
-@pytest.fixture
-def finished(book, tmp_path):
-    """A journal holding one finished run: (journal path, run id)."""
-    journal = tmp_path / "journal.sqlite3"
-    proc = start_driver(*book, journal)
+@pytest.fixture(scope="session")
+def finished(tmp_path_factory):
+    """A journal holding one finished run, shared by the tests that only read it: (journal path, run id)."""
+    tmp = tmp_path_factory.mktemp("finished")
+    journal = tmp / "journal.sqlite3"
+    (tmp / "follow.toml").write_text(BOOK)
+    (tmp / "answers.toml").write_text('run = "*"\ntick = "*"\n')
+    proc = start_driver(tmp / "follow.toml", tmp / "answers.toml", journal)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     return journal, wait_for_run(journal)

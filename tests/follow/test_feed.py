@@ -71,7 +71,7 @@ def test_history_before_joining_comes_from_tail_without_duplicates(finished):
 
 def test_no_active_run_is_one_clear_line(finished):
     journal, _run_id = finished
-    with pytest.raises(UserError, match="no active run in .*: give a RUN id"):
+    with pytest.raises(UserError, match="no active run to follow: give a RUN id"):
         follow(journal)
     with pytest.raises(UserError, match="no run 'nope'"):
         follow(journal, "nope")
