@@ -123,7 +123,7 @@ class FollowApp(App):
         row, s = self.follow.row, self.follow.state
         who = s.info.get("operator") or row.operator
         where = f" in tmux {row.tmux}" if row.tmux else ""
-        state = f" · finished: {s.outcome.replace('_', ' ')}" if s.outcome else " · live"
+        state = f" · finished: {s.outcome.replace('_', ' ')}" if s.outcome else " · open"
         return f" FOLLOWING {row.id} · driven by {who} on {row.host}{where} · read-only{state} "
 
     def on_mount(self) -> None:
