@@ -139,22 +139,31 @@ class Follow:
             if len(update.chunks) < MAX_CHUNKS:  # a full page means more is waiting: read it now
                 stop.wait(interval)
 
+    def tail_text(self, step: str, stream: str, attempt: int, upto: int, lines: int = 2000) -> str:
+        """The raw text of the newest chunks of a stream of one attempt with id <= `upto`, enough of them to
+        hold `lines` lines (chunks may end mid-line, so they are joined, never split one by one)."""
+        where = "run_id = ? AND step = ? AND attempt = ? AND stream = ? AND id <= ?"
+        params = (self.run_id, step, attempt, stream, upto)
+        parts: list[str] = []
+        seen, before = 0, upto + 1
+        while seen <= lines:  # newest first, a page at a time: never the whole output in memory
+            rows = self.journal._rows(f"SELECT id, data FROM output WHERE {where} AND id < ? ORDER BY id DESC"
+                                      " LIMIT 64", (*params, before))
+            if not rows:
+                break
+            for row_id, data in rows:
+                parts.append(data)
+                seen += data.count("\n")
+                before = row_id
+        return "".join(reversed(parts))
+
     def tail(self, step: str, stream: str, attempt: int, upto: int, lines: int = 2000) -> tuple[list[str], int]:
         """The last `lines` lines of a stream of one attempt, from chunks with id <= `upto`, and how many
         lines those chunks hold in all."""
         where = "run_id = ? AND step = ? AND attempt = ? AND stream = ? AND id <= ?"
         params = (self.run_id, step, attempt, stream, upto)
         (total,) = self.journal._rows(f"SELECT COALESCE(SUM(lines), 0) FROM output WHERE {where}", params)[0]
-        out: list[str] = []
-        last = upto + 1
-        while len(out) < lines:
-            rows = self.journal._rows(f"SELECT id, data FROM output WHERE {where} AND id < ? ORDER BY id DESC"
-                                      " LIMIT 64", (*params, last))
-            if not rows:
-                break
-            for _id, data in rows:
-                out = _lines(data) + out
-            last = rows[-1][0]
+        out = _lines(self.tail_text(step, stream, attempt, upto, lines))
         return (out[-lines:] if lines else []), int(total)
 
     def close(self) -> None:

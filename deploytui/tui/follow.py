@@ -35,31 +35,51 @@ class FeedUpdate(Message):
 class FollowStore(OutputStore):
     """Output for a follower who may join mid-step: a stream's history is read from the journal up to
     the chunk cursor already applied (`applied`), then the feed's chunks are added on top, so no line is
-    lost or shown twice."""
+    lost or shown twice. Chunks may end mid-line: the unfinished line waits for the next chunk (or for
+    the step's command to finish, `flush`)."""
 
     def __init__(self, follow: Follow, keep: int = KEEP_LINES):
         super().__init__(keep=keep)
         self.follow = follow
         self.applied = follow.chunk_cursor
         self._primed: set[tuple[str, str, int]] = set()
+        self._partial: dict[tuple[str, str, int], str] = {}
 
     def _prime(self, step: str, stream: str, attempt: int) -> None:
         key = (step, stream, attempt)
         if key in self._primed:
             return
         self._primed.add(key)
-        lines, _total = self.follow.tail(step, stream, attempt, upto=self.applied, lines=self.keep)
-        if lines:
-            super().add(step, attempt, stream, "\n".join(lines) + "\n")
+        self._add(step, attempt, stream, self.follow.tail_text(step, stream, attempt, upto=self.applied,
+                                                               lines=self.keep))
+
+    def _add(self, step: str, attempt: int, stream: str, text: str) -> None:
+        key = (step, stream, attempt)
+        text = self._partial.pop(key, "") + text
+        if not text.endswith("\n"):
+            head, sep, rest = text.rpartition("\n")
+            self._partial[key] = rest
+            text = head + sep
+        if text:
+            super().add(step, attempt, stream, text)
 
     def add(self, step: str, attempt: int, stream: str, text: str) -> None:
         self._prime(step, stream, attempt)
-        super().add(step, attempt, stream, text)
+        self._add(step, attempt, stream, text)
+
+    def flush(self, step: str) -> None:
+        """The step's command ended: show its unfinished last lines as they are."""
+        for key in [k for k in self._partial if k[0] == step]:
+            rest = self._partial.pop(key)
+            if rest:
+                super().add(key[0], key[2], key[1], rest + "\n")
 
     def since(self, step: str, stream: str, generation: int, shown: int):
         st = self.follow.state.steps.get(step)
         if st is not None and st.attempt:
             self._prime(step, stream, st.attempt)
+            if not st.command_running:
+                self.flush(step)
         return super().since(step, stream, generation, shown)
 
 
