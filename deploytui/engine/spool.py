@@ -44,9 +44,10 @@ class Spool:
             self.flush()
 
     def write_lines(self, lines: list[str]) -> None:
-        """Lines from an action (already text)."""
+        """Lines from an action (already text). Flushed now: an action writes whole batches, and a
+        streaming one (logs_tail) may write nothing more for a long time, so nothing may wait for a tick."""
         self.feed(("\n".join(lines) + "\n").encode("utf-8", "replace"))
-        self.tick()
+        self.flush()
 
     def flush(self, final: bool = False) -> None:
         self._last_flush = time.monotonic()
