@@ -704,7 +704,7 @@ class Run:
                 self.emit(ev.RETRIED, step.id, "engine", attempt=attempt, reason=f"{error or f'exit {code}'}; "
                           f"retry {n + 1} of {retries}")
                 if step.retry_delay:
-                    cancel.wait(parse_duration(step.retry_delay))
+                    cancel.wait(parse_duration(step.retry_delay) / self.time_scale)  # scaled in rehearsal
         except Exception as e:  # a bug of ours must still end as one line and a failed step
             code, error = 1, f"internal error: {type(e).__name__}: {e}"
             traceback.print_exc(file=sys.stderr)
