@@ -310,7 +310,7 @@ def _login_gov(world: World, book: Runbook) -> None:
     moto_api_backend.reset()  # moto keeps one account per process: start it empty
     world.aws = start_world(["prod"])
     world.env.update(world.aws.env)
-    world.aws.run_autoscaler(every=0.5)
+    world.aws.run_autoscaler(every=0.2)
     world.lines.append(f"AWS: moto at {world.aws.endpoint}: prod laid out (login-vpc-prod, ASGs prod-idp, "
                        "prod-worker, prod-pivcac, prod-migration, target groups, cloud-init logs)")
     app = "identity-pki" if book.runbook.id == "login-gov-pki" else "identity-idp"
