@@ -58,7 +58,7 @@ class DeployApp(App):
         self.view = None
         self.error: UserError | None = None
         self.attention: list[str] = []  # what rang the bell (tests read it)
-        self._closing = False
+        self.quitting = False
 
     # ---- starting ---------------------------------------------------------------------------
     def attach(self, run: Run) -> None:
@@ -124,11 +124,11 @@ class DeployApp(App):
                 return screen
         return None
 
-    async def on_engine_event(self, message: EngineEvent) -> None:
+    def on_engine_event(self, message: EngineEvent) -> None:
         e = message.event
         screen = self.run_screen
         if screen is not None:
-            await screen.refresh_view()
+            screen.refresh_view()
         self._maybe_attention(e)
         if e.kind == ev.RUN_FINISHED:
             outcome = (e.data.get("outcome") or "").replace("_", " ")
@@ -162,7 +162,7 @@ class DeployApp(App):
             screen.pull()
 
     def second(self) -> None:
-        if self.current_run is None or self._closing:
+        if self.current_run is None or self.quitting:
             return
         try:
             self.current_run.poll()
@@ -404,9 +404,9 @@ class DeployApp(App):
                          lambda yes: yes and self.call_later(self.shutdown))
 
     async def shutdown(self) -> None:
-        if self._closing:
+        if self.quitting:
             return
-        self._closing = True
+        self.quitting = True
         if self.current_run is not None:
             self.notify("Stopping commands…")
             self.run_worker(self.current_run.close, thread=True, group="quit", exclusive=True, exit_on_error=False,

@@ -59,7 +59,7 @@ class RunScreen(Screen):
     def selected(self) -> str | None:
         return self.query_one(StepList).selected_step or self.view.state.current
 
-    async def refresh_view(self) -> None:
+    def refresh_view(self) -> None:
         """After an event: glyphs, header, and the detail (following the current step when the operator
         was looking at the previous current step)."""
         steps = self.query_one(StepList)
@@ -70,11 +70,11 @@ class RunScreen(Screen):
             if steps.selected_step in (self.followed, None):
                 steps.select_step(current)
             self.followed = current
-        await self.query_one(StepDetail).show(steps.selected_step)
+        self.query_one(StepDetail).show(steps.selected_step)
 
-    async def on_option_list_option_highlighted(self, event: StepList.OptionHighlighted) -> None:
+    def on_option_list_option_highlighted(self, event: StepList.OptionHighlighted) -> None:
         if isinstance(event.option_list, StepList) and event.option.id and not event.option.id.startswith("§"):
-            await self.query_one(StepDetail).show(event.option.id)
+            self.query_one(StepDetail).show(event.option.id)
 
     def tick(self) -> None:
         self.query_one(RunHeader).show(self.view)

@@ -158,10 +158,11 @@ class StepDetail(Vertical):
         return t
 
     # ---- updating ---------------------------------------------------------------------------
-    async def show(self, step_id: str | None) -> None:
+    def show(self, step_id: str | None) -> None:
         if step_id != self.step_id or self._shape() != self.shape:
             self.step_id = step_id
-            await self.recompose()
+            self.shape = self._shape()
+            self.refresh(recompose=True)
             return
         self.update_in_place()
 

@@ -72,7 +72,7 @@ class LivePane(Vertical):
             for i, row in enumerate(table.rows):
                 style = "bold red" if i in table.bad else ""
                 dt.add_row(*(Text(str(c), style=style) for c in row))
-        return self.query_one(OutputLog).pull(store)
+        return sum(log.pull(store) for log in self.query(OutputLog))
 
 
 class OutputArea(Container):
