@@ -102,7 +102,7 @@ def run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, 
 
 def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path, *,
               time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
-              extra_vars: dict | None = None, banner: list[str] | None = None) -> None:
+              extra_vars: dict | None = None, banner: list[str] | None = None, vet_values=None) -> None:
     from .engine.headless import drive, load_answers, progress_printer
     from .engine.run import Run
     from .runbook.loader import load
@@ -124,6 +124,8 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
             values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given}, environ=env)
             if missing:
                 raise UserError(f"{book.path}: no value for {', '.join(missing)}: give --var NAME=VALUE", 2)
+            if vet_values:
+                vet_values(values)
             the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
                                 rehearsal=rehearsal, env=env, break_lock=break_lock)
         for line in banner or []:
@@ -140,6 +142,43 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
     run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
             break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
             extra_vars=extra_vars or {}, banner=banner or [])
+
+
+@main.command()
+@click.argument("runbook", type=click.Path(path_type=Path))
+@var_option
+@click.option("--time-scale", default=60.0, show_default=True, type=click.FloatRange(min=1.0),
+              help="How much faster time passes: at 60 a 15 minute gate lasts 15 s.")
+@click.option("--headless", is_flag=True, help="No screen: run auto steps and timers, stop when a person is needed.")
+@click.option("--answers", type=click.Path(path_type=Path), help="TOML answers for checks, decisions and runs.")
+@click.option("--operator", metavar="NAME", help="Who is practising (default: $USER).")
+@click.option("--no-output", is_flag=True, help="Headless: do not print commands' output.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the local world lives (default: a new temporary directory).")
+@journal_option
+def rehearse(runbook, var_pairs, time_scale, headless, answers, operator, no_output, workdir, journal_path) -> None:
+    """Run the real RUNBOOK against a local world: moto AWS, local git remotes, a recording GitHub."""
+    import tempfile
+
+    from .runbook.loader import load
+    from .sandbox.rehearse import build_world
+
+    book = load(runbook)
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="deploytui-rehearse-"))
+    if not headless:
+        click.echo(f"building the rehearsal world for {book.runbook.id} in {workdir} ...", err=True)
+    world = build_world(book, workdir, time_scale)
+    try:
+        start_run(runbook, var_pairs, None, headless, answers, None, operator, no_output, journal_path,
+                  time_scale=world.time_scale, rehearsal=True, env=world.env, extra_vars=world.vars,
+                  banner=world.describe(), vet_values=world.refuse_outside)
+    finally:
+        recorded = world.recorded()
+        if recorded:
+            click.echo("recorded instead of sent:")
+            for line in recorded:
+                click.echo(f"  {line}")
+        world.close()
 
 
 def _offer_resume(journal, book, headless: bool) -> str | None:

@@ -166,7 +166,7 @@ def drive(run: Run, answers: Answers, echo: Callable[[str], None], *, sleep: Cal
         if status == PENDING:
             if step.has_command and not step.auto:
                 if not answers.may_run(cur):
-                    echo(f"needs a person: step '{cur}' ({step.title}) waits for someone to run it")
+                    echo(f"needs a person: step '{cur}' ({run.title(step)}) waits for someone to run it")
                     return EXIT_NEEDS_PERSON
                 run.run_step(cur, confirm=s.info.get("environment") or cur)
                 continue

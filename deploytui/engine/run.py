@@ -118,7 +118,7 @@ class Run:
         environment = run._render_header(book.runbook.environment, {**base, **values})
         release = run._render_header(book.runbook.release, {**base, **values})
         facts = session_facts()
-        run.lock_key = f"{book.runbook.id}:{environment}"
+        run.lock_key = lock_key(book, environment, rehearsal)
         holder = journal.take_lock(run.lock_key, run_id, operator, facts["host"], os.getpid(), now,
                                    force=bool(break_lock))
         if holder:
@@ -186,7 +186,7 @@ class Run:
         run.secrets = secrets
         run.state = fold(book, events, row.id)
         run.state.vars.update(secrets)
-        run.lock_key = f"{book.runbook.id}:{row.environment}"
+        run.lock_key = lock_key(book, row.environment, row.rehearsal)
         facts = session_facts()
         holder = journal.lock_holder(run.lock_key)
         if holder and holder["run_id"] == row.id and holder["pid"] != os.getpid() and \
@@ -255,6 +255,15 @@ class Run:
             return templates.render(text, values) if text else ""
         except templates.TemplateProblem as e:
             raise UserError(f"runbook: {e}", 2) from None
+
+    def title(self, step: Step) -> str:
+        """The step's title with its variables filled in (as written, if they are not known yet)."""
+        if "{" not in step.title:
+            return step.title
+        try:
+            return templates.render(step.title, self.variables())
+        except templates.TemplateProblem:
+            return step.title
 
     def resolved_command(self, step: Step) -> str | None:
         """The shell command as it will run (or the action and its parameters), for screens and plans."""
@@ -890,6 +899,11 @@ class Run:
             spool = self._spool(step.id, attempt, stream)
             spool.write_lines([f"pane stopped: {type(e).__name__}: {e}"])
             spool.flush(final=True)
+
+
+def lock_key(book: Runbook, environment: str, rehearsal: bool) -> str:
+    """One open run per runbook and environment; a rehearsal never holds the real deploy's lock."""
+    return ("rehearsal:" if rehearsal else "") + f"{book.runbook.id}:{environment}"
 
 
 def _trim(outputs: dict) -> dict:
