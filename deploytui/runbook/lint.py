@@ -61,6 +61,7 @@ def lint(book: Runbook) -> list[Problem]:
 
     _lint_header(book, add, names)
     _lint_schedule(book, add)
+    declared_above: set[str] = set()
     for name, var in book.vars.items():
         loc = ("vars", name)
         if var.pattern is not None:
@@ -70,8 +71,10 @@ def lint(book: Runbook) -> list[Problem]:
                 add(loc + ("pattern",), f"vars '{name}'", "pattern", f"bad regex: {e}")
         if var.choices and var.default is not None and "{" not in var.default and var.default not in var.choices:
             add(loc + ("default",), f"vars '{name}'", "default", f"{var.default!r} is not one of the choices {var.choices}")
-        if var.default is not None:
-            _lint_template(var.default, loc + ("default",), f"vars '{name}'", "default", add, names)
+        if var.default is not None:  # defaults see the built-ins and the variables declared above
+            above = set(templates.builtins()) | declared_above
+            _lint_template(var.default, loc + ("default",), f"vars '{name}'", "default", add, above)
+        declared_above.add(name)
 
     gotos: set[str] = set()
     for i, step in enumerate(book.steps):

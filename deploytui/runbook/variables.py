@@ -56,8 +56,8 @@ def resolve(book: Runbook, given: Mapping[str, str], *, builtins: dict[str, Any]
     missing: list[str] = []
     for name, spec in book.vars.items():
         value = given.get(name)
-        if value is None:
-            value = default_for(name, spec, builtins, environ)
+        if value is None:  # a default may use the variables declared above it
+            value = default_for(name, spec, {**builtins, **values}, environ)
         if value is None:
             missing.append(name)
             continue

@@ -54,3 +54,13 @@ def test_no_value_changes_the_command_structure(value):
     out = subprocess.run(["bash", "-c", cmd], capture_output=True).stdout.decode("utf-8", "surrogateescape")
     assert out == f"{value}|fixed|{value}|"
     assert shlex.split(cmd)[1:] == ["%s|", value, "fixed", value]
+
+
+def test_defaults_may_use_variables_declared_above():
+    from deploytui.runbook.loader import parse
+    from deploytui.runbook.variables import resolve
+
+    book = parse('[runbook]\nid = "x"\ntitle = "X"\n[vars.app]\ndefault = "whitehall"\n[vars.repo]\n'
+                 'default = "alphagov/{{ app }}"\n[[steps]]\nid = "a"\ntitle = "A"\nrun = "echo {{ repo }}"\n')
+    values, missing = resolve(book, {"app": "publisher"}, environ={})
+    assert values["repo"] == "alphagov/publisher" and not missing
