@@ -1,0 +1,223 @@
+"""SVG screenshots of the main screens, from a demo runbook with a fixed clock and a scratch journal.
+
+`python -m deploytui.tui.screenshots [DIR]` writes DIR/<scene>-<cols>x<rows>.svg (default: screenshots/).
+The snapshot tests build the same scenes (tests/tui/test_snapshots.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from ..engine.clock import FakeClock
+from ..journal import Journal
+from ..runbook.loader import parse
+from .app import DeployApp, build_app
+
+T0 = 1_799_744_400.0  # Tue 2027-01-12 09:00 UTC
+SIZES = [(80, 24), (160, 48)]
+ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
+
+DEMO = r'''
+[runbook]
+id = "idp-demo"
+title = "Deploy the IdP to production"
+environment = "{{ env }}"
+release = "RC {{ rc }}"
+
+[vars.env]
+prompt = "Environment"
+choices = ["prod", "staging"]
+default = "prod"
+[vars.rc]
+prompt = "Release candidate number"
+pattern = '^\d+$'
+default = "112"
+
+[[sections]]
+id = "pre"
+title = "Pre-deploy"
+[[sections]]
+id = "prod"
+title = "Production"
+[[sections]]
+id = "rollback"
+title = "Rolling back"
+on_demand = true
+
+[[steps]]
+id = "changelog"
+section = "pre"
+title = "Collect the changelog for RC {{ rc }}"
+body = "Lists the commits between production and **RC {{ rc }}** for the announcement."
+run = """
+echo "Commits in RC {{ rc }}:"
+for c in "a1b2c3d Fix login throttle" "d4e5f6a Add PIV/CAC hint" "0a1b2c3 Bump rails to 7.1.3"; do
+  echo "  $c"
+done
+printf '\\033[32mchangelog ok\\033[0m\\n'
+"""
+
+[[steps]]
+id = "announce"
+section = "pre"
+title = "Announce the deploy in #login-devops"
+checks = ["Posted the changelog", "Paged the on-call engineer"]
+
+[[steps]]
+id = "recycle"
+section = "prod"
+title = "Recycle the IdP instances"
+danger = true
+run = "echo recycling asg-{{ env }}-idp"
+
+[[steps]]
+id = "scale-in"
+section = "prod"
+title = "Scale in the old instances"
+body = "Old and new instances serve together for 15 minutes before the old ones go."
+not_before = { step = "recycle", wait = "15m" }
+run = "echo scaling in the old instances"
+
+[[steps]]
+id = "decide"
+section = "prod"
+title = "Roll back?"
+body = "Roll back when any of the criteria below is true."
+checks = ["Error visible to users?", "Error creates bad data?", "Needs > 15 min to judge?"]
+decide = { question = "Any of the criteria true?", options = [
+  { label = "Healthy, continue" },
+  { label = "Roll back", goto = "rollback" } ] }
+
+[[steps]]
+id = "restore"
+section = "rollback"
+title = "Recycle back to the previous release"
+danger = true
+run = "echo rolling back"
+'''
+
+SCHEDULE = '\n[schedule]\ndays = ["Mon", "Wed"]\navoid = ["Tue"]\n'
+
+
+async def settle(pilot, cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        await pilot.pause()
+        try:
+            if cond():
+                break
+        except Exception:
+            pass
+        await asyncio.sleep(0.02)
+    await pilot.pause(0.2)
+
+
+def _on_run_screen(app: DeployApp) -> bool:
+    from .widgets.detail import StepDetail
+
+    return app.current_run is not None and bool(app.screen.query(StepDetail))
+
+
+async def _advance_to(pilot, app: DeployApp, step: str) -> None:
+    run = app.current_run
+    while run.state.current != step:
+        cur = run.state.current
+        st, s = run.state.steps[cur], run.book.step(cur)
+        if st.gate_deadline and not st.gate_open:
+            run.override("gate", "demo", cur)
+        elif s.has_command and not st.activated:
+            run.run_step(cur, confirm=run.state.info["environment"])
+            await settle(pilot, lambda c=cur: run.state.steps[c].command_ok is not None)
+        else:
+            for i in range(len(st.checks)):
+                run.tick(cur, i)
+        await pilot.pause()
+
+
+async def _finish(pilot, app: DeployApp, clock: FakeClock) -> None:
+    clock.advance(754)
+    app.second()
+    app.clear_notifications()
+    await pilot.pause(0.3)
+
+
+def scenes() -> dict[str, tuple[str, bool, Callable]]:
+    """name -> (runbook text, show the form, run_before(pilot, app, clock))."""
+
+    async def form(pilot, app, clock):
+        await settle(pilot, lambda: app.screen.query("#var-rc"))
+
+    async def schedule(pilot, app, clock):
+        await settle(pilot, lambda: app.screen.query("#reason"))
+
+    async def output(pilot, app, clock):
+        await settle(pilot, lambda: _on_run_screen(app))
+        await pilot.press("r")
+        await settle(pilot, lambda: app.current_run.state.steps["changelog"].command_ok)
+        app.current_run.tick("announce", 0)
+        await pilot.press("up")
+        await settle(pilot, lambda: app.screen.query_one("#main-log").line_count >= 5)
+        await _finish(pilot, app, clock)
+
+    async def gate(pilot, app, clock):
+        await settle(pilot, lambda: _on_run_screen(app))
+        await _advance_to(pilot, app, "scale-in")
+        clock.advance(754)
+        await _finish(pilot, app, clock)
+
+    async def decision(pilot, app, clock):
+        await settle(pilot, lambda: _on_run_screen(app))
+        await _advance_to(pilot, app, "decide")
+        app.current_run.tick("decide", 0)
+        await _finish(pilot, app, clock)
+
+    return {"form": (DEMO, True, form), "schedule": (DEMO + SCHEDULE, False, schedule), "output": (DEMO, False, output),
+            "gate": (DEMO, False, gate), "decision": (DEMO, False, decision)}
+
+
+def make_scene(name: str, workdir: str) -> tuple[DeployApp, Callable[..., Awaitable[None]]]:
+    """The app for a scene and its `run_before(pilot)` (the shape pytest-textual-snapshot wants), with a
+    fresh journal in `workdir`."""
+    text, form, before = scenes()[name]
+    book = parse(text, f"{workdir}/demo.toml")
+    clock = FakeClock(T0)
+    journal = Journal(tempfile.mkstemp(dir=workdir, prefix=name, suffix=".sqlite3")[1])
+    app = build_app(journal=journal, book=book, given={}, operator="alice", clock=clock, env=ENV, blink=False,
+                    form=form)
+
+    async def run_before(pilot) -> None:
+        await before(pilot, app, clock)
+
+    return app, run_before
+
+
+async def _shoot(name: str, size: tuple[int, int], out: Path, workdir: str) -> Path:
+    app, before = make_scene(name, workdir)
+    path = out / f"{name}-{size[0]}x{size[1]}.svg"
+    try:
+        async with app.run_test(size=size) as pilot:
+            await before(pilot)
+            path.write_text(app.export_screenshot(title=f"deploytui: {name}"), encoding="utf-8")
+    finally:
+        if app.current_run is not None:
+            app.current_run.close()
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    out = Path(argv[0] if argv else "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as workdir:
+        for name in scenes():
+            for size in SIZES:
+                print(asyncio.run(_shoot(name, size, out, workdir)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
