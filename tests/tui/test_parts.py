@@ -3,6 +3,7 @@ and the import rule (only deploytui.tui imports Textual)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -87,6 +88,7 @@ def test_full_output_comes_from_the_journal(journal, clock, make_book):
         assert run.wait_idle(30)
         path = write_full_output(journal, run.run_id, "s", 1)
         text = open(path).read()
+        os.unlink(path)
         assert text.splitlines() == [str(i) for i in range(1, 50001)]
     finally:
         run.close()

@@ -148,6 +148,8 @@ class StepDetail(Vertical):
             t.append("Not on this run's path", style="dim")
         elif status == PENDING:
             t.append("Not reached yet", style="dim")
+        elif status == WAITING and not st.activated:
+            t.append("Gated: it may run when the timer below runs out (or override it with o).", style="yellow")
         elif status in (NEEDS_YOU, WAITING):
             left = s.blockers(sid)
             if left:
