@@ -381,9 +381,36 @@ class DeployApp(App):
             self.full_output_path = path
         os.unlink(path)
 
+    export_dir: str | None = None  # where a terminal saves exports (None: the user's downloads directory)
+    EXPORT_FORMATS = [("Markdown (pastes into Confluence and GitHub)", "md"), ("Standalone HTML", "html"),
+                      ("JSON", "json")]
+
     def action_export(self) -> None:
-        if self.current_run is not None:
-            self.notify(f"Export the record with: deploytui export {self.current_run.run_id}", timeout=10)
+        """The deploy record so far, delivered as a file (downloads dir, or the browser when served)."""
+        if self.current_run is None:
+            return
+        run = self.current_run
+
+        def deliver(choice: int | None) -> None:
+            if choice is None:
+                return
+            import io
+
+            from ..journal.export import record
+
+            fmt = self.EXPORT_FORMATS[choice][1]
+            text = record(self.journal, run.run_id, fmt, secrets=run.secrets.values())
+            name = f"deploy-record-{run.run_id}.{fmt}"
+            self.deliver_text(io.StringIO(text), save_directory=self.export_dir, save_filename=name, name=name)
+
+        self.push_screen(ChoiceDialog("Export the deploy record as", [label for label, _ in self.EXPORT_FORMATS]),
+                         deliver)
+
+    def on_delivery_complete(self, event) -> None:
+        self.notify(f"Deploy record saved: {event.path or event.name}", timeout=10)
+
+    def on_delivery_failed(self, event) -> None:
+        self.notify(f"Export failed: {event.exception}", severity="error", timeout=10)
 
     def action_abort(self) -> None:
         if self.current_run is not None:
@@ -483,7 +510,7 @@ class DeployApp(App):
             SystemCommand("Open full output", "The selected step's whole output from the journal (O)",
                           self.action_full_output),
             SystemCommand("Toggle dark/light theme", "(t)", self.action_toggle_theme),
-            SystemCommand("Export record", "How to export this run for the CAB", self.action_export),
+            SystemCommand("Export record", "Save the deploy record for the CAB (md, html, json)", self.action_export),
             SystemCommand("Abort run", "End the run as aborted, with a reason", self.action_abort),
         )
 

@@ -492,3 +492,19 @@ async def test_live_panes_side_by_side_or_tabs_and_relayout_on_resize(make_app, 
         await pilot.resize_terminal(250, 70)
         await until(pilot, lambda: not app.screen.query(TabbedContent), what="side by side")
         app.current_run.close()
+
+
+async def test_export_delivers_the_record(make_app, tmp_path):
+    app = make_app(flow(), {"rc": "7"})
+    app.export_dir = str(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, DriveScreen) and app.screen.query_one(StepDetail))
+        app.action_export()
+        await pilot.pause()
+        await pilot.press("1")
+        run_id = app.current_run.run_id
+        saved = tmp_path / f"deploy-record-{run_id}.md"
+        await until(pilot, saved.exists)
+        await until(pilot, lambda: saved.read_text().endswith("\n"))
+    text = saved.read_text()
+    assert text.startswith("# Deploy record:") and run_id in text
