@@ -114,7 +114,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
     answer_set = load_answers(answers)
     journal = open_journal(journal_path)
     book = load(runbook) if runbook else None
-    if book is not None and not resume_id:
+    if book is not None and not resume_id and not rehearsal:
         resume_id = _offer_resume(journal, book, headless)
     if headless:
         if resume_id:
@@ -183,7 +183,7 @@ def rehearse(runbook, var_pairs, time_scale, headless, answers, operator, no_out
 
 def _offer_resume(journal, book, headless: bool) -> str | None:
     """An unfinished run of the same runbook is offered for resuming (a person decides; headless never)."""
-    open_runs = [r for r in journal.active_runs() if r.runbook_id == book.runbook.id]
+    open_runs = [r for r in journal.active_runs() if r.runbook_id == book.runbook.id and not r.rehearsal]
     if not open_runs or headless or not sys.stdin.isatty():
         return None
     r = open_runs[0]

@@ -119,8 +119,8 @@ class Run:
         release = run._render_header(book.runbook.release, {**base, **values})
         facts = session_facts()
         run.lock_key = lock_key(book, environment, rehearsal)
-        holder = journal.take_lock(run.lock_key, run_id, operator, facts["host"], os.getpid(), now,
-                                   force=bool(break_lock))
+        holder = run.lock_key and journal.take_lock(run.lock_key, run_id, operator, facts["host"], os.getpid(),
+                                                    now, force=bool(break_lock))
         if holder:
             raise UserError(_lock_message(book, environment, holder), 2)
         try:
@@ -188,12 +188,13 @@ class Run:
         run.state.vars.update(secrets)
         run.lock_key = lock_key(book, row.environment, row.rehearsal)
         facts = session_facts()
-        holder = journal.lock_holder(run.lock_key)
+        holder = journal.lock_holder(run.lock_key) if run.lock_key else None
         if holder and holder["run_id"] == row.id and holder["pid"] != os.getpid() and \
                 holder["host"] == facts["host"] and _pid_alive(holder["pid"]):
             raise UserError(f"run {row.id} is open in another deploytui (pid {holder['pid']}); "
                             "use `deploytui follow` to watch it", 2)
-        other = journal.take_lock(run.lock_key, row.id, operator, facts["host"], os.getpid(), run.clock.now())
+        other = run.lock_key and journal.take_lock(run.lock_key, row.id, operator, facts["host"], os.getpid(),
+                                                   run.clock.now())
         if other:
             raise UserError(_lock_message(book, row.environment, other), 2)
         run._take_shared_lock(force=False, reason=f"{operator}: resumed")
@@ -637,7 +638,7 @@ class Run:
     def _take_shared_lock(self, force: bool, reason: str) -> dict | None:
         """The cross-machine lock of `[lock] dynamodb_table`; returns the previous holder when forced."""
         spec = self.book.lock
-        if not spec or not spec.dynamodb_table:
+        if not spec or not spec.dynamodb_table or not self.lock_key:
             return None
         from ..integrations.lock import DynamoLock
 
@@ -902,8 +903,9 @@ class Run:
 
 
 def lock_key(book: Runbook, environment: str, rehearsal: bool) -> str:
-    """One open run per runbook and environment; a rehearsal never holds the real deploy's lock."""
-    return ("rehearsal:" if rehearsal else "") + f"{book.runbook.id}:{environment}"
+    """One open run per runbook and environment. A rehearsal holds no lock: it touches nothing real, and
+    practice runs left open must not stand in the way of the next one."""
+    return "" if rehearsal else f"{book.runbook.id}:{environment}"
 
 
 def _trim(outputs: dict) -> dict:

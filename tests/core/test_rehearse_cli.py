@@ -24,11 +24,12 @@ def test_rehearse_headless_login_gov_to_the_end(tmp_path):
     assert "succeeded (rehearsal)" in hist.stdout
 
 
-def test_a_rehearsal_never_holds_the_real_lock(tmp_path):
+def test_rehearsals_hold_no_lock(tmp_path):
     j = tmp_path / "j.db"
     book = ROOT / "runbooks/example.toml"
-    stopped = deploytui("rehearse", book, "--headless", "--journal", j, "--workdir", tmp_path / "w")
-    assert stopped.returncode == 3  # left open, waiting for a person
+    for n in range(2):  # practice runs left open never stand in the way of the next one
+        stopped = deploytui("rehearse", book, "--headless", "--journal", j, "--workdir", tmp_path / f"w{n}")
+        assert stopped.returncode == 3, stopped.stderr  # left open, waiting for a person
     real = deploytui("run", book, "--headless", "--journal", j)
     assert real.returncode == 3 and "locked" not in real.stderr
     again = deploytui("run", book, "--headless", "--journal", j)

@@ -83,7 +83,11 @@ class VarsForm(Screen[dict]):
 
     def _check(self, name: str, value: str, final: bool) -> bool:
         err = self.query_one(f"#err-{name}", Label)
-        why = problem(name, self.book.vars[name], value) if value else ("a value is needed" if final else None)
+        spec = self.book.vars[name]
+        if value or spec.default == "":  # an empty default declares the variable optional
+            why = problem(name, spec, value)
+        else:
+            why = "a value is needed" if final else None
         err.update(why or "")
         return why is None
 
