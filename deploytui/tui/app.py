@@ -97,8 +97,8 @@ class DeployApp(App):
         self.set_interval(1 / FLUSH_HZ, self.flush_output, name="flush")
         self.set_interval(1.0, self.second, name="poll")
         s = self.current_run.state
-        for line in self.banner:
-            self.notify(line, title="Rehearsal", timeout=12)
+        if self.banner and not self.need_form:  # the variables form already showed it
+            self.notify("\n".join(self.banner[:1]), title="Rehearsal", timeout=8)
         if s.schedule and s.schedule.get("needs_override") and "schedule" not in s.overrides:
             self.push_screen(ScheduleDialog(s.schedule), self._schedule_answer)
         elif s.schedule and s.schedule.get("problems") == [] and s.schedule.get("day"):
