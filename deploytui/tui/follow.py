@@ -197,7 +197,7 @@ class FollowApp(App):
         if screen is None:
             return
         if update.events:
-            await screen.refresh_view()
+            screen.refresh_view()
             screen.query_one("#follow-banner", Label).update(self.banner())
         if update.finished:
             self.notify(f"The run finished: {(self.follow.state.outcome or '').replace('_', ' ')}. q quits.",
