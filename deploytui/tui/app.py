@@ -28,7 +28,7 @@ from .estimate import usual_durations
 from .messages import EngineEvent
 from .notify import osc_sequences
 from .output import OutputStore
-from .screens.dialogs import ChoiceDialog, ConfirmDialog, DangerDialog, ReasonDialog
+from .screens.dialogs import ChoiceDialog, ConfirmDialog, DangerDialog, DiffDialog, ReasonDialog
 from .screens.run import DriveScreen
 from .screens.start import ScheduleDialog, VarsForm
 from .view import journal_loader, live_view
@@ -92,6 +92,16 @@ class DeployApp(App):
         self.attach(run)
         await self.show_run()
 
+    def _runbook_change(self):
+        """The runbook_changed event of this opening of the run (resume), if the file changed."""
+        run = self.current_run
+        for e in reversed(run.journal.events(run.run_id, after=max(0, run.state.last_seq - 50))):
+            if e.kind == ev.RUNBOOK_CHANGED:
+                return e
+            if e.kind == ev.RESUMED:
+                return None
+        return None
+
     async def show_run(self) -> None:
         await self.push_screen(DriveScreen(self.view))
         self.set_interval(1 / FLUSH_HZ, self.flush_output, name="flush")
@@ -103,6 +113,11 @@ class DeployApp(App):
             self.push_screen(ScheduleDialog(s.schedule), self._schedule_answer)
         elif s.schedule and s.schedule.get("problems") == [] and s.schedule.get("day"):
             self.notify(f"Schedule guard: ok ({s.schedule['day']})", timeout=4)
+        changed = self._runbook_change()
+        if changed is not None:
+            self.push_screen(DiffDialog(f"The runbook changed since this run started "
+                                        f"({changed.data['old_sha'][:12]} → {changed.data['new_sha'][:12]})",
+                                        changed.data.get("diff", "")))
         current = s.current
         if current and s.status(current) == INTERRUPTED:
             self.notify(f"Step '{current}' was interrupted: re-run it (R), or mark it done (d) or failed (f).",

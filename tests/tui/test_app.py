@@ -360,6 +360,28 @@ async def test_resume_shows_interrupted_step(journal, clock, make_book):
         app.current_run.close()
 
 
+async def test_resume_shows_what_changed_in_the_runbook(journal, clock, make_book, tmp_path):
+    from deploytui.engine.run import Run
+    from deploytui.tui.screens.dialogs import DiffDialog
+
+    book = make_book(FAILING)
+    run = Run.start(journal, book, {"flag": "/x"}, operator="alice", clock=clock)
+    run.close()
+    path = tmp_path / "book.toml"
+    path.write_text(path.read_text().replace('title = "', 'title = "Fixed: ', 1))
+    app = build_app(journal=journal, book=None, resume_id=run.run_id, operator="bob", clock=clock, blink=False)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, DiffDialog))
+            shown = app.export_screenshot().replace("&#160;", " ")
+            assert "+title = &quot;Fixed: " in shown or '+title = &#34;Fixed: ' in shown, "diff not on screen"
+            await pilot.press("escape")
+            await until(pilot, lambda: isinstance(app.screen, DriveScreen))
+        assert [e for e in events(app, ev.RUNBOOK_CHANGED)][0].data["new_sha"] == app.book.sha256
+    finally:
+        app.current_run.close()
+
+
 # ---- suspend, quit ------------------------------------------------------------------------------------------
 INTERACTIVE = '''
 [runbook]

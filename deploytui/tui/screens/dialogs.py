@@ -136,3 +136,24 @@ class ChoiceDialog(Dialog):
         if event.character and event.character.isdigit() and 0 < int(event.character) <= len(self.options):
             event.stop()
             self.dismiss(int(event.character) - 1)
+
+
+class DiffDialog(Dialog):
+    """The runbook changed since the run started: show what changed before the operator goes on."""
+
+    BINDINGS = [Binding("escape,enter", "cancel", "Close")]
+
+    def __init__(self, title: str, diff: str):
+        super().__init__()
+        self.title_text, self.diff = title, diff
+
+    def compose(self) -> ComposeResult:
+        from rich.syntax import Syntax
+        from textual.containers import VerticalScroll
+        from textual.widgets import Static
+
+        with Vertical(classes="dialog diff"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(classes="diff-body"):
+                yield Static(Syntax(self.diff, "diff", theme="ansi_dark", word_wrap=True), id="diff")
+            yield Label("The run goes on with the file as it is now. Enter or Esc closes.", classes="hint")
