@@ -9,14 +9,16 @@ from typing import Any
 
 MASK = "[REDACTED]"
 
-# Token shapes worth catching even when nobody declared them secret.
+# Token shapes worth catching even when nobody declared them secret. Each starts with its literal prefix
+# and checks the word boundary before it with a lookbehind (`xox(?<!\wxox)` is `\bxox`): a leading `\b`
+# keeps `re` from scanning for the prefix, and costs 15 ms per MB of output instead of 0.3.
 PATTERNS = [
-    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key ids
+    re.compile(r"A(?<!\wA)[KS]IA[0-9A-Z]{16}\b"),  # AWS access key ids (AKIA, ASIA)
     re.compile(r"(?i)(aws_secret_access_key|aws_session_token)(\s*[=:]\s*)\S+"),
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),  # GitHub tokens
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,}\b"),
+    re.compile(r"gh(?<!\wgh)[pousr]_[A-Za-z0-9]{30,}\b"),  # GitHub tokens
+    re.compile(r"github_pat_(?<!\wgithub_pat_)[A-Za-z0-9_]{22,}\b"),
     re.compile(r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_\-]+"),  # Slack webhooks
-    re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}\b"),  # Slack tokens
+    re.compile(r"xox(?<!\wxox)[abposr]-[A-Za-z0-9\-]{10,}\b"),  # Slack tokens
 ]
 SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_KEY", re.I)
 MIN_SECRET_LEN = 4  # shorter values would redact half of every line
