@@ -2,6 +2,7 @@
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ run = "echo first done"
 id = "stream"
 title = "Stream"
 auto = true
-run = "for i in $(seq 1 100000); do echo line $i; sleep 0.01; done"
+run = "for i in $(seq 1 100000); do echo line $i MARKER; sleep 0.01; done"
 [[steps]]
 id = "after"
 title = "After"
@@ -31,22 +32,19 @@ checks = ["ok"]
 
 
 def test_sigkill_during_stream_then_resume(tmp_path):
-    book = write_book(tmp_path, BODY)
+    marker = f"crash-{os.getpid()}-{time.monotonic_ns()}"
+    book = write_book(tmp_path, BODY.replace("MARKER", marker))
     j = tmp_path / "j.db"
     proc = subprocess.Popen([sys.executable, "-m", "deploytui", "run", str(book), "--headless", "--journal", str(j),
                              "--no-output"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
-    journal = None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        if j.exists():
-            journal = journal or Journal(j, readonly=True)
-            rows = journal.db.execute("SELECT COALESCE(SUM(lines), 0) FROM output WHERE step='stream'").fetchone()
-            if rows[0] >= 20:
-                break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    try:
+        _kill_mid_stream(proc, j)
+    finally:
+        if proc.poll() is None:  # never leave the driver behind, whatever failed
+            proc.kill()
+            proc.wait()
+    journal = Journal(j, readonly=True)
     (run_id,) = journal.db.execute("SELECT id FROM runs").fetchone()
     before = journal.events(run_id)
     lines_before = journal.tail(run_id, "stream")[1]
@@ -55,8 +53,11 @@ def test_sigkill_during_stream_then_resume(tmp_path):
 
     # the streaming child lost its terminal with its parent and must not live on
     time.sleep(0.5)
-    ps = subprocess.run(["pgrep", "-f", "seq 1 100000"], capture_output=True, text=True).stdout.split()
-    assert [p for p in ps if int(p) != os.getpid()] == []
+    ps = [p for p in subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split()
+          if int(p) != os.getpid()]
+    for pid in ps:  # clean up before failing, so one failure leaves nothing running
+        os.kill(int(pid), signal.SIGKILL)
+    assert ps == []
 
     journal2 = Journal(j)
     run = Run.resume(journal2, run_id, operator="tester")
@@ -68,6 +69,24 @@ def test_sigkill_during_stream_then_resume(tmp_path):
     assert journal2.tail(run_id, "stream")[1] == lines_before
     run.mark("stream", "done", "output checked by hand")
     assert run.state.current == "after"
+
+
+def _kill_mid_stream(proc, j) -> None:
+    """SIGKILL the driver once at least 20 lines of the stream are committed."""
+    journal = None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        if j.exists():
+            journal = journal or Journal(j, readonly=True)
+            try:
+                rows = journal.db.execute("SELECT COALESCE(SUM(lines), 0) FROM output WHERE step='stream'").fetchone()
+            except sqlite3.OperationalError:  # the driver has created the file but not its tables yet
+                continue
+            if rows[0] >= 20:
+                break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
 
 
 def test_resume_detects_changed_runbook(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -81,7 +82,10 @@ class RunScreen(Screen):
         self.query_one(StepDetail).tick()
 
     def pull(self) -> int:
-        area = self.query_one(StepDetail).output
+        try:
+            area = self.query_one(StepDetail).output
+        except NoMatches:  # the screen is still composing, or already closing
+            return 0
         return area.pull(self.view.store) if area is not None else 0
 
 
