@@ -64,7 +64,12 @@ class OutputStore:
         return Stream(ring=deque(maxlen=self.keep), generation=self._generation)
 
     def add(self, step: str, attempt: int, stream: str, text: str) -> None:
-        lines = clean_lines(text)
+        # only the lines the ring keeps are cleaned (a 1 MiB chunk of `seq` is 130,000 lines)
+        raw = text.split("\n")
+        if text.endswith("\n"):
+            raw.pop()
+        count = len(raw)
+        lines = [clean_line(x) for x in raw[-self.keep:]]
         with self._lock:
             if attempt > self._attempts.get(step, 0):
                 self._attempts[step] = attempt
@@ -75,9 +80,9 @@ class OutputStore:
             s = self._streams.get((step, stream))
             if s is None:
                 s = self._streams[(step, stream)] = self._new()
-            s.ring.extend(lines[-self.keep:])
-            s.total += len(lines)
-            self.lines_added += len(lines)
+            s.ring.extend(lines)
+            s.total += count
+            self.lines_added += count
 
     def add_table(self, step: str, pane: int, columns: list[str], rows: list[list[str]], bad: set[int]) -> None:
         with self._lock:
