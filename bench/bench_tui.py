@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -142,6 +141,15 @@ def title_shown(app, step: str) -> bool:
     return app.book.step(step).title in str(t.render()) and t.region.area > 0
 
 
+def send_key(app, key: str) -> None:
+    """A key through the driver, as Pilot sends it, without Pilot's wait for the app to go idle."""
+    from textual import events
+
+    event = events.Key(key, key if len(key) == 1 else None)
+    event.set_sender(app)
+    app._driver.send_message(event)
+
+
 async def ready(app, pilot) -> None:
     from deploytui.tui.widgets.detail import StepDetail
 
@@ -158,7 +166,9 @@ async def child_stream(command: str, lines: int, last: str) -> dict:
             frames = Frames(app)
             rss0 = vm("VmRSS")
             t0 = time.perf_counter()
-            await pilot.press("r")
+            send_key(app, "r")
+            while app.current_run.state.steps["flood"].attempt == 0:
+                await asyncio.sleep(0.001)
             run = app.current_run
             st = run.state.steps["flood"]
             while st.command_ok is None:
@@ -189,8 +199,6 @@ async def child_stream(command: str, lines: int, last: str) -> dict:
 
 
 async def child_latency(lines: int) -> dict:
-    from textual import events
-
     from deploytui.tui.widgets.steplist import StepList
 
     with tempfile.TemporaryDirectory() as d:
@@ -198,7 +206,9 @@ async def child_latency(lines: int) -> dict:
         async with app.run_test(size=SIZE) as pilot:
             await ready(app, pilot)
             frames = Frames(app)
-            await pilot.press("r")
+            send_key(app, "r")
+            while app.current_run.state.steps["flood"].attempt == 0:
+                await asyncio.sleep(0.001)
             run = app.current_run
             st = run.state.steps["flood"]
             steps = app.screen.query_one(StepList)
@@ -218,9 +228,7 @@ async def child_latency(lines: int) -> dict:
                 k += 1
                 n = len(latencies)
                 pending.update(want=want, t=time.perf_counter())
-                event = events.Key(key, None)
-                event.set_sender(app)
-                app._driver.send_message(event)
+                send_key(app, key)
                 while len(latencies) == n and time.perf_counter() - pending.get("t", 0) < 5:
                     await asyncio.sleep(0.001)
                 if len(latencies) == n:  # never shown within 5 s: count it as 5 s and resynchronise
@@ -232,7 +240,7 @@ async def child_latency(lines: int) -> dict:
             elapsed = time.perf_counter() - t_start
         run.close()
         journal.close()
-    return {"latencies": latencies, "elapsed": elapsed, "lines": lines, "hwm": vm("VmHWM")}
+    return {"latencies": latencies, "elapsed": elapsed, "lines": lines, "ok": st.command_ok, "hwm": vm("VmHWM")}
 
 
 async def child_naive(lines: int) -> dict:

@@ -46,6 +46,8 @@ def main() -> None:
     out += [f"| {s} | {w} | {m} | {t} | {b} |" for s, w, m, t, b in rows]
     if notes:
         out += ["", "Notes printed by the benchmarks:", ""] + [f"- {n}" for n in notes[:40]]
+    if (HERE / "NOTES.md").exists():  # how the figures are measured and what holds them back
+        out += ["", (HERE / "NOTES.md").read_text().rstrip()]
     (HERE / "RESULTS.md").write_text("\n".join(out) + "\n")
     print(f"wrote {HERE / 'RESULTS.md'}")
 
