@@ -5,7 +5,7 @@ its peak RSS and CPU time are that process's alone.
   per 1/15 s), from pressing `r` to the step's last line on screen; ceiling `seq 2000000 > /dev/null`;
   naive baseline: a Textual app that `RichLog.write`s each line (20,000 lines, extrapolated).
 - ANSI output: a perl generator of 2M coloured lines; the screen strips the colours (the journal keeps them).
-- peak RSS of the whole process after 2M lines (wait4 ru_maxrss), and after 10M to show it does not grow.
+- peak RSS of the whole process after 2M lines (its VmHWM), and after 10M to show it does not grow.
 - responsiveness: while `seq` streams at full speed, `down`/`up` keys go through the driver (as Pilot's)
   every 50 ms; latency is key to the first frame in which the detail pane shows the other step's title.
 - start-up: a fresh process that loads runbooks/login-gov-idp.toml, builds the app and exits at the first
@@ -360,7 +360,7 @@ def child(argv: list[str]) -> None:
 
 # --------------------------------------------------------------------------------------------- parent side
 def spawn(*args: str, timeout: float = 300) -> tuple[dict, float, float]:
-    """Run one child measurement: (its JSON, wall seconds, its peak RSS in MB from wait4)."""
+    """Run one child measurement: (its JSON, wall seconds, its peak RSS in MB: VmHWM, the whole process)."""
     t = time.time()
     argv = [sys.executable, str(Path(__file__).resolve()), "child", *args]
     if args[0] == "startup":
@@ -373,8 +373,6 @@ def spawn(*args: str, timeout: float = 300) -> tuple[dict, float, float]:
         proc.communicate()
         raise
     wall = time.time() - t
-    # communicate() reaped it; its rusage is in RUSAGE_CHILDREN only as a running max, so ask /proc-free:
-    rss = None
     data = None
     for line in stdout.splitlines():
         if line.startswith("CHILD "):
