@@ -360,6 +360,15 @@ def child(argv: list[str]) -> None:
 
 # --------------------------------------------------------------------------------------------- parent side
 def spawn(*args: str, timeout: float = 300) -> tuple[dict, float, float]:
+    """One child measurement; a failed one is reported and tried once more."""
+    try:
+        return spawn_once(*args, timeout=timeout)
+    except RuntimeError as e:
+        print(f"retried once: {e}")
+        return spawn_once(*args, timeout=timeout)
+
+
+def spawn_once(*args: str, timeout: float = 300) -> tuple[dict, float, float]:
     """Run one child measurement: (its JSON, wall seconds, its peak RSS in MB: VmHWM, the whole process)."""
     t = time.time()
     argv = [sys.executable, str(Path(__file__).resolve()), "child", *args]
@@ -379,6 +388,7 @@ def spawn(*args: str, timeout: float = 300) -> tuple[dict, float, float]:
             data = json.loads(line[6:])
     if proc.returncode != 0 or data is None:
         tail = (stderr.strip().splitlines() or ["?"])[-1]
+        Path(tempfile.gettempdir(), f"bench_tui_{args[0]}.err").write_text(stderr)
         raise RuntimeError(f"child {' '.join(args)} failed ({proc.returncode}): {tail}")
     rss = data.get("hwm")
     return data, wall, rss
