@@ -57,6 +57,9 @@ async def test_served_follower_needs_the_token(served):
     base, token = url.split("/?token=")
     assert base.startswith("http://127.0.0.1:") and len(token) >= 24
     port = int(base.rsplit(":", 1)[1])
+    end = time.monotonic() + 10  # the URL is printed as the server starts, a moment before it listens
+    while not listening_addresses(port) and time.monotonic() < end:
+        time.sleep(0.05)
     assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1 only
     timeout = aiohttp.ClientTimeout(total=15)
     async with aiohttp.ClientSession(timeout=timeout) as anon:
