@@ -58,6 +58,7 @@ class OutputStore:
         self._tables: dict[tuple[str, int], Table] = {}
         self._generation = 0
         self.lines_added = 0
+        self.changes = 0  # bumped by every add: a pane with nothing new skips its flush
 
     def _new(self) -> Stream:
         self._generation += 1
@@ -83,11 +84,13 @@ class OutputStore:
             s.ring.extend(lines)
             s.total += count
             self.lines_added += count
+            self.changes += 1
 
     def add_table(self, step: str, pane: int, columns: list[str], rows: list[list[str]], bad: set[int]) -> None:
         with self._lock:
             old = self._tables.get((step, pane))
             self._tables[(step, pane)] = Table(columns, rows, set(bad), (old.version + 1) if old else 1)
+            self.changes += 1
 
     def table(self, step: str, pane: int) -> Table | None:
         with self._lock:

@@ -83,6 +83,7 @@ class OutputArea(Container):
     def __init__(self, step: str, has_command: bool, pane_titles: list[str], **kw):
         super().__init__(**kw)
         self.step, self.has_command, self.pane_titles = step, has_command, pane_titles
+        self.pulled: tuple | None = None  # what the last pull saw: nothing new, nothing to do
 
     def compose(self) -> ComposeResult:
         main = [OutputLog(self.step, "main", id="main-log")] if self.has_command else []
@@ -114,6 +115,10 @@ class OutputArea(Container):
         if not self.wide and self.pane_titles:
             tabs = self.query(TabbedContent)
             active = tabs.first().active if tabs else None
+        key = (store.changes, active, self.wide, len(self.children))
+        if key == self.pulled:  # idle: 15 flushes a second must cost nothing
+            return 0
+        self.pulled = key
         for log in self.query(OutputLog):
             if isinstance(log.parent, LivePane):
                 continue
