@@ -113,7 +113,8 @@ async def settle(pilot, cond: Callable[[], bool], timeout: float = 10.0) -> None
         except Exception:
             pass
         await asyncio.sleep(0.02)
-    await pilot.pause(0.2)
+    await pilot.pause(0.5)  # let what reacts to the last change (recomposes behind a dialog) finish
+    await pilot.wait_for_scheduled_animations()
 
 
 def _on_run_screen(app: DeployApp) -> bool:
