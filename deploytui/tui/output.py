@@ -112,13 +112,16 @@ class OutputStore:
 
     def since(self, step: str, stream: str, generation: int, shown: int) -> tuple[int, int, list[str], bool]:
         """(generation, total, lines to add, start over) for a view that showed `shown` lines of
-        `generation`. When the stream started over, or the view fell further behind than the ring holds,
-        it gets the whole ring and `start over` is true."""
+        `generation`. When the stream started over it gets the whole ring and `start over` is true. When
+        the view fell further behind than the ring holds it gets the whole ring to append: a view with a
+        bounded log then keeps its size, and a fast stream does not re-lay out the screen at every flush."""
         s = self._get(step, stream)
         with self._lock:
             new = s.total - shown
-            if s.generation != generation or new < 0 or new > len(s.ring):
+            if s.generation != generation or new < 0:
                 return s.generation, s.total, list(s.ring), True
+            if new > len(s.ring):
+                return s.generation, s.total, list(s.ring), False
             if new == 0:
                 return s.generation, s.total, [], False
             ring = s.ring

@@ -150,10 +150,10 @@ def scenes() -> dict[str, tuple[str, bool, Callable]]:
     """name -> (runbook text, show the form, run_before(pilot, app, clock))."""
 
     async def form(pilot, app, clock):
-        await settle(pilot, lambda: app.screen.query("#var-rc"))
+        await settle(pilot, lambda: app.screen.query("#var-rc") and app.focused is not None)
 
     async def schedule(pilot, app, clock):
-        await settle(pilot, lambda: app.screen.query("#reason"))
+        await settle(pilot, lambda: app.screen.query_one("#reason").has_focus)  # the cursor is in the shot
 
     async def output(pilot, app, clock):
         await settle(pilot, lambda: _on_run_screen(app))

@@ -30,6 +30,9 @@ def test_store_keeps_a_bounded_tail_and_hands_out_only_new_lines():
     gen2, total2, new, restart2 = store.since("s", "main", gen, total)
     assert (gen2, total2, new, restart2) == (gen, 1002, ["a", "b"], False)
     assert store.since("s", "main", gen, total2)[2] == []
+    store.add("s", 1, "main", "".join(f"{i}\n" for i in range(500)))  # the view fell behind the ring
+    _, total_behind, behind, restart_behind = store.since("s", "main", gen, total2)
+    assert (total_behind, len(behind), behind[-1], restart_behind) == (1502, 100, "499", False)
     store.add("s", 2, "main", "again\n")  # a new attempt starts the stream over
     gen3, _, lines3, restart3 = store.since("s", "main", gen, total2)
     assert gen3 != gen and lines3 == ["again"] and restart3
