@@ -36,7 +36,9 @@ async def reach(pilot, app, step: str) -> None:
             run.override("gate", "test setup", cur)
         if book_step.has_command and not st.activated:
             run.run_step(cur, confirm=run.state.info["environment"])
-            await until(pilot, lambda c=cur: run.state.steps[c].command_ok is not None, what=f"{cur} to finish")
+            # finished, and the engine has also moved on from it (it finishes a complete step right after)
+            await until(pilot, lambda c=cur: run.state.steps[c].command_ok is not None and (
+                run.state.steps[c].final is not None or run.state.blockers(c)), what=f"{cur} to finish")
         for i, done in enumerate(run.state.steps[cur].checks):
             if not done and run.state.steps[cur].final is None:
                 run.tick(cur, i)
