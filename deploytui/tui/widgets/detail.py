@@ -44,6 +44,7 @@ class StepDetail(Vertical):
 
     def compose(self) -> ComposeResult:
         self.shape = self._shape()
+        self._output_area: OutputArea | None = None
         if not self.step_id:
             yield Label("No step selected.")
             return
@@ -94,8 +95,9 @@ class StepDetail(Vertical):
                 with Horizontal(id="d-actions"):
                     yield from self._buttons(status)
         if step.has_command or step.panes:
-            yield OutputArea(sid, step.has_command, [p.title or f"pane {k + 1}" for k, p in enumerate(step.panes)],
-                             id="output")
+            self._output_area = OutputArea(sid, step.has_command,
+                                           [p.title or f"pane {k + 1}" for k, p in enumerate(step.panes)], id="output")
+            yield self._output_area
 
     def _buttons(self, status: str):
         step, s = self.view.book.step(self.step_id), self.view.state
@@ -192,5 +194,6 @@ class StepDetail(Vertical):
 
     @property
     def output(self) -> OutputArea | None:
-        areas = self.query(OutputArea)
-        return areas.first() if areas else None
+        """The output area on screen (kept from compose: the app asks 15 times a second)."""
+        area = getattr(self, "_output_area", None)  # None until the first compose
+        return area if area is not None and area.is_attached else None

@@ -109,16 +109,19 @@ class OutputArea(Container):
     def on_resize(self) -> None:
         self.wide = bool(self.pane_titles) and self.size.width >= WIDE_ENOUGH
 
+    def on_tabbed_content_tab_activated(self) -> None:
+        self.pulled = None  # the newly shown tab catches up at the next flush
+
     def pull(self, store: OutputStore) -> int:
+        key = (store.changes, self.wide, len(self.children))
+        if key == self.pulled:  # idle: 15 flushes a second must cost nothing
+            return 0
+        self.pulled = key
         n = 0
         active = None
         if not self.wide and self.pane_titles:
             tabs = self.query(TabbedContent)
             active = tabs.first().active if tabs else None
-        key = (store.changes, active, self.wide, len(self.children))
-        if key == self.pulled:  # idle: 15 flushes a second must cost nothing
-            return 0
-        self.pulled = key
         for log in self.query(OutputLog):
             if isinstance(log.parent, LivePane):
                 continue
