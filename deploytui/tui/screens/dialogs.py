@@ -17,23 +17,31 @@ class Dialog(ModalScreen):
         self.dismiss(None)
 
 
-class ReasonDialog(Dialog):
-    """Ask for a line of text. `required`: empty is refused with an inline error."""
+class EntryDialog(Dialog):
+    """A line of text to give, checked before the dialog closes with it: a reason, a typed name.
+    Subclasses set what it says and `problem(text)`, the inline error for text that will not do."""
 
-    def __init__(self, title: str, prompt: str = "Reason (goes into the journal):", required: bool = True,
-                 placeholder: str = "why"):
+    classes_ = "dialog"
+    ok_label, ok_variant, cancel_label, cancel_id = "OK", "primary", "Cancel (Esc)", "cancel"
+    input_id, placeholder = "reason", "why"
+
+    def __init__(self, title: str, lines: list[str]):
         super().__init__()
-        self.title_text, self.prompt, self.required, self.placeholder = title, prompt, required, placeholder
+        self.title_text, self.lines = title, lines
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with Vertical(classes=self.classes_):
             yield Label(self.title_text, classes="dialog-title")
-            yield Label(self.prompt)
-            yield Input(placeholder=self.placeholder, id="reason")
+            for line in self.lines:
+                yield Label(line)
+            yield Input(placeholder=self.placeholder, id=self.input_id)
             yield Label("", id="error", classes="error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("OK", id="ok", variant="primary", compact=True)
-                yield Button("Cancel (Esc)", id="cancel", compact=True)
+                yield Button(self.ok_label, id="ok", variant=self.ok_variant, compact=True)
+                yield Button(self.cancel_label, id=self.cancel_id, compact=True)
+
+    def problem(self, text: str) -> str | None:
+        return None
 
     def on_input_submitted(self) -> None:
         self._submit()
@@ -46,46 +54,38 @@ class ReasonDialog(Dialog):
             self.dismiss(None)
 
     def _submit(self) -> None:
-        text = self.query_one("#reason", Input).value.strip()
-        if self.required and not text:
-            self.query_one("#error", Label).update("A reason is needed: it goes into the record.")
+        text = self.query_one(f"#{self.input_id}", Input).value.strip()
+        why = self.problem(text)
+        if why:
+            self.query_one("#error", Label).update(why)
             return
         self.dismiss(text)
 
 
-class DangerDialog(Dialog):
+class ReasonDialog(EntryDialog):
+    """Ask for a line of text. `required`: empty is refused with an inline error."""
+
+    def __init__(self, title: str, prompt: str = "Reason (goes into the journal):", required: bool = True,
+                 placeholder: str = "why"):
+        super().__init__(title, [prompt])
+        self.required, self.placeholder = required, placeholder
+
+    def problem(self, text: str) -> str | None:
+        return "A reason is needed: it goes into the record." if self.required and not text else None
+
+
+class DangerDialog(EntryDialog):
     """A `danger` step: type the environment's name to run it."""
 
+    classes_ = "dialog danger"
+    ok_label, ok_variant, input_id = "Run", "error", "confirm"
+
     def __init__(self, step_title: str, expected: str):
-        super().__init__()
-        self.step_title, self.expected = step_title, expected
+        super().__init__(f"DANGER: {step_title}", [f"Type [b]{expected}[/b] to run it."])
+        self.expected = self.placeholder = expected
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog danger"):
-            yield Label(f"DANGER: {self.step_title}", classes="dialog-title")
-            yield Label(f"Type [b]{self.expected}[/b] to run it.")
-            yield Input(placeholder=self.expected, id="confirm")
-            yield Label("", id="error", classes="error")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Run", id="ok", variant="error", compact=True)
-                yield Button("Cancel (Esc)", id="cancel", compact=True)
-
-    def on_input_submitted(self) -> None:
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "ok":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def _submit(self) -> None:
-        typed = self.query_one("#confirm", Input).value.strip()
-        if typed != self.expected:
-            self.query_one("#error", Label).update(f"That is not {self.expected!r}; nothing ran.")
-            return
-        self.dismiss(typed)
+    def problem(self, text: str) -> str | None:
+        return None if text == self.expected else f"That is not {self.expected!r}; nothing ran."
 
 
 class ConfirmDialog(Dialog):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select
 
 from ...runbook.model import Runbook
 from ...runbook.variables import problem
+from .dialogs import EntryDialog
 
 
 class VarsForm(Screen[dict]):
@@ -104,44 +105,18 @@ class VarsForm(Screen[dict]):
         self.app.exit()
 
 
-class ScheduleDialog(ModalScreen):
+class ScheduleDialog(EntryDialog):
     """The schedule guard's verdict when it needs an override: a reason to go on, or stop."""
 
-    BINDINGS = [Binding("escape", "stop", "Stop")]
+    classes_ = "dialog warning"
+    ok_label, ok_variant, cancel_label, cancel_id = "Override and go on", "warning", "Stop (abort the run)", "stop"
+    placeholder = "reason"
 
     def __init__(self, verdict: dict):
-        super().__init__()
+        super().__init__("Schedule guard: " + verdict.get("verdict", "").replace("_", " "),
+                         [f"• {p}" for p in verdict.get("problems", [])]
+                         + ["To go on anyway, give a reason (it goes into the record):"])
         self.verdict = verdict
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog warning"):
-            yield Label("Schedule guard: " + self.verdict.get("verdict", "").replace("_", " "),
-                        classes="dialog-title")
-            for p in self.verdict.get("problems", []):
-                yield Label(f"• {p}")
-            yield Label("To go on anyway, give a reason (it goes into the record):")
-            yield Input(placeholder="reason", id="reason")
-            yield Label("", id="error", classes="error")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Override and go on", id="ok", variant="warning", compact=True)
-                yield Button("Stop (abort the run)", id="stop", compact=True)
-
-    def on_input_submitted(self) -> None:
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "ok":
-            self._submit()
-        else:
-            self.action_stop()
-
-    def _submit(self) -> None:
-        text = self.query_one("#reason", Input).value.strip()
-        if not text:
-            self.query_one("#error", Label).update("Overriding the schedule needs a reason.")
-            return
-        self.dismiss(text)
-
-    def action_stop(self) -> None:
-        self.dismiss(None)
+    def problem(self, text: str) -> str | None:
+        return None if text else "Overriding the schedule needs a reason."
