@@ -24,6 +24,7 @@ from ..engine.state import DONE, FAILED, INTERRUPTED, NEEDS_YOU, PENDING
 from ..errors import UserError
 from ..runbook.model import Runbook
 from ..runbook.variables import resolve
+from . import calm_garbage_collector
 from .estimate import usual_durations
 from .messages import EngineEvent
 from .notify import osc_sequences
@@ -68,6 +69,7 @@ class DeployApp(App):
         run.subscribe(lambda e: self.post_message(EngineEvent(e)), store.add, store.add_table)
 
     def on_mount(self) -> None:
+        calm_garbage_collector()
         if not self.blink:
             self.cursor_blink = False
         if self.current_run is not None:

@@ -18,6 +18,7 @@ from textual.widgets import Label
 from ..engine.clock import Clock
 from ..journal.follow import POLL_INTERVAL, Follow, Update
 from ..runbook import templates
+from . import calm_garbage_collector
 from .output import KEEP_LINES, OutputStore
 from .screens.run import RunScreen
 from .view import RunView
@@ -147,6 +148,7 @@ class FollowApp(App):
         return f" FOLLOWING {row.id} · driven by {who} on {row.host}{where} · read-only{state} "
 
     def on_mount(self) -> None:
+        calm_garbage_collector()
         if not self.blink:
             self.cursor_blink = False
         self.push_screen(FollowScreen(self.view, self.banner()))
