@@ -13,6 +13,23 @@ from .errors import UserError
 class Group(click.Group):
     """Turns UserError into one line on stderr and its exit code, never a traceback."""
 
+    def main(self, *args, **kwargs):
+        """Bad flags and arguments are one line too (click's own report takes four)."""
+        kwargs.pop("standalone_mode", None)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.UsageError as e:
+            where = e.ctx.command_path if e.ctx else "deploytui"
+            click.echo(f"deploytui: {e.format_message()} (see `{where} --help`)", err=True)
+            sys.exit(e.exit_code)
+        except click.exceptions.ClickException as e:
+            click.echo(f"deploytui: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except click.exceptions.Abort:
+            click.echo("deploytui: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)

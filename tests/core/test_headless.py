@@ -50,3 +50,12 @@ def test_bad_flags_and_answers_are_one_line(tmp_path):
     assert bad_answers.returncode == 2 and "unknown key 'ticks'" in bad_answers.stderr
     for r in (bad_var, unknown, bad_answers):
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_usage_errors_are_one_line(tmp_path):
+    for args, expected in ((["run", "--bogus"], "No such option '--bogus'"),
+                           (["nosuch"], "No such command 'nosuch'"),
+                           (["export"], "Missing argument 'RUN_ID'")):
+        res = deploytui(*args)
+        assert res.returncode == 2
+        assert res.stderr.count("\n") == 1 and expected in res.stderr and res.stderr.startswith("deploytui: ")
