@@ -394,12 +394,6 @@ def _deviation_text(kind: str, d: dict) -> str:
     return kind + (f": {reason}" if reason else "")
 
 
-def _streams(journal: Journal, run_id: str, step: str, attempt: int) -> list[tuple[str, int]]:
-    rows = journal._rows("SELECT stream, COALESCE(SUM(lines), 0) FROM output WHERE run_id = ? AND step = ?"
-                         " AND attempt = ? GROUP BY stream", (run_id, step, attempt))
-    return sorted(rows, key=lambda r: (r[0] != "main", r[0]))
-
-
 def _full_lines(journal: Journal, run_id: str, step: str, attempt: int, stream: str,
                 scrub) -> Iterator[str]:
     rest = ""
@@ -414,31 +408,14 @@ def _full_lines(journal: Journal, run_id: str, step: str, attempt: int, stream: 
         yield scrub(clean_line(rest))
 
 
-def _tail(journal: Journal, run_id: str, step: str, attempt: int, stream: str, n: int = TAIL_LINES) -> list[str]:
-    """The last `n` lines, reading chunks backwards; a chunk may end or begin mid-line."""
-    text = ""
-    with journal._lock:
-        cur = journal.db.execute("SELECT data FROM output WHERE run_id = ? AND step = ? AND attempt = ?"
-                                 " AND stream = ? ORDER BY id DESC", (run_id, step, attempt, stream))
-        for (data,) in cur:  # a cursor, not fetchall: stop reading as soon as there is enough
-            text = data + text
-            if text.count("\n") > n + 1:
-                break
-        cur.close()
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines[-n:]
-
-
 def _output(journal: Journal, run_id: str, step: str, attempt: int, full: bool, scrub) -> list[dict]:
     outs = []
-    for stream, total in _streams(journal, run_id, step, attempt):
+    for stream, total in journal.streams(run_id, step, attempt):
         if full:
             lines: Any = _full_lines(journal, run_id, step, attempt, stream, scrub)
             shown = total
         else:
-            lines = [scrub(clean_line(x)) for x in _tail(journal, run_id, step, attempt, stream)]
+            lines = [scrub(clean_line(x)) for x in journal.tail(run_id, step, attempt, TAIL_LINES, stream)[0]]
             shown = len(lines)
         outs.append({"stream": stream, "total_lines": total, "shown_lines": shown,
                      "trimmed": shown < total, "lines": lines})

@@ -8,6 +8,7 @@ here writes. No Textual here: `deploytui follow` and `deploytui serve` are thin 
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -76,14 +77,10 @@ class Follow:
         self.state: RunState = fold(self.book, [], self.run_id)
         self._seq = 0
         # history before this point is read on demand through `tail`; the feed carries what comes after
-        self._chunk = self._max_chunk()
+        self._chunk = self.journal.last_chunk(self.run_id)
         self.apply(self.fetch(chunks=False))
 
     # ---- reading ----------------------------------------------------------------------------
-    def _max_chunk(self) -> int:
-        rows = self.journal._rows("SELECT COALESCE(MAX(id), 0) FROM output WHERE run_id = ?", (self.run_id,))
-        return int(rows[0][0])
-
     @property
     def chunk_cursor(self) -> int:
         return self._chunk
@@ -95,10 +92,7 @@ class Follow:
             self._seq = events[-1].seq
         got: list[Chunk] = []
         if chunks:
-            rows = self.journal._rows(
-                "SELECT id, step, attempt, stream, ts, lines, data FROM output WHERE run_id = ? AND id > ?"
-                " ORDER BY id LIMIT ?", (self.run_id, self._chunk, MAX_CHUNKS))
-            got = [Chunk(*r) for r in rows]
+            got = list(itertools.islice(self.journal.chunks(self.run_id, after=self._chunk), MAX_CHUNKS))
             if got:
                 self._chunk = got[-1].id
         return Update(events, got, self._chunk)
@@ -140,39 +134,17 @@ class Follow:
                 stop.wait(interval)
 
     def tail_text(self, step: str, stream: str, attempt: int, upto: int, lines: int = 2000) -> str:
-        """The raw text of the newest chunks of a stream of one attempt with id <= `upto`, enough of them to
-        hold `lines` lines (chunks may end mid-line, so they are joined, never split one by one)."""
-        where = "run_id = ? AND step = ? AND attempt = ? AND stream = ? AND id <= ?"
-        params = (self.run_id, step, attempt, stream, upto)
-        parts: list[str] = []
-        seen, before = 0, upto + 1
-        while seen <= lines:  # newest first, a page at a time: never the whole output in memory
-            rows = self.journal._rows(f"SELECT id, data FROM output WHERE {where} AND id < ? ORDER BY id DESC"
-                                      " LIMIT 64", (*params, before))
-            if not rows:
-                break
-            for row_id, data in rows:
-                parts.append(data)
-                seen += data.count("\n")
-                before = row_id
-        return "".join(reversed(parts))
+        """The raw text of the newest chunks of a stream of one attempt with id <= `upto`."""
+        return self.journal.tail_text(self.run_id, step, attempt, lines, stream, upto)
 
     def tail(self, step: str, stream: str, attempt: int, upto: int, lines: int = 2000) -> tuple[list[str], int]:
         """The last `lines` lines of a stream of one attempt, from chunks with id <= `upto`, and how many
         lines those chunks hold in all."""
-        where = "run_id = ? AND step = ? AND attempt = ? AND stream = ? AND id <= ?"
-        params = (self.run_id, step, attempt, stream, upto)
-        (total,) = self.journal._rows(f"SELECT COALESCE(SUM(lines), 0) FROM output WHERE {where}", params)[0]
-        out = _lines(self.tail_text(step, stream, attempt, upto, lines))
-        return (out[-lines:] if lines else []), int(total)
+        return self.journal.tail(self.run_id, step, attempt, lines, stream, upto)
 
     def close(self) -> None:
         self.journal.close()
 
-
-def _lines(data: str) -> list[str]:
-    parts = data.split("\n")
-    return parts[:-1] if data.endswith("\n") else parts
 
 
 def follow(path: str | Path | None, run_id: str | None = None) -> Follow:

@@ -216,34 +216,57 @@ class Journal:
                 yield Chunk(*row)
             last = rows[-1][0]
 
-    def tail(self, run_id: str, step: str, attempt: int | None = None, lines: int = 40,
-             stream: str | None = "main") -> tuple[list[str], int]:
-        """The last `lines` lines of a step's output and how many lines there were in all."""
+    @staticmethod
+    def _output_filter(run_id: str, step: str, attempt: int | None, stream: str | None,
+                       upto: int | None) -> tuple[str, list]:
         where, params = "run_id = ? AND step = ?", [run_id, step]
-        if attempt is not None:
-            where += " AND attempt = ?"
-            params.append(attempt)
-        if stream is not None:
-            where += " AND stream = ?"
-            params.append(stream)
-        (total,) = self._rows(f"SELECT COALESCE(SUM(lines), 0) FROM output WHERE {where}", tuple(params))[0]
+        for column, value in (("attempt", attempt), ("stream", stream)):
+            if value is not None:
+                where += f" AND {column} = ?"
+                params.append(value)
+        if upto is not None:
+            where += " AND id <= ?"
+            params.append(upto)
+        return where, params
+
+    def tail_text(self, run_id: str, step: str, attempt: int | None = None, lines: int = 40,
+                  stream: str | None = "main", upto: int | None = None) -> str:
+        """The newest chunks of a step's output (with ids <= `upto`), enough to hold `lines` lines, joined:
+        chunks may end mid-line. Read a page at a time, newest first: never the whole output in memory."""
+        where, params = self._output_filter(run_id, step, attempt, stream, upto)
         parts: list[str] = []
-        seen = 0
-        before = None
-        while seen <= lines:  # newest chunks first, a few at a time: never the whole output in memory
-            page_where = where + ("" if before is None else f" AND id < {int(before)}")
-            rows = self._rows(f"SELECT id, data FROM output WHERE {page_where} ORDER BY id DESC LIMIT 8",
-                              tuple(params))
+        seen, before = 0, None
+        while seen <= lines:
+            page = where + ("" if before is None else " AND id < ?")
+            rows = self._rows(f"SELECT id, data FROM output WHERE {page} ORDER BY id DESC LIMIT 16",
+                              tuple(params + ([] if before is None else [before])))
             if not rows:
                 break
             for row_id, data in rows:
-                parts.append(data)  # chunks may end mid-line: join before splitting
+                parts.append(data)
                 seen += data.count("\n")
                 before = row_id
                 if seen > lines:
                     break
-        out = "".join(reversed(parts)).splitlines()
-        return out[-lines:] if lines else [], total
+        return "".join(reversed(parts))
+
+    def tail(self, run_id: str, step: str, attempt: int | None = None, lines: int = 40,
+             stream: str | None = "main", upto: int | None = None) -> tuple[list[str], int]:
+        """The last `lines` lines of a step's output and how many lines there were in all."""
+        where, params = self._output_filter(run_id, step, attempt, stream, upto)
+        (total,) = self._rows(f"SELECT COALESCE(SUM(lines), 0) FROM output WHERE {where}", tuple(params))[0]
+        out = split_lines(self.tail_text(run_id, step, attempt, lines, stream, upto))
+        return (out[-lines:] if lines else []), int(total)
+
+    def streams(self, run_id: str, step: str, attempt: int) -> list[tuple[str, int]]:
+        """(stream, lines) of one attempt of a step: the command's output first, then its panes."""
+        rows = self._rows("SELECT stream, COALESCE(SUM(lines), 0) FROM output WHERE run_id = ? AND step = ?"
+                          " AND attempt = ? GROUP BY stream", (run_id, step, attempt))
+        return sorted(rows, key=lambda r: (r[0] != "main", r[0]))
+
+    def last_chunk(self, run_id: str) -> int:
+        """The id of the newest output chunk of a run (0 when there is none)."""
+        return int(self._rows("SELECT COALESCE(MAX(id), 0) FROM output WHERE run_id = ?", (run_id,))[0][0])
 
     # ---- locks: one active run per runbook and environment ----------------------------------
     def lock_holder(self, key: str) -> dict | None:
@@ -274,6 +297,12 @@ class Journal:
 
     def release_lock(self, key: str, run_id: str) -> None:
         self._tx("DELETE FROM locks WHERE key = ? AND run_id = ?", (key, run_id))
+
+
+def split_lines(data: str) -> list[str]:
+    """Lines of joined output; a last line without its newline (a command still printing) is kept."""
+    parts = data.split("\n")
+    return parts[:-1] if data.endswith("\n") else parts
 
 
 class RunWriter:
