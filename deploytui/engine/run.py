@@ -119,6 +119,8 @@ class Run:
         release = run._render_header(book.runbook.release, {**base, **values})
         facts = session_facts()
         run.lock_key = lock_key(book, environment, rehearsal)
+        # who held it, for the record, before a --break-lock takes it
+        previous = journal.lock_holder(run.lock_key) if run.lock_key and break_lock else None
         holder = run.lock_key and journal.take_lock(run.lock_key, run_id, operator, facts["host"], os.getpid(),
                                                     now, force=bool(break_lock))
         if holder:
@@ -139,7 +141,10 @@ class Run:
                  environment=environment, release=release, time_scale=run.time_scale, rehearsal=rehearsal,
                  **facts)
         if break_lock:
-            run.emit(ev.LOCK_BROKEN, None, operator, reason=break_lock, shared_holder=shared_holder)
+            held = previous or shared_holder or {}
+            run.emit(ev.LOCK_BROKEN, None, operator, reason=break_lock, shared_holder=shared_holder,
+                     holder=f"run {held['run_id']} ({held.get('operator')} on {held.get('host')})"
+                     if held.get("run_id") else held.get("holder"))
         run.emit(ev.SCHEDULE_CHECKED, None, "engine", **schedule.check(book.schedule, now))
         run.advance()
         return run

@@ -346,7 +346,9 @@ def test_lock_refuses_second_run_until_broken(tmp_path):
     other_env = start(tmp_path, body, given={"env": "staging"})  # another environment is another lock
     assert other_env.run_id != first.run_id
     second = start(tmp_path, body, given={"env": "prod"}, break_lock="first operator's laptop died")
-    assert ev.LOCK_BROKEN in kinds(second)
+    broken = [e for e in second.journal.events(second.run_id) if e.kind == ev.LOCK_BROKEN][0]
+    assert broken.data["reason"] == "first operator's laptop died"
+    assert broken.data["holder"].startswith(f"run {first.run_id} (tester on ")
 
 
 def test_quitting_during_a_command_leaves_no_child(tmp_path):
