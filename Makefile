@@ -23,6 +23,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check deploytui tests bench
+	$(BIN)/lint-imports
 	$(BIN)/deploytui check runbooks/*.toml
 
 screenshots: $(STAMP)

@@ -11,7 +11,7 @@ from common import result, timer
 
 from deploytui.engine.clock import Clock
 from deploytui.engine.run import Run
-from deploytui.engine.state import fold
+from deploytui.events.state import fold
 from deploytui.journal import Journal
 from deploytui.runbook.loader import parse
 

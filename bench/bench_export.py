@@ -22,9 +22,9 @@ from pathlib import Path
 
 import deploytui.engine  # noqa: F401  (keeps the import order the CLI uses)
 from deploytui.journal import Journal
-from deploytui.journal.export import write_record
-from deploytui.journal.redact import MASK
+from deploytui.reports.export import write_record
 from deploytui.runbook.loader import parse
+from deploytui.text.redact import MASK
 
 TARGET = 2.0
 STEPS = 200

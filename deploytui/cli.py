@@ -76,11 +76,12 @@ def main() -> None:
 @click.argument("runbooks", nargs=-1, required=True, type=click.Path(path_type=Path))
 def check(runbooks: tuple[Path, ...]) -> None:
     """Validate and lint runbooks; print FILE:LINE problems and exit 2 if any."""
+    from .integrations.registry import registry
     from .runbook.lint import check_file
 
     bad = 0
     for path in runbooks:
-        book, problems = check_file(str(path))
+        book, problems = check_file(str(path), registry())
         for line in problems:
             click.echo(line, err=True)
         if problems:
@@ -250,7 +251,7 @@ def _journal_exists(path: Path | None) -> bool:
 @journal_option
 def show(run_id: str, with_output: bool, journal_path: Path | None) -> None:
     """Print a run's timeline."""
-    from .journal.timeline import timeline
+    from .reports.timeline import timeline
 
     if not _journal_exists(journal_path):
         raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
@@ -284,7 +285,7 @@ def _write_out(out_path: Path | None, write) -> None:
 @output_option
 def plan(runbook: Path, var_pairs, fmt: str, out_path: Path | None) -> None:
     """The deploy plan for CAB review, before the deploy."""
-    from .journal.export import write_plan
+    from .reports.export import write_plan
     from .runbook.loader import load
     from .runbook.variables import parse_assignments, resolve
 
@@ -301,7 +302,7 @@ def plan(runbook: Path, var_pairs, fmt: str, out_path: Path | None) -> None:
 @journal_option
 def export(run_id: str, fmt: str, out_path: Path | None, full_output: bool, journal_path: Path | None) -> None:
     """The deploy record of a run for CAB review, after the deploy."""
-    from .journal.export import write_record
+    from .reports.export import write_record
 
     if not _journal_exists(journal_path):
         raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
@@ -317,7 +318,7 @@ def export(run_id: str, fmt: str, out_path: Path | None, full_output: bool, jour
 @journal_option
 def follow(run_id: str | None, journal_path: Path | None) -> None:
     """A read-only screen of a run (default: the active one), updated from the journal as it is written."""
-    from .journal.follow import follow as open_follow
+    from .follow.feed import follow as open_follow
 
     if not _journal_exists(journal_path):
         raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
@@ -338,8 +339,8 @@ def follow(run_id: str | None, journal_path: Path | None) -> None:
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def share(socket_path, group, session, co_drivers, detach, command) -> None:
     """Run COMMAND (a deploy: `-- deploytui run ...`) in a tmux session pairs can attach to."""
-    from .share import attach
-    from .share import share as start_share
+    from .follow.share import attach
+    from .follow.share import share as start_share
 
     shared = start_share(list(command), socket=socket_path, group=group, session=session,
                          co_drivers=tuple(co_drivers))
@@ -357,7 +358,7 @@ def share(socket_path, group, session, co_drivers, detach, command) -> None:
 @journal_option
 def serve(run_id: str | None, host: str, port: int, no_token: bool, journal_path: Path | None) -> None:
     """The read-only follower of a run, served to browsers (textual-serve) with an access token."""
-    from .share import serve as start_serve
+    from .tui.serve import serve as start_serve
 
     if not _journal_exists(journal_path):
         raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)

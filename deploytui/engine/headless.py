@@ -13,10 +13,10 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import UserError
+from ..events import kinds as ev
+from ..events.state import FAILED, NEEDS_YOU, PENDING, RUNNING, WAITING
 from ..runbook.durations import format_duration
-from . import events as ev
 from .run import Run
-from .state import FAILED, NEEDS_YOU, PENDING, RUNNING, WAITING
 
 EXIT_OK, EXIT_FAILED, EXIT_NEEDS_PERSON, EXIT_DEADLINE = 0, 1, 3, 4
 ANSWER_KEYS = {"run", "tick", "decide", "skip", "override", "vars", "end_pane", "reasons"}

@@ -21,18 +21,19 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import ActionError, UserError
-from ..journal import Journal, Redactor, RunWriter, new_run_id
+from ..events import kinds as ev
+from ..events.state import DONE, FAILED, RunState, apply, fold
+from ..integrations.registry import ActionContext, registry
+from ..journal import Journal, RunWriter, new_run_id
 from ..runbook import templates
 from ..runbook.durations import format_duration, parse_duration
 from ..runbook.loader import parse
 from ..runbook.model import Pane, Runbook, Step
 from ..runbook.variables import masked, secret_values
-from . import events as ev
+from ..text.redact import Redactor
 from . import process, schedule
-from .actions import ActionContext, registry
 from .clock import Clock
 from .spool import Spool, strip_ansi
-from .state import DONE, FAILED, RunState, apply, fold
 
 EventListener = Callable[[ev.Event], None]
 OutputListener = Callable[[str, int, str, str], None]  # step, attempt, stream, text

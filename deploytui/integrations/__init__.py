@@ -1,6 +1,10 @@
-"""Native actions. Importing this package registers them (see engine.actions.registry)."""
+"""Native actions: aws (boto3), git (GitPython), github (PyGithub), http and slack (httpx).
+
+`registry.registry()` loads them all (each module registers its actions with `@action`)."""
 
 import importlib
 
-for _name in ("shell", "aws", "git", "github", "http", "slack"):
-    importlib.import_module(f"{__name__}.{_name}")
+
+def load_all() -> None:
+    for name in ("shell", "aws", "git", "github", "http", "slack"):
+        importlib.import_module(f"{__name__}.{name}")

@@ -9,9 +9,9 @@ import functools
 import threading
 from datetime import UTC, datetime, timedelta
 
-from ..engine.actions import ActionContext, action
 from ..errors import ActionError
 from ._params import flag, getenv, mapping, seconds
+from .registry import ActionContext, action
 
 RECYCLE_ACTIONS = ("DelayedScaleOutOnce", "RecycleOnce")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import re
 
-from ..engine.actions import ActionContext, action
 from ..errors import ActionError
 from ._params import flag, number
+from .registry import ActionContext, action
 
 CATEGORIES = ("User-Facing Improvements", "Bug Fixes", "Internal", "Upcoming Features")
 CHANGELOG_LINE = re.compile(r"^[\s*-]*changelog\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)

@@ -12,9 +12,9 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..engine.actions import ActionContext, action
 from ..errors import ActionError
 from ._params import flag, getenv, mapping, number, seconds, words
+from .registry import ActionContext, action
 
 DEFAULT_API = "https://api.github.com"
 

@@ -6,9 +6,9 @@ import json
 import re
 from typing import Any
 
-from ..engine.actions import ActionContext, action
 from ..errors import ActionError
 from ._params import mapping, seconds, words
+from .registry import ActionContext, action
 
 MISSING = object()
 

@@ -1,6 +1,6 @@
 """Small built-in actions that need no outside service."""
 
-from ..engine.actions import ActionContext, action
+from .registry import ActionContext, action
 
 
 @action("core.echo")

@@ -10,10 +10,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..engine import events as ev
-from ..engine.actions import ActionContext, action
 from ..errors import ActionError
+from ..events import kinds as ev
 from ._params import getenv
+from .registry import ActionContext, action
 
 DEFAULT_EVENTS = ("run_started", "step_finished", "decision", "run_finished")
 

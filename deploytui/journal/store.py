@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..engine.events import Event
 from ..errors import UserError
-from .redact import Redactor
+from ..events.kinds import Event
+from ..text.redact import Redactor
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

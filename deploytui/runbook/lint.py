@@ -7,7 +7,8 @@ import shutil
 import subprocess
 import zoneinfo
 from collections import Counter
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from ..errors import RunbookError
 from . import templates
@@ -21,13 +22,22 @@ RUNTIME_NAMES = {"run_id", "rehearsal", "environment", "release"}
 CAPTURE_SPECIAL = ("stdout", "last_line", "exit_code")
 
 
-def check_file(path: str) -> tuple[Runbook | None, list[str]]:
+class ActionSpecLike(Protocol):
+    def check_params(self, given: dict[str, Any]) -> str | None: ...
+
+
+# The native actions a runbook may use, by name. The format knows nothing of them: the caller (the CLI,
+# a test) passes `integrations.registry.registry()`, so this layer never imports the ones above it.
+Actions = Mapping[str, ActionSpecLike]
+
+
+def check_file(path: str, actions: Actions) -> tuple[Runbook | None, list[str]]:
     """Load and lint; returns the runbook (None when it did not load) and the problem lines."""
     try:
         book = load(path)
     except RunbookError as e:
         return None, e.problems
-    return book, [str(p) for p in lint(book)]
+    return book, [str(p) for p in lint(book, actions)]
 
 
 def known_names(book: Runbook) -> set[str]:
@@ -37,7 +47,7 @@ def known_names(book: Runbook) -> set[str]:
     return names
 
 
-def lint(book: Runbook) -> list[Problem]:
+def lint(book: Runbook, actions: Actions) -> list[Problem]:
     out: list[Problem] = []
     lines = LineMap(book.text)
 
@@ -78,7 +88,7 @@ def lint(book: Runbook) -> list[Problem]:
 
     gotos: set[str] = set()
     for i, step in enumerate(book.steps):
-        _lint_step(book, i, step, add, names, set(step_ids), targets, gotos)
+        _lint_step(book, i, step, add, names, set(step_ids), targets, gotos, actions)
 
     for j, sec in enumerate(book.sections):
         if sec.on_demand and sec.id not in gotos:
@@ -124,7 +134,7 @@ def _lint_schedule(book: Runbook, add) -> None:
             add(("schedule", "window", "tz"), "schedule", "window.tz", f"{sched.window.tz!r} is not a time zone")
 
 
-def _lint_step(book, i: int, step: Step, add, names, step_ids, targets, gotos) -> None:
+def _lint_step(book, i: int, step: Step, add, names, step_ids, targets, gotos, actions: Actions) -> None:
     where = f"step '{step.id}'"
     loc = ("steps", i)
     if step.run and step.uses:
@@ -147,7 +157,7 @@ def _lint_step(book, i: int, step: Step, add, names, step_ids, targets, gotos) -
         _lint_template(step.cwd, loc + ("cwd",), where, "cwd", add, names)
     _lint_with(step.with_, loc + ("with",), where, "with", add, names)
     if step.uses:
-        _lint_action(step.uses, step.with_, loc, where, "", add)
+        _lint_action(actions, step.uses, step.with_, loc, where, "", add)
     nb = step.not_before
     if nb:
         if nb.step is not None and nb.step not in step_ids:
@@ -199,7 +209,7 @@ def _lint_step(book, i: int, step: Step, add, names, step_ids, targets, gotos) -
                 add(ploc + ("until",), where, f"{pf}.until", f"bad regex: {e}")
         _lint_with(pane.with_, ploc + ("with",), where, f"{pf}.with", add, names)
         if pane.uses:
-            _lint_action(pane.uses, pane.with_, ploc, where, f"{pf}.", add)
+            _lint_action(actions, pane.uses, pane.with_, ploc, where, f"{pf}.", add)
 
 
 def _lint_duration(value: Any, loc, where, field, add) -> None:
@@ -290,12 +300,10 @@ def quoted_markers(shell: str) -> dict[str, str]:
     return found
 
 
-def _lint_action(name: str, params: dict, loc, where, prefix: str, add) -> None:
-    from ..engine.actions import registry
-
-    spec = registry().get(name)
+def _lint_action(actions: Actions, name: str, params: dict, loc, where, prefix: str, add) -> None:
+    spec = actions.get(name)
     if spec is None:
-        known = ", ".join(sorted(registry())) or "none registered"
+        known = ", ".join(sorted(actions)) or "none registered"
         add(loc + ("uses",), where, f"{prefix}uses", f"unknown action {name!r} (known: {known})")
         return
     problem = spec.check_params(params)

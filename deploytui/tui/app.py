@@ -17,15 +17,15 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox
 
-from ..engine import events as ev
 from ..engine.clock import Clock
 from ..engine.run import Run
-from ..engine.state import DONE, FAILED, INTERRUPTED, NEEDS_YOU, PENDING
 from ..errors import UserError
+from ..events import kinds as ev
+from ..events.state import DONE, FAILED, INTERRUPTED, NEEDS_YOU, PENDING
+from ..reports.estimate import usual_durations
 from ..runbook.model import Runbook
 from ..runbook.variables import resolve
 from . import calm_garbage_collector
-from .estimate import usual_durations
 from .messages import EngineEvent
 from .notify import osc_sequences
 from .output import OutputStore
@@ -413,7 +413,7 @@ class DeployApp(App):
                 return
             import io
 
-            from ..journal.export import record
+            from ..reports.export import record
 
             fmt = self.EXPORT_FORMATS[choice][1]
             text = record(self.journal, run.run_id, fmt, secrets=run.secrets.values())

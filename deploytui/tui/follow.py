@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.widgets import Label
 
 from ..engine.clock import Clock
-from ..journal.follow import POLL_INTERVAL, Follow, Update
+from ..follow.feed import POLL_INTERVAL, Follow, Update
 from ..runbook import templates
 from . import calm_garbage_collector
 from .output import KEEP_LINES, OutputStore

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from ..engine.events import Event
+from ..events.kinds import Event
 
 
 @dataclass

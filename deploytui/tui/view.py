@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..engine.clock import Clock
-from ..engine.state import RunState
+from ..events.state import RunState
 from ..runbook import templates
 from ..runbook.model import Runbook
 from .output import OutputStore

@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 
-from deploytui.engine import events as ev
 from deploytui.engine.run import Run
+from deploytui.events import kinds as ev
 from deploytui.journal import Journal
 
 from .helpers import write_book

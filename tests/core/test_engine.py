@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from deploytui.engine import events as ev
 from deploytui.engine.clock import FakeClock
 from deploytui.errors import UserError
+from deploytui.events import kinds as ev
 
 from .helpers import kinds, start, wait_for
 

@@ -4,8 +4,9 @@ import os
 import sqlite3
 import stat
 
-from deploytui.engine import events as ev
-from deploytui.journal import Journal, Redactor
+from deploytui.events import kinds as ev
+from deploytui.journal import Journal
+from deploytui.text.redact import Redactor
 
 from .helpers import deploytui, start, wait_for
 

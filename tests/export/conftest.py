@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import deploytui.engine  # noqa: F401  (first: importing deploytui.journal first is circular at c9b1664b)
 from deploytui.journal import Journal
-from deploytui.journal.redact import MASK
 from deploytui.runbook.loader import parse
+from deploytui.text.redact import MASK
 
 # planted secrets: a declared secret variable, and token shapes nobody declared
 SECRET_VAR = "hunter2-very-secret-value"

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 from deploytui.errors import UserError
-from deploytui.journal.export import FORMATS, SCHEMA_VERSION, plan, record
+from deploytui.reports.export import FORMATS, SCHEMA_VERSION, plan, record
 
 from .conftest import PLANTED, SECRET_VAR, Run, write_rollback_run
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from deploytui.journal import Journal
-from deploytui.journal.export import plan, record
+from deploytui.reports.export import plan, record
 from deploytui.runbook.loader import parse
 
 from .conftest import RUNBOOK, write_rollback_run

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from deploytui.engine import events as ev
-from deploytui.engine.state import DONE
 from deploytui.errors import UserError
+from deploytui.events import kinds as ev
+from deploytui.events.state import DONE
+from deploytui.follow.feed import Follow, follow
 from deploytui.journal import Journal
-from deploytui.journal.follow import Follow, follow
 
 LATENCY = 1.0
 

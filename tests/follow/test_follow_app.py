@@ -5,9 +5,9 @@ import time
 
 from textual.widgets import Checkbox, Digits, Log
 
-from deploytui.engine import events as ev
+from deploytui.events import kinds as ev
+from deploytui.follow.feed import follow
 from deploytui.journal import Journal
-from deploytui.journal.follow import follow
 from deploytui.tui.follow import FollowApp
 from deploytui.tui.widgets.steplist import StepList
 

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
+from deploytui.follow.feed import Follow
 from deploytui.journal import Journal
-from deploytui.journal.follow import Follow
 from deploytui.tui.follow import FollowStore
 
 from .helpers import BOOK

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploytui.engine.actions import ActionContext
+from deploytui.integrations.registry import ActionContext
 
 
 class Recorder:

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from deploytui.engine import events as ev
 from deploytui.engine.clock import Clock
 from deploytui.engine.run import Run
 from deploytui.errors import UserError
+from deploytui.events import kinds as ev
 from deploytui.journal import Journal
 from deploytui.runbook.loader import parse
 from deploytui.runbook.variables import resolve

@@ -10,10 +10,10 @@ import time
 import pytest
 from werkzeug import Response
 
-from deploytui.engine import events as ev
-from deploytui.engine.events import Event
-from deploytui.engine.state import initial
 from deploytui.errors import ActionError
+from deploytui.events import kinds as ev
+from deploytui.events.kinds import Event
+from deploytui.events.state import initial
 from deploytui.integrations import http, slack
 from deploytui.runbook.loader import parse
 

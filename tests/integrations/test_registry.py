@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from deploytui.engine.actions import registry
+from deploytui.integrations.registry import registry
 
 EXPECTED = {
     "aws.servers", "aws.asg_size", "aws.asg_recycle", "aws.scale_in", "aws.ssm_command", "aws.logs_tail",
@@ -31,7 +31,7 @@ def test_with_keys_are_checked_against_the_signatures():
 
 
 def test_loading_the_registry_imports_no_heavy_library():
-    code = ("import sys; from deploytui.engine.actions import registry; registry(); "
+    code = ("import sys; from deploytui.integrations.registry import registry; registry(); "
             "print(','.join(m for m in ('boto3', 'github', 'git', 'httpx', 'textual') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

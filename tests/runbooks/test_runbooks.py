@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from deploytui.integrations.registry import registry
 from deploytui.runbook import templates
 from deploytui.runbook.lint import check_file
 from deploytui.runbook.loader import load
@@ -30,7 +31,7 @@ def book(name: str):
 
 @pytest.mark.parametrize("path", RUNBOOKS, ids=lambda p: p.name)
 def test_lints_clean(path):
-    loaded, problems = check_file(str(path))
+    loaded, problems = check_file(str(path), registry())
     assert loaded is not None and problems == []
 
 

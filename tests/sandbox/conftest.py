@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from deploytui.engine import events as ev
 from deploytui.engine.headless import Answers, drive, progress_printer
 from deploytui.engine.run import Run
-from deploytui.engine.state import RunState
+from deploytui.events import kinds as ev
+from deploytui.events.state import RunState
 from deploytui.journal import Journal
 from deploytui.runbook.loader import load
 from deploytui.runbook.variables import resolve

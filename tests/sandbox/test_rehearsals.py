@@ -6,9 +6,9 @@ import subprocess
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from deploytui.engine import events as ev
 from deploytui.engine.clock import FakeClock
 from deploytui.engine.headless import EXIT_DEADLINE, EXIT_FAILED, EXIT_OK
+from deploytui.events import kinds as ev
 
 EVERYTHING = 'run = ["*"]\ntick = ["*"]\n'
 OUT_OF_HOURS = '[override]\nschedule = "rehearsal"\n'

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from textual.css.query import NoMatches
 
-import deploytui.engine  # noqa: F401  (engine first: journal <-> engine import order)
 from deploytui.engine.clock import FakeClock
 from deploytui.journal import Journal
 from deploytui.runbook.loader import load

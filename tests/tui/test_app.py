@@ -7,7 +7,7 @@ import time
 
 from textual.widgets import Digits, Input, Label, Log, TabbedContent
 
-from deploytui.engine import events as ev
+from deploytui.events import kinds as ev
 from deploytui.runbook.loader import load
 from deploytui.tui.app import build_app
 from deploytui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, DangerDialog, ReasonDialog

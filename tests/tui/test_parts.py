@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 from deploytui.engine.run import Run
+from deploytui.reports.estimate import remaining_seconds
 from deploytui.tui.app import write_full_output
-from deploytui.tui.estimate import remaining_seconds
 from deploytui.tui.notify import osc_sequences
 from deploytui.tui.output import OutputStore, clean_line
 
@@ -99,6 +99,6 @@ def test_full_output_comes_from_the_journal(journal, clock, make_book):
 
 def test_core_does_not_import_textual():
     code = ("import sys, deploytui.engine.run, deploytui.journal, deploytui.tui.output, deploytui.tui.view, "
-            "deploytui.tui.estimate, deploytui.tui.notify; print('textual' in sys.modules)")
+            "deploytui.reports.estimate, deploytui.tui.notify; print('textual' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Digits, Label, Markdown, Static
 
-from ...engine.state import DONE, FAILED, INTERRUPTED, NEEDS_YOU, PENDING, RUNNING, SKIPPED, WAITING
+from ...events.state import DONE, FAILED, INTERRUPTED, NEEDS_YOU, PENDING, RUNNING, SKIPPED, WAITING
 from ..view import RunView
 from .header import clock_text
 from .panes import OutputArea

@@ -6,8 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label
 
+from ...reports.estimate import window_level
 from ...runbook.durations import format_duration
-from ..estimate import window_level
 from ..view import RunView
 
 

@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from ...engine.state import DONE, FAILED, INTERRUPTED, NEEDS_YOU, PENDING, RUNNING, SKIPPED, WAITING
+from ...events.state import DONE, FAILED, INTERRUPTED, NEEDS_YOU, PENDING, RUNNING, SKIPPED, WAITING
 from ..view import RunView
 
 GLYPHS = {

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..runbook.model import Runbook, Step
-from . import events as ev
+from . import kinds as ev
 
 PENDING, RUNNING, WAITING, NEEDS_YOU = "pending", "running", "waiting", "needs_you"
 DONE, FAILED, SKIPPED, INTERRUPTED = "done", "failed", "skipped", "interrupted"

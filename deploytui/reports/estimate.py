@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import statistics
 
-from ..engine import events as ev
-from ..engine.state import SETTLED, RunState
+from ..events import kinds as ev
+from ..events.state import SETTLED, RunState
 from ..runbook.durations import parse_duration
 
 

@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..engine import events as ev
-from ..engine.events import Event
-from ..engine.state import RunState, apply, fold
 from ..errors import UserError
+from ..events import kinds as ev
+from ..events.kinds import Event
+from ..events.state import RunState, apply, fold
+from ..journal.store import Chunk, Journal, RunRow
 from ..runbook.loader import parse
 from ..runbook.model import Runbook
-from .store import Chunk, Journal, RunRow
 
 POLL_INTERVAL = 0.2  # seconds between polls: events reach a follower within ~0.2 s of their commit
 MAX_CHUNKS = 512  # chunks fetched per poll, so a burst of output cannot stall a screen

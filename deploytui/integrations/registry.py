@@ -67,7 +67,9 @@ def registry() -> dict[str, ActionSpec]:
     global _loaded
     if not _loaded:
         _loaded = True
-        from .. import integrations  # noqa: F401  (fills the registry)
+        from . import load_all
+
+        load_all()
     return _REGISTRY
 
 

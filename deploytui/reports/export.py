@@ -23,13 +23,13 @@ from typing import Any, TextIO
 
 from markupsafe import Markup
 
-from ..engine import events as ev
-from ..engine.state import fold
 from ..errors import RunbookError, UserError
+from ..events import kinds as ev
+from ..events.state import fold
+from ..journal.store import Journal
 from ..runbook.model import Runbook, Step
 from ..runbook.templates import TemplateProblem, builtins, evaluate, referenced_names, render, render_value
-from .redact import MASK, MIN_SECRET_LEN, PATTERNS, Redactor
-from .store import Journal
+from ..text.redact import MASK, MIN_SECRET_LEN, PATTERNS, Redactor
 
 SCHEMA_VERSION = 1
 FORMATS = ("md", "html", "json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from .store import Journal
+from ..journal.store import Journal
 
 SKIP_KEYS = {"vars", "diff", "outputs", "with"}
 

@@ -1,0 +1,1 @@
+"""What happened in a run: the event kinds and the fold of events into a run's state. No Textual, no I/O."""

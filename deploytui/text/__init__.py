@@ -1,0 +1,1 @@
+"""Text that crosses from commands and people into the journal and onto screens: cleaning and redaction."""
