@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .errors import UserError
+from .errors import RunbookError, UserError
 
 
 class Group(click.Group):
@@ -82,9 +82,9 @@ def check(runbooks: tuple[Path, ...]) -> None:
     bad = 0
     for path in runbooks:
         book, problems = check_file(str(path), registry())
-        for line in problems:
-            click.echo(line, err=True)
-        if problems:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        if any(not getattr(p, "warning", False) for p in problems):
             bad += 1
         else:
             n_sec = len({s.section for s in book.steps})
@@ -120,7 +120,9 @@ def run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, 
 
 def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path, *,
               time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
-              extra_vars: dict | None = None, banner: list[str] | None = None, vet_values=None) -> None:
+              extra_vars: dict | None = None, banner: list[str] | None = None, vet_values=None,
+              faults: list[str] | None = None, seal: str = "") -> None:
+    from .engine.ending import Ended, ending_signals, reason_for
     from .engine.headless import drive, load_answers, progress_printer
     from .engine.run import Run
     from .runbook.loader import load
@@ -130,36 +132,55 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
         raise UserError("give a RUNBOOK file, or --resume RUN", 2)
     given = parse_assignments(var_pairs)
     answer_set = load_answers(answers)
-    journal = open_journal(journal_path)
     book = load(runbook) if runbook else None
+    if book is not None:
+        refuse_unchecked(book)
+    journal = open_journal(journal_path)
     if book is not None and not resume_id and not rehearsal:
-        resume_id = _offer_resume(journal, book, headless)
+        resume_id = _offer_resume(journal, book, headless, given, env)
     if headless:
-        if resume_id:
-            the_run = Run.resume(journal, resume_id, operator=operator, env=env, book=book,
-                                 secrets={k: v for k, v in given.items()})
-        else:
-            values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given}, environ=env)
-            if missing:
-                raise UserError(f"{book.path}: no value for {', '.join(missing)}: give --var NAME=VALUE", 2)
-            if vet_values:
-                vet_values(values)
-            the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
-                                rehearsal=rehearsal, env=env, break_lock=break_lock)
-        for line in banner or []:
-            click.echo(line)
-        progress_printer(the_run, click.echo, show_output=not no_output)
-        code = 0
-        try:
-            code = drive(the_run, answer_set, click.echo)
-        finally:
-            the_run.close()
+        with ending_signals():
+            if resume_id:
+                the_run = Run.resume(journal, resume_id, operator=operator, env=env, book=book, given=given,
+                                     headless=True)
+            else:
+                values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given}, environ=env)
+                if missing:
+                    raise UserError(f"{book.path}: no value for {', '.join(missing)}: give --var NAME=VALUE", 2)
+                if vet_values:
+                    vet_values(values)
+                the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
+                                    rehearsal=rehearsal, env=env, break_lock=break_lock, headless=True,
+                                    faults=faults, seal=seal)
+            printer = progress_printer(the_run, click.echo, show_output=not no_output)
+            for line in banner or []:
+                printer(line)
+            code, why, signum = 0, "the headless driver stopped", None
+            try:
+                code = drive(the_run, answer_set, printer)
+            except Ended as e:
+                code, why, signum = e.exit_code, e.reason, e.signum
+            except KeyboardInterrupt:
+                code, why, signum = 130, reason_for(2), 2
+            finally:
+                the_run.close(why, signal=signum)
         sys.exit(code)
     from .tui.app import run_app
 
     run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
             break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
-            extra_vars=extra_vars or {}, banner=banner or [])
+            extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal)
+
+
+def refuse_unchecked(book) -> None:
+    """`run` and `rehearse` refuse what `check` refuses: a runbook `check` finds wrong never starts."""
+    from .integrations.registry import registry
+    from .runbook.lint import errors
+
+    problems = [str(p) for p in errors(book, registry())]
+    if problems:
+        raise RunbookError(problems + [f"deploytui: {book.path}: fix the problems above before running it "
+                                       f"(`deploytui check {book.path}` lists them)"])
 
 
 @main.command()
@@ -199,17 +220,33 @@ def rehearse(runbook, var_pairs, time_scale, headless, answers, operator, no_out
         world.close()
 
 
-def _offer_resume(journal, book, headless: bool) -> str | None:
-    """An unfinished run of the same runbook is offered for resuming (a person decides; headless never)."""
-    open_runs = [r for r in journal.active_runs() if r.runbook_id == book.runbook.id and not r.rehearsal]
-    if not open_runs or headless or not sys.stdin.isatty():
+def _offer_resume(journal, book, headless: bool, given: dict[str, str], env: dict | None) -> str | None:
+    """An unfinished run of the same runbook and environment is offered for resuming (a person decides;
+    headless never). A run of another environment is never offered, and one started with other values than
+    the --var given here is offered with "no" as the answer when Enter is pressed."""
+    if headless or not sys.stdin.isatty():
+        return None
+    from .runbook import templates
+    from .runbook.variables import resolve
+
+    try:
+        values, _missing = resolve(book, given, environ=env)
+        environment = templates.render(book.runbook.environment, {**templates.builtins(), **values}) \
+            if book.runbook.environment else ""
+    except (UserError, templates.TemplateProblem):
+        environment = None  # not known yet (the form asks): offer nothing rather than guess
+    open_runs = [r for r in journal.active_runs() if r.runbook_id == book.runbook.id and not r.rehearsal
+                 and environment is not None and (r.environment or "") == environment]
+    if not open_runs:
         return None
     r = open_runs[0]
     from datetime import datetime
 
+    differ = [k for k, v in given.items() if k in r.vars and str(r.vars[k]) not in (v, "[SECRET]")]
     since = datetime.fromtimestamp(r.started).strftime("%a %H:%M")
+    note = f" (it has other values for {', '.join(differ)})" if differ else ""
     if click.confirm(f"Run {r.id} of {book.runbook.id} ({r.environment or '-'}, {r.operator}, since {since}) "
-                     "is unfinished. Resume it?", default=True):
+                     f"is unfinished{note}. Resume it?", default=not differ):
         return r.id
     return None
 

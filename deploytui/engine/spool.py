@@ -33,6 +33,9 @@ class Spool:
         self.lines = 0
         self.bytes = 0
 
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        self._listeners.append(listener)
+
     def feed(self, data: bytes) -> None:
         self._buf += data
         self.bytes += len(data)

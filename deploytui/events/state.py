@@ -40,6 +40,9 @@ class StepState:
     interrupted: bool = False
     reason: str | None = None
     started_by: str | None = None
+    stop: str | None = None  # a stop was requested while the command ran; then: skip | done | failed
+    process: dict[str, Any] | None = None  # pid and start time of the running command's process
+    survivors: list[dict[str, Any]] = field(default_factory=list)  # left alive by a killed deploytui
 
 
 @dataclass
@@ -60,6 +63,7 @@ class RunState:
     finished: float | None = None
     last_seq: int = 0
     notes: list[dict] = field(default_factory=list)
+    lock_lost: str | None = None  # who broke this run's lock
 
     # ---- derived views -------------------------------------------------------------------
     def status(self, step_id: str) -> str:
@@ -158,94 +162,106 @@ def _enter(state: RunState, from_step: str | None, target: str, keep_from: bool)
 def apply(state: RunState, e: ev.Event) -> RunState:
     """Fold one event into the state (mutates and returns it)."""
     state.last_seq = e.seq
-    d = e.data
     st = state.steps.get(e.step) if e.step else None
-    k = e.kind
-    if k == ev.RUN_STARTED:
-        state.info = dict(d)
-        state.vars = dict(d.get("vars", {}))
-        state.started = e.ts
-    elif k == ev.SCHEDULE_CHECKED:
-        state.schedule = dict(d)
-        state.deadline = d.get("deadline")
-    elif k == ev.OVERRIDE:
-        state.overrides.add(f"{d['what']}:{e.step}" if e.step else d["what"])
-        if d["what"] == "gate" and st:
-            st.gate_open = True
-    elif k == ev.STEP_STARTED and st:
-        st.activated = True
-        st.attempt = d.get("attempt", st.attempt + 1)
-        st.started = e.ts
-        st.started_by = e.actor
-        st.command_running = bool(d.get("command") or d.get("action"))
-        st.interrupted = False
-        st.final = None
-    elif k == ev.COMMAND_FINISHED and st:
-        st.command_running = False
-        st.command_ok = bool(d.get("ok"))
-        st.exit_code = d.get("exit_code")
-        st.error = d.get("error")
-        st.outputs = dict(d.get("outputs", {}))
-        state.vars.update(d.get("captured", {}))
-    elif k == ev.RETRIED and st:
-        st.command_ok = None
-    elif k == ev.TIMER_STARTED and st:
-        if d["timer"] == "wait":
-            st.wait_deadline = d["deadline"]
-        else:
-            st.gate_deadline = d["deadline"]
-    elif k == ev.TIMER_EXPIRED and st:
-        if d["timer"] == "wait":
-            st.wait_expired = True
-        else:
-            st.gate_open = True
-    elif k == ev.CHECK_TOGGLED and st:
-        st.checks[d["index"]] = bool(d["checked"])
-    elif k in (ev.PANE_MATCHED, ev.PANE_ENDED) and st:
-        st.panes_done.add(d["pane"])
-    elif k == ev.DECISION and st:
-        st.decision = dict(d)
-        if d.get("goto"):
-            _enter(state, e.step, d["goto"], keep_from=True)
-    elif k == ev.STEP_FINISHED and st:
-        st.final = d["status"]
-        st.finished = e.ts
-        st.command_running = False
-    elif k == ev.SKIPPED and st:
-        st.final = SKIPPED
-        st.reason = d.get("reason")
-        st.finished = e.ts
-        st.command_running = False
-    elif k == ev.MARKED and st:
-        st.final = d["status"]
-        st.reason = d.get("reason")
-        st.finished = e.ts
-        st.interrupted = False
-        st.command_running = False
-    elif k == ev.RERUN and st:
-        # a fresh attempt: keep ticks (a person confirmed them), reset what the command decides
-        st.final = None
-        st.activated = False
-        st.interrupted = False
-        st.command_ok = None
-        st.exit_code = None
-        st.error = None
-        st.wait_deadline, st.wait_expired = None, False
-        st.panes_done = set()
-        st.decision = None
-        st.reason = d.get("reason")
-    elif k == ev.STEP_INTERRUPTED and st:
-        st.interrupted = True
-        st.command_running = False
-    elif k == ev.JUMP:
-        _enter(state, state.current, d["target"], keep_from=False)
-    elif k == ev.NOTE:
-        state.notes.append({"ts": e.ts, "actor": e.actor, "text": d.get("text", ""), "step": e.step})
-    elif k == ev.DEADLINE_PASSED:
-        state.deadline_passed = True
-    elif k == ev.RUN_FINISHED:
-        state.outcome = d.get("outcome")
-        state.finished = e.ts
+    p = e.payload
+    match p:
+        case ev.RunStarted():
+            state.info = dict(e.data)
+            state.vars = dict(p.vars)
+            state.started = e.ts
+        case ev.ScheduleChecked():
+            state.schedule = dict(e.data)
+            state.deadline = p.deadline
+        case ev.Override():
+            state.overrides.add(f"{p.what}:{e.step}" if e.step else p.what)
+            if p.what == "gate" and st:
+                st.gate_open = True
+        case ev.StepStarted() if st:
+            st.activated = True
+            st.attempt = p.attempt or st.attempt + 1
+            st.started = e.ts
+            st.started_by = e.actor
+            st.command_running = bool(p.command or p.action)
+            st.interrupted = False
+            st.final = None
+            st.stop = None
+            st.process = None
+        case ev.ProcessStarted() if st:
+            st.process = {"pid": p.pid, "start_time": p.start_time, "boot_id": p.boot_id, "attempt": p.attempt}
+        case ev.CommandFinished() if st:
+            st.command_running = False
+            st.command_ok = bool(p.ok)
+            st.exit_code = p.exit_code
+            st.error = p.error
+            st.outputs = dict(p.outputs or {})
+            state.vars.update(p.captured or {})
+        case ev.Retried() if st:
+            st.command_ok = None
+        case ev.TimerStarted() if st:
+            if p.timer == "wait":
+                st.wait_deadline = p.deadline
+            else:
+                st.gate_deadline = p.deadline
+        case ev.TimerExpired() if st:
+            if p.timer == "wait":
+                st.wait_expired = True
+            else:
+                st.gate_open = True
+        case ev.CheckToggled() if st:
+            st.checks[p.index] = bool(p.checked)
+        case ev.PaneMatched() | ev.PaneEnded() if st:
+            st.panes_done.add(p.pane)
+        case ev.Decision() if st:
+            st.decision = dict(e.data)
+            if p.goto:
+                _enter(state, e.step, p.goto, keep_from=True)
+        case ev.StepFinished() if st:
+            st.final = p.status
+            st.finished = e.ts
+            st.command_running = False
+        case ev.StopRequested() if st:
+            st.stop = p.then
+        case ev.Skipped() if st:
+            st.final = SKIPPED
+            st.reason = p.reason
+            st.finished = e.ts
+            st.command_running = False
+            st.stop = None
+        case ev.Marked() if st:
+            st.final = p.status
+            st.reason = p.reason
+            st.finished = e.ts
+            st.interrupted = False
+            st.command_running = False
+            st.stop = None
+        case ev.Rerun() if st:
+            # a fresh attempt: keep ticks (a person confirmed them), reset what the command decides
+            st.final = None
+            st.activated = False
+            st.interrupted = False
+            st.command_ok = None
+            st.exit_code = None
+            st.error = None
+            st.wait_deadline, st.wait_expired = None, False
+            st.panes_done = set()
+            st.decision = None
+            st.reason = p.reason
+        case ev.StepInterrupted() if st:
+            st.interrupted = True
+            st.command_running = False
+        case ev.SurvivorsFound() if st:
+            st.survivors = [] if p.ended else list(p.processes)
+        case ev.Jump():
+            _enter(state, state.current, p.target, keep_from=False)
+        case ev.Note():
+            state.notes.append({"ts": e.ts, "actor": e.actor, "text": p.text, "step": e.step})
+        case ev.DeadlinePassed():
+            state.deadline_passed = True
+        case ev.LockLost():
+            state.lock_lost = p.holder
+        case ev.RunFinished():
+            state.outcome = p.outcome
+            state.finished = e.ts
     return state
 
 

@@ -119,11 +119,12 @@ def share(command: list[str], *, socket: Path | None = None, group: str | None =
     socket = socket.absolute()
     if socket.exists() and _tmux(socket, "list-sessions", check=False).returncode == 0:
         raise UserError(f"{socket}: a tmux server is already running there; pick another --socket or --session")
-    # the directory: ours, the group may traverse it (x) but not list or add to it
+    # a directory we create: ours, the group may traverse it (x) but not list or add to it. A directory we
+    # were given keeps its mode and group: deploytui never changes what it did not create.
     created = not socket.parent.exists()
     try:
         socket.parent.mkdir(parents=True, exist_ok=True)
-        if created or socket.parent.stat().st_uid == os.getuid():
+        if created:
             os.chmod(socket.parent, 0o710)
             if gid is not None:
                 os.chown(socket.parent, -1, gid)

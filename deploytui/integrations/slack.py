@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ActionError
-from ..events import kinds as ev
+from ..events.describe import BAD, INFO, OK, WARN
+from ..events.describe import describe as say
 from ._params import getenv
 from .registry import ActionContext, action
 
@@ -47,71 +48,36 @@ def post(ctx: ActionContext, text: str, webhook: str = "", channel: str = "", us
     return {"posted": True}
 
 
-def _title(state, step_id: str | None) -> str:
-    try:
-        return state.book.step(step_id).title
-    except (KeyError, AttributeError):
-        return step_id or ""
+TONE_ICONS = {OK: ":white_check_mark:", BAD: ":x:", WARN: ":warning:", INFO: ":arrow_forward:"}
 
 
-def _dur(seconds: Any) -> str:
-    try:
-        from ..runbook.durations import format_duration
+def describe(event, state, title: Callable[[str], str] | None = None) -> str:
+    """One Slack line for an engine event: what `events.describe` says of it, and, for a step's event, the
+    run it belongs to."""
+    book = getattr(state, "book", None)
 
-        return format_duration(float(seconds))
-    except (TypeError, ValueError):
-        return ""
+    def step_title(step_id: str) -> str:
+        try:
+            return title(step_id) if title else book.step(step_id).title
+        except (KeyError, AttributeError):
+            return step_id
 
-
-def describe(event, state) -> str | None:
-    """One Slack line for an engine event, or None for events Slack need not hear about."""
-    d = event.data or {}
-    try:
-        book = state.book.runbook.title
-    except AttributeError:
-        book = d.get("title", "the runbook")
-    env = (getattr(state, "vars", None) or {}).get("env")
-    where = f"{book}{f' ({env})' if env else ''}"
-    step = _title(state, event.step)
-    why = f": {d['reason']}" if d.get("reason") else ""
-    k = event.kind
-    if k == ev.RUN_STARTED:
-        return f":rocket: {d.get('operator') or event.actor} started {d.get('title') or where}"
-    if k == ev.RESUMED:
-        return f":arrow_forward: {d.get('operator') or event.actor} resumed {where}"
-    if k == ev.STEP_FINISHED:
-        took = f" in {_dur(d['duration'])}" if d.get("duration") is not None else ""
-        if d.get("status") == "failed":
-            code = f" (exit {d['exit_code']})" if d.get("exit_code") not in (None, 0) else ""
-            return f":x: {where}: {step} failed{code}{took}"
-        return f":white_check_mark: {where}: {step} done{took}"
-    if k == ev.DECISION:
-        return f":twisted_rightwards_arrows: {where}: {step}: chose {d.get('label') or d.get('option')}{why}"
-    if k == ev.SKIPPED:
-        return f":fast_forward: {where}: {event.actor} skipped {step}{why}"
-    if k == ev.OVERRIDE:
-        return f":warning: {where}: {event.actor} overrode the {d.get('what', '')}{why}"
-    if k == ev.MARKED:
-        return f":pencil2: {where}: {event.actor} marked {step} {d.get('status', '')}{why}"
-    if k == ev.JUMP:
-        return f":rotating_light: {where}: {event.actor} entered {d.get('target', '')}{why}"
-    if k == ev.TIMER_EXPIRED:
-        return f":alarm_clock: {where}: {step}: {d.get('timer', 'timer')} is over"
-    if k == ev.DEADLINE_PASSED:
-        return f":rotating_light: {where}: the deploy window closed"
-    if k == ev.RUN_FINISHED:
-        outcome = d.get("outcome", "finished")
-        icon = {"succeeded": ":tada:", "aborted": ":octagonal_sign:"}.get(outcome, ":checkered_flag:")
-        return f"{icon} {where} {outcome.replace('_', ' ')}{why}"
-    return None
+    said = say(event, step_title)
+    if event.step is None:
+        return f"{TONE_ICONS[said.tone]} {said.text}"
+    env = (getattr(state, "info", None) or {}).get("environment")
+    where = (book.runbook.title if book else "") + (f" ({env})" if env else "")
+    return f"{TONE_ICONS[said.tone]} {where}: {said.text}"
 
 
 class SlackNotifier:
     """Posts run events to a webhook in order, from one background thread; never raises to the caller."""
 
     def __init__(self, webhook_url: str, events: list[str] | tuple[str, ...] | None = None,
-                 on_failure: Callable[[str], None] | None = None, timeout: float = 10.0):
+                 on_failure: Callable[[str], None] | None = None, timeout: float = 10.0,
+                 redact: Callable[[str], str] = lambda text: text):
         self.webhook_url = webhook_url
+        self.redact = redact  # the run's redactor: no secret reaches a Slack message
         self.events = set(events or DEFAULT_EVENTS)
         self.on_failure = on_failure or (lambda line: None)
         self.timeout = timeout
@@ -119,15 +85,13 @@ class SlackNotifier:
         self._thread = threading.Thread(target=self._work, name="slack-notifier", daemon=True)
         self._thread.start()
 
-    def notify(self, event, state) -> None:
+    def notify(self, event, state, title: Callable[[str], str] | None = None) -> None:
         """Post the event's line if its kind is one of `events`."""
         if event.kind in self.events:
-            text = describe(event, state)
-            if text:
-                self.post(text)
+            self.post(describe(event, state, title))
 
     def post(self, text: str) -> None:
-        self._queue.put(text)
+        self._queue.put(self.redact(text))
 
     def _work(self) -> None:
         while (text := self._queue.get()) is not None:

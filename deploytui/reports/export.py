@@ -25,6 +25,7 @@ from markupsafe import Markup
 
 from ..errors import RunbookError, UserError
 from ..events import kinds as ev
+from ..events.describe import is_deviation
 from ..events.state import fold
 from ..journal.store import Journal
 from ..runbook.model import Runbook, Step
@@ -543,7 +544,7 @@ def record_document(journal: Journal, run_id: str, full_output: bool = False, *,
                 k, f"marked {d.get('status', '')}")
             dev["resolution"] = f"{how} by {e.actor} at {fmt_clock(e.ts)}" + (
                 f": {d['reason']}" if d.get("reason") else "")
-        if k in ev.DEVIATIONS or k == ev.DEADLINE_PASSED:
+        if is_deviation(e) or k == ev.RUNBOOK_CHANGED:
             dev = {"seq": e.seq, "ts": e.ts, "kind": k, "step": e.step, "actor": e.actor,
                    "what": _deviation_text(k, d), "reason": d.get("reason") or "", "resolution": None}
             deviations.append(dev)

@@ -72,5 +72,8 @@ def secret_values(book: Runbook, values: Mapping[str, Any]) -> list[str]:
     return [str(values[n]) for n, spec in book.vars.items() if spec.secret and values.get(n)]
 
 
+SECRET_VAR = "[SECRET]"  # a secret variable's value, as the journal keeps it
+
+
 def masked(book: Runbook, values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: ("[SECRET]" if k in book.vars and book.vars[k].secret else v) for k, v in values.items()}
+    return {k: (SECRET_VAR if k in book.vars and book.vars[k].secret else v) for k, v in values.items()}

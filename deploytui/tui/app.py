@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable
 
@@ -46,8 +47,10 @@ class DeployApp(App):
     def __init__(self, journal, book: Runbook | None, *, values: dict[str, str] | None = None,
                  need_form: bool = False, operator: str | None = None, break_lock: str | None = None,
                  time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
-                 banner: list[str] | None = None, clock: Clock | None = None, blink: bool = True):
+                 banner: list[str] | None = None, clock: Clock | None = None, blink: bool = True,
+                 faults: list[str] | None = None, seal: str = ""):
         super().__init__()
+        self.faults, self.seal = list(faults or []), seal
         self.journal, self.book = journal, book
         self.values, self.need_form = dict(values or {}), need_form
         self.operator, self.break_lock = operator, break_lock
@@ -86,7 +89,8 @@ class DeployApp(App):
         try:
             run = Run.start(self.journal, self.book, values, operator=self.operator, clock=self.clock,
                             time_scale=self.time_scale, rehearsal=self.rehearsal, env=self.env,
-                            handover=self.handover, break_lock=self.break_lock)
+                            handover=self.handover, break_lock=self.break_lock, faults=self.faults,
+                            seal=self.seal)
         except UserError as e:
             self.error = e
             self.exit(return_code=e.exit_code)
@@ -416,7 +420,7 @@ class DeployApp(App):
             from ..reports.export import record
 
             fmt = self.EXPORT_FORMATS[choice][1]
-            text = record(self.journal, run.run_id, fmt, secrets=run.secrets.values())
+            text = record(self.journal, run.run_id, fmt, secrets=run.secret_values())
             name = f"deploy-record-{run.run_id}.{fmt}"
             self.deliver_text(io.StringIO(text), save_directory=self.export_dir, save_filename=name, name=name)
 
@@ -547,14 +551,14 @@ def build_app(*, journal, book: Runbook | None, given: dict[str, str] | None = N
               operator: str | None = None, break_lock: str | None = None, time_scale: float = 1.0,
               rehearsal: bool = False, env: dict | None = None, extra_vars: dict | None = None,
               banner: list[str] | None = None, clock: Clock | None = None, blink: bool = True,
-              form: bool | None = None) -> DeployApp:
+              form: bool | None = None, faults: list[str] | None = None, seal: str = "") -> DeployApp:
     """The app, ready to run. Bad --var values and resume problems raise UserError here, before the
     screen opens. `form`: show the variables form (default: unless every variable was given)."""
     given = dict(given or {})
     if resume_id:
         app = DeployApp(journal, book, operator=operator, env=env, banner=banner, clock=clock, blink=blink)
         app.attach(Run.resume(journal, resume_id, operator=operator, clock=clock, env=env, handover=app.handover,
-                              secrets=given, book=book))
+                              given=given, book=book))
         return app
     if book is None:
         raise UserError("give a RUNBOOK file, or --resume RUN", 2)
@@ -562,19 +566,38 @@ def build_app(*, journal, book: Runbook | None, given: dict[str, str] | None = N
     values, missing = resolve(book, supplied, environ=env)
     need_form = form if form is not None else bool(missing) or any(n not in given for n in book.vars)
     return DeployApp(journal, book, values=values, need_form=need_form, operator=operator, break_lock=break_lock,
-                     time_scale=time_scale, rehearsal=rehearsal, env=env, banner=banner, clock=clock, blink=blink)
+                     time_scale=time_scale, rehearsal=rehearsal, env=env, banner=banner, clock=clock, blink=blink,
+                     faults=faults, seal=seal)
 
 
 def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale, rehearsal, env, extra_vars,
-            banner) -> None:
-    """What `deploytui run` (and `rehearse`) calls for the full-screen app."""
+            banner, faults=None, seal="") -> None:
+    """What `deploytui run` (and `rehearse`) calls for the full-screen app. SIGTERM and a closed terminal
+    (SIGHUP) end the app like a quit: the run's commands are ended and the journal says why."""
+    import asyncio
+
+    from ..engine.ending import ending_signals, reason_for
+
     app = build_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
                     break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
-                    extra_vars=extra_vars, banner=banner)
+                    extra_vars=extra_vars, banner=banner, faults=faults, seal=seal)
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        try:
+            asyncio.get_running_loop().call_soon(app.exit)
+        except RuntimeError:  # the app has not started, or has already stopped
+            pass
+
     try:
-        app.run()
+        with ending_signals(on_signal):
+            app.run()
     finally:
         if app.current_run is not None:
-            app.current_run.close()
+            signum = received[0] if received else None
+            app.current_run.close(reason_for(signum) if signum else "the operator quit", signal=signum)
+    if received:
+        sys.exit(128 + received[0])
     if app.error is not None:
         raise app.error

@@ -18,6 +18,8 @@ from textual.widgets import Label
 from ..engine.clock import Clock
 from ..follow.feed import POLL_INTERVAL, Follow, Update
 from ..runbook import templates
+from ..runbook.variables import SECRET_VAR
+from ..text.redact import MASK
 from . import calm_garbage_collector
 from .output import KEEP_LINES, OutputStore
 from .screens.run import RunScreen
@@ -91,19 +93,25 @@ def follow_view(follow: Follow, store: OutputStore, clock: Clock) -> RunView:
         info = state.info
         return {"environment": info.get("environment", ""), "release": info.get("release", ""), **state.vars}
 
+    def secrets() -> list[str]:  # masked in the journal: shown as the driver shows them
+        return [k for k, v in state.vars.items() if v in (MASK, SECRET_VAR)]
+
     def command_for(step_id: str) -> str | None:
         if step_id in follow.commands:  # what the driver actually ran
             return follow.commands[step_id]
         step = follow.book.step(step_id)
         if step.run:
             try:
-                return templates.render(step.run, variables(), shell=True).strip()
+                return templates.render(step.run, variables(), shell=True, secrets=secrets()).strip()
             except templates.TemplateProblem:
                 return step.run.strip()
         return step.uses or None
 
+    def render(template: str | None) -> str:
+        return templates.for_people(template, variables(), secrets=secrets())
+
     return RunView(state=state, book=follow.book, store=store, clock=clock, variables=variables,
-                   command_for=command_for, read_only=True)
+                   command_for=command_for, read_only=True, render=render)
 
 
 class FollowScreen(RunScreen):

@@ -27,7 +27,7 @@ def test_rollback_path(tmp_path):
                           '[reasons]\ndecide = "errors up"\n')
     res = deploytui("run", EXAMPLE, "--headless", "--answers", a, "--journal", tmp_path / "j.db")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "◆ step 'decide': Roll back -> rollback (errors up)" in res.stdout
+    assert "Roll back?: decided “Roll back” → rollback (tester): errors up" in res.stdout
     assert "undo" in res.stdout and "finished abc123" not in res.stdout
     assert "finished: completed_on_demand (rollback)" in res.stdout
 

@@ -105,15 +105,16 @@ def _event(kind, step=None, actor="engine", **data):
 
 def test_describe_turns_events_into_one_line():
     state = initial(BOOK)
-    state.vars["env"] = "prod"
-    assert slack.describe(_event(ev.RUN_STARTED, actor="alice", operator="alice", title="Deploy the login.gov IdP"),
-                          state) == ":rocket: alice started Deploy the login.gov IdP"
-    assert slack.describe(_event(ev.STEP_FINISHED, "recycle", status="failed", exit_code=2, duration=75),
-                          state) == ":x: Deploy the login.gov IdP (prod): Recycle the IdP instances failed (exit 2) in 1m15s"
-    assert "chose Roll back: 5XX rate" in slack.describe(
-        _event(ev.DECISION, "recycle", label="Roll back", reason="5XX rate"), state)
-    assert slack.describe(_event(ev.RUN_FINISHED, outcome="succeeded"), state).endswith("(prod) succeeded")
-    assert slack.describe(_event(ev.CHECK_TOGGLED, "recycle"), state) is None
+    state.info["environment"] = "prod"
+    assert slack.describe(_event(ev.RUN_STARTED, actor="alice", operator="alice", title="Deploy the login.gov IdP",
+                                 runbook_id="idp", environment="prod"),
+                          state) == ":arrow_forward: Run of Deploy the login.gov IdP (prod) started by alice"
+    assert slack.describe(_event(ev.STEP_FINISHED, "recycle", status="failed", exit_code=2, error="exit code 2"),
+                          state) == ":x: Deploy the login.gov IdP (prod): Recycle the IdP instances: failed: exit code 2"
+    assert slack.describe(_event(ev.DECISION, "recycle", actor="alice", option=0, label="Roll back",
+                                 reason="5XX rate"), state).endswith("decided “Roll back” (alice): 5XX rate")
+    assert slack.describe(_event(ev.RUN_FINISHED, outcome="succeeded"), state) == \
+        ":white_check_mark: Run finished: succeeded"
 
 
 def test_notifier_posts_in_order_without_blocking(httpserver):
@@ -129,13 +130,14 @@ def test_notifier_posts_in_order_without_blocking(httpserver):
     n = slack.SlackNotifier(httpserver.url_for("/hook"), on_failure=failures.append)
     state = initial(BOOK)
     t = time.monotonic()
-    n.notify(_event(ev.RUN_STARTED, actor="alice", operator="alice", title="IdP"), state)
+    n.notify(_event(ev.RUN_STARTED, actor="alice", operator="alice", title="IdP", runbook_id="idp"), state)
     n.notify(_event(ev.CHECK_TOGGLED, "recycle"), state)  # not one of the events
     n.notify(_event(ev.STEP_FINISHED, "recycle", status="done", duration=3), state)
     assert time.monotonic() - t < 0.2  # the deploy does not wait for Slack
     assert n.flush(5)
     n.close()
-    assert received == [":rocket: alice started IdP", ":white_check_mark: Deploy the login.gov IdP: Recycle the IdP instances done in 3s"]
+    assert received == [":arrow_forward: Run of IdP started by alice",
+                        ":white_check_mark: Deploy the login.gov IdP: Recycle the IdP instances: done in 3s"]
     assert failures == []
 
 
