@@ -179,7 +179,7 @@ def refuse_unchecked(book) -> None:
 
     problems = [str(p) for p in errors(book, registry())]
     if problems:
-        raise RunbookError(problems + [f"deploytui: {book.path}: fix the problems above before running it "
+        raise RunbookError(problems + [f"{book.path}: fix the problems above before running it "
                                        f"(`deploytui check {book.path}` lists them)"])
 
 
@@ -222,32 +222,41 @@ def rehearse(runbook, var_pairs, time_scale, headless, answers, operator, no_out
 
 def _offer_resume(journal, book, headless: bool, given: dict[str, str], env: dict | None) -> str | None:
     """An unfinished run of the same runbook and environment is offered for resuming (a person decides;
-    headless never). A run of another environment is never offered, and one started with other values than
-    the --var given here is offered with "no" as the answer when Enter is pressed."""
+    headless never). One started with other values than the --var given here is offered with "no" as the
+    answer Enter gives."""
     if headless or not sys.stdin.isatty():
         return None
+    offer = resumable(journal, book, given, env)
+    if offer is None:
+        return None
+    r, differ = offer
+    from datetime import datetime
+
+    since = datetime.fromtimestamp(r.started).strftime("%a %H:%M")
+    note = f" (it has other values for {', '.join(differ)})" if differ else ""
+    if click.confirm(f"Run {r.id} of {book.runbook.id} ({r.environment or '-'}, {r.operator}, since {since}) "
+                     f"is unfinished{note}. Resume it?", default=not differ):
+        return r.id
+    return None
+
+
+def resumable(journal, book, given: dict[str, str], env: dict | None):
+    """(the unfinished run of this runbook *and environment*, the --var names whose values differ from it),
+    or None. A run of another environment is never offered; when the environment cannot be known yet (the
+    form will ask), nothing is offered rather than a guess."""
     from .runbook import templates
-    from .runbook.variables import resolve
+    from .runbook.variables import SECRET_VAR, resolve
 
     try:
         values, _missing = resolve(book, given, environ=env)
         environment = templates.render(book.runbook.environment, {**templates.builtins(), **values}) \
             if book.runbook.environment else ""
     except (UserError, templates.TemplateProblem):
-        environment = None  # not known yet (the form asks): offer nothing rather than guess
-    open_runs = [r for r in journal.active_runs() if r.runbook_id == book.runbook.id and not r.rehearsal
-                 and environment is not None and (r.environment or "") == environment]
-    if not open_runs:
         return None
-    r = open_runs[0]
-    from datetime import datetime
-
-    differ = [k for k, v in given.items() if k in r.vars and str(r.vars[k]) not in (v, "[SECRET]")]
-    since = datetime.fromtimestamp(r.started).strftime("%a %H:%M")
-    note = f" (it has other values for {', '.join(differ)})" if differ else ""
-    if click.confirm(f"Run {r.id} of {book.runbook.id} ({r.environment or '-'}, {r.operator}, since {since}) "
-                     f"is unfinished{note}. Resume it?", default=not differ):
-        return r.id
+    for r in journal.active_runs():
+        if r.runbook_id == book.runbook.id and not r.rehearsal and (r.environment or "") == environment:
+            differ = [k for k, v in given.items() if k in r.vars and str(r.vars[k]) not in (v, SECRET_VAR)]
+            return r, differ
     return None
 
 

@@ -51,23 +51,26 @@ class Outcome:
 
 
 class Executor:
+    """Workers are waited for through an Event each, never `Thread.join`: on Python 3.11 a join interrupted by
+    a signal handler's exception (SIGTERM ending the driver) marks the still-running thread as stopped."""
+
     def __init__(self, run: Run):
         self.run = run
-        self.workers: dict[str, threading.Thread] = {}
+        self.workers: dict[str, threading.Event] = {}  # step -> set when its command has been reported
         self.cancels: dict[str, threading.Event] = {}
         self.panes: dict[str, list[tuple[threading.Thread, threading.Event]]] = {}
 
     # ---- commands and actions --------------------------------------------------------------------------------
     def start(self, step: Step, attempt: int) -> None:
-        cancel = threading.Event()
+        cancel, finished = threading.Event(), threading.Event()
         self.cancels[step.id] = cancel
-        worker = threading.Thread(target=self._execute, args=(step, attempt, cancel), name=f"step-{step.id}",
-                                  daemon=True)
-        self.workers[step.id] = worker
+        self.workers[step.id] = finished
+        worker = threading.Thread(target=self._execute, args=(step, attempt, cancel, finished),
+                                  name=f"step-{step.id}", daemon=True)
         worker.start()
 
     def busy(self) -> frozenset[str]:
-        return frozenset(sid for sid, w in self.workers.items() if w.is_alive())
+        return frozenset(sid for sid, done in self.workers.items() if not done.is_set())
 
     def cancel(self, step_id: str) -> None:
         cancel = self.cancels.get(step_id)
@@ -78,10 +81,13 @@ class Executor:
         for cancel in list(self.cancels.values()):
             cancel.set()
 
-    def join(self, timeout: float) -> None:
+    def join(self, timeout: float) -> bool:
+        """Wait until no command runs (at most `timeout` seconds); True when none does."""
         end = time.monotonic() + timeout
-        for w in list(self.workers.values()):
-            w.join(timeout=max(0.0, end - time.monotonic()))
+        for done in list(self.workers.values()):
+            if not done.wait(timeout=max(0.0, end - time.monotonic())):
+                return False
+        return True
 
     def _spool(self, step_id: str, attempt: int, stream: str, watch: list[re.Pattern] | None = None,
                on_match: Callable[[int, str, str], None] | None = None) -> Spool:
@@ -95,7 +101,16 @@ class Executor:
 
         return Spool(commit, [tell], watch, on_match)
 
-    def _execute(self, step: Step, attempt: int, cancel: threading.Event) -> None:
+    def _execute(self, step: Step, attempt: int, cancel: threading.Event, finished: threading.Event) -> None:
+        try:
+            self._execute_step(step, attempt, cancel)
+        finally:
+            self.cancels.pop(step.id, None)
+            if self.workers.get(step.id) is finished:
+                del self.workers[step.id]
+            finished.set()
+
+    def _execute_step(self, step: Step, attempt: int, cancel: threading.Event) -> None:
         run = self.run
         captures: dict[str, str] = {}
         try:
@@ -103,7 +118,6 @@ class Executor:
                         for var, spec in step.capture.items() if spec.startswith("re:")}
         except (templates.TemplateProblem, re.error) as e:
             run.command_ended(step, attempt, Outcome(error=f"capture: {e}"))
-            self._done(step.id)
             return
         names = list(patterns)
 
@@ -136,11 +150,6 @@ class Executor:
         result.lines = spool.lines if spool else 0
         result.duration = round(time.monotonic() - started, 3)
         run.command_ended(step, attempt, result)
-        self._done(step.id)
-
-    def _done(self, step_id: str) -> None:
-        self.workers.pop(step_id, None)
-        self.cancels.pop(step_id, None)
 
     def _execute_once(self, step: Step, attempt: int, spool: Spool, cancel: threading.Event) -> Outcome:
         run = self.run

@@ -737,13 +737,7 @@ class Run:
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until no command of this run is running (headless driver and tests)."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            workers = [w for w in self.executor.workers.values() if w.is_alive()]
-            if not workers:
-                return True
-            workers[0].join(timeout=min(0.2, max(0.0, end - time.monotonic())))
-        return False
+        return self.executor.join(timeout)
 
     def _release(self) -> None:
         if self.lock_key:

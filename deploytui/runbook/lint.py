@@ -98,8 +98,8 @@ def lint(book: Runbook, actions: Actions) -> list[Problem]:
     for j, sec in enumerate(book.sections):
         if sec.on_demand and sec.id not in gotos:
             add(("sections", j), f"section '{sec.id}'", "on_demand",
-                "unreachable: no decision's goto leads here (add a `decide` option with goto = "
-                f"\"{sec.id}\")")
+                "no decision's goto leads here: only the operator's jump (b) reaches it (add a `decide` option "
+                f"with goto = \"{sec.id}\" if the runbook should offer it)", warning=True)
         if sec.on_demand and not book.steps_of_section(sec.id):
             add(("sections", j), f"section '{sec.id}'", "", "on-demand section has no steps")
     out.sort(key=lambda p: p.line or 0)

@@ -15,10 +15,11 @@ from .model import Runbook, Var
 
 def problem(name: str, spec: Var, value: str) -> str | None:
     """Why `value` is not acceptable for the variable, or None."""
+    shown = "the value given" if spec.secret else repr(value)  # a secret is never echoed, even when wrong
     if spec.choices and value not in spec.choices:
-        return f"{name}: {value!r} is not one of {', '.join(spec.choices)}"
+        return f"{name}: {shown} is not one of {', '.join(spec.choices)}"
     if spec.pattern and not re.fullmatch(spec.pattern, value):
-        return f"{name}: {value!r} does not match {spec.pattern}"
+        return f"{name}: {shown} does not match {spec.pattern}"
     return None
 
 
