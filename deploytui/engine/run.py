@@ -132,7 +132,7 @@ class Run:
             journal.release_lock(run.lock_key, run_id)
             raise
         journal.create_run(run_id, runbook_id=book.runbook.id, title=book.runbook.title, path=book.path,
-                           sha256=book.sha256, runbook_text=redactor.text(book.text), environment=environment,
+                           sha256=book.sha256, runbook_text=redactor.source(book.text), environment=environment,
                            release=release, operator=operator, host=facts["host"], tty=facts["tty"],
                            tmux=facts["tmux"], rehearsal=rehearsal, started=now,
                            vars=redactor.value(masked(book, values)))
@@ -696,7 +696,7 @@ class Run:
         def tell(text: str) -> None:
             self._output(step_id, attempt, stream, text)
 
-        return Spool(commit, [tell], watch, on_match)
+        return Spool(commit, [tell], watch, on_match, redactor=self.redactor)
 
     def _execute(self, step: Step, attempt: int, cancel: threading.Event) -> None:
         captures: dict[str, str] = {}
