@@ -169,9 +169,25 @@ def _encodings(value: str) -> set[str]:
         quote(value, safe="-_.!~*'()"),
         shell[1:-1] if shell.startswith("'") and shell != value else shell, value.replace("'", "'\\''"),
         re.sub(r"([^A-Za-z0-9_./,:=@%+^-])", r"\\\1", value),
+        _ansi_c(value, ascii_only=True), _ansi_c(value, ascii_only=False),
         html.escape(value), html.escape(value, quote=False), html.escape(value).replace("&#x27;", "&#39;"),
     }
     return forms
+
+
+def _ansi_c(value: str, ascii_only: bool) -> str:
+    """Inside bash's `$'...'` quoting (`printf %q` of a value with control or, in the C locale, non-ASCII
+    characters): backslash escapes, and octal bytes for the rest."""
+    named = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\x1b": "\\E"}
+    out = []
+    for c in value:
+        if c in named:
+            out.append(named[c])
+        elif c.isprintable() and (c.isascii() or not ascii_only):
+            out.append(c)
+        else:
+            out.append("".join(f"\\{b:03o}" for b in c.encode()))
+    return "".join(out)
 
 
 def value_forms(value: str) -> set[str]:
@@ -399,6 +415,7 @@ def _setting_span(s: str, m: re.Match) -> tuple[int, int] | None:
             return None
     group = next(g for g in ("q1", "q2", "bare") if m.start(g) != -1)
     value = m.group(group)
-    if not value or value.lower() in _NOT_SECRET_VALUES or value.startswith(_NOT_SECRET_STARTS) or value == MASK:
+    if not value or value.lower() in _NOT_SECRET_VALUES or value.startswith(_NOT_SECRET_STARTS) or \
+            s.startswith(MASK, m.start(group)):
         return None
     return m.span(group)
