@@ -250,11 +250,13 @@ class Redactor:
         return self._mask(s, self.spans(s, settings=False))
 
     def value(self, v: Any) -> Any:
-        """Redact every string inside a JSON-like value."""
+        """Redact every string inside a JSON-like value; a string under a secret's name (an action's
+        `{"SecretAccessKey": ...}` output) is masked whole, as `"SecretAccessKey": "..."` is in text."""
         if isinstance(v, str):
             return self.text(v)
         if isinstance(v, dict):
-            return {k: self.value(x) for k, x in v.items()}
+            return {k: MASK if isinstance(k, str) and isinstance(x, str) and _secret_name(k) and _secret_value(x)
+                    else self.value(x) for k, x in v.items()}
         if isinstance(v, list | tuple):
             return [self.value(x) for x in v]
         return v
@@ -403,6 +405,18 @@ def _secret_span(m: re.Match) -> tuple[int, int]:
     return start, m.end()
 
 
+def _secret_name(name: str) -> bool:
+    """Whether a setting or field called `name` holds a secret (`DB_PASSWORD`, `SessionToken`)."""
+    found = _SETTING_NAME.search(name)
+    return found is not None and found.start() == 0 and name.strip("\"' \t").lower() not in _NOT_SECRET_NAMES
+
+
+def _secret_value(value: str) -> bool:
+    """Whether a secret-named setting's value can be a secret: not a boolean, template, variable or mask."""
+    return bool(value) and value.lower() not in _NOT_SECRET_VALUES and not value.startswith(_NOT_SECRET_STARTS) \
+        and not value.startswith(MASK)
+
+
 def _setting_span(s: str, m: re.Match) -> tuple[int, int] | None:
     """The value's span if the whole name before the separator is a secret's. An unquoted `name: value`
     counts only at the start of a line (YAML), not in prose ("bad token: expired")."""
@@ -414,8 +428,6 @@ def _setting_span(s: str, m: re.Match) -> tuple[int, int] | None:
         if s[s.rfind("\n", 0, sep) + 1:name.start()].strip(" \t-"):
             return None
     group = next(g for g in ("q1", "q2", "bare") if m.start(g) != -1)
-    value = m.group(group)
-    if not value or value.lower() in _NOT_SECRET_VALUES or value.startswith(_NOT_SECRET_STARTS) or \
-            s.startswith(MASK, m.start(group)):
+    if not _secret_value(m.group(group)) or s.startswith(MASK, m.start(group)):  # a bare value ends at `]`
         return None
     return m.span(group)
