@@ -85,8 +85,10 @@ def clean_lines(text: str) -> list[str]:
 
 def clean_text(text: str) -> str:
     """A chunk of output with each line cleaned, newlines kept (what `capture` and `until` search)."""
-    if not CONTROL.search(text):
+    if is_plain(text):
         return text
+    if not redraws(text):
+        return INVISIBLE.sub("", text)
     return "\n".join(clean_line(x) for x in text.split("\n"))
 
 
