@@ -99,7 +99,7 @@ class Executor:
         def tell(text: str) -> None:
             run.tell_output(step_id, attempt, stream, text)
 
-        return Spool(commit, [tell], watch, on_match)
+        return Spool(commit, [tell], watch, on_match, redactor=run.redactor)
 
     def _execute(self, step: Step, attempt: int, cancel: threading.Event, finished: threading.Event) -> None:
         try:
@@ -234,7 +234,7 @@ class Executor:
                   code: int) -> tuple[dict[str, str], str | None]:
         run = self.run
         out: dict[str, str] = {}
-        lines = [strip_ansi(x) for x in spool.tail]
+        lines = [strip_ansi(x) for x in spool.raw_tail]  # real values; secrets among them are masked on record
         for var, spec in step.capture.items():
             if spec.startswith("re:"):
                 if var not in matched:

@@ -147,7 +147,7 @@ class Run:
             raise
         try:
             journal.create_run(run_id, runbook_id=book.runbook.id, title=book.runbook.title, path=book.path,
-                               sha256=book.sha256, runbook_text=redactor.text(book.text), environment=environment,
+                               sha256=book.sha256, runbook_text=redactor.source(book.text), environment=environment,
                                release=release, operator=operator, host=facts["host"], tty=facts["tty"],
                                tmux=facts["tmux"], rehearsal=rehearsal, started=now,
                                vars=redactor.value(masked(book, values)))

@@ -30,15 +30,14 @@ from ..events.state import fold
 from ..journal.store import Journal
 from ..runbook.model import Runbook, Step
 from ..runbook.templates import TemplateProblem, builtins, evaluate, referenced_names, render, render_value
-from ..text.redact import MASK, MIN_SECRET_LEN, PATTERNS, Redactor
+from ..text.clean import clean_line
+from ..text.redact import MASK, Redactor
 
 SCHEMA_VERSION = 1
 FORMATS = ("md", "html", "json")
 TAIL_LINES = 40
 OUTCOME_WORDS = {"succeeded": "Succeeded", "completed_on_demand": "Completed through an on-demand section",
                  "aborted": "Aborted"}
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 # ---- public API ------------------------------------------------------------------------------
@@ -157,16 +156,6 @@ def write_json(value: Any, out: TextIO, indent: int = 0) -> None:
         out.write("]" if first else pad + "]")
     else:
         out.write(json.dumps(value, default=str, ensure_ascii=False))
-
-
-def clean_line(line: str) -> str:
-    """A line of terminal output as text: colours removed, carriage-return redraws collapsed."""
-    if "\x1b" in line:
-        line = _ANSI.sub("", line)
-    line = line.rstrip("\r")
-    if "\r" in line:
-        line = line.rsplit("\r", 1)[-1]
-    return _CONTROL.sub("", line)
 
 
 # ---- the plan ----------------------------------------------------------------------------------
@@ -557,7 +546,7 @@ def record_document(journal: Journal, run_id: str, full_output: bool = False, *,
         dev["resolution"] = "not resolved when the record was exported"
 
     # attach execution to each step of the plan
-    scrub = quick_text(redactor)
+    scrub = redactor.text
     on_path = set(state.path)
     for group in doc["sections"] + doc["rollback"]:
         if group["on_demand"]:
@@ -605,23 +594,6 @@ def record_document(journal: Journal, run_id: str, full_output: bool = False, *,
     doc["deviations"] = deviations
     doc["notes"] = notes
     return _redact_doc(doc, scrub), redactor
-
-
-def quick_text(redactor: Redactor):
-    """`redactor.text`, with one combined search first so the many strings holding no secret
-    (labels, names, notes) cost one regex scan instead of one substitution per pattern."""
-    alts = []
-    for rx in PATTERNS:
-        pat = rx.pattern
-        alts.append(f"(?i:{pat[4:]})" if pat.startswith("(?i)") else f"(?:{pat})")
-    if redactor._rx is not None:
-        alts.append(f"(?:{redactor._rx.pattern})")
-    probe = re.compile("|".join(alts))
-
-    def text(s: str) -> str:
-        return redactor.text(s) if len(s) >= MIN_SECRET_LEN and probe.search(s) else s
-
-    return text
 
 
 def _redact_doc(doc: Any, text) -> Any:

@@ -9,13 +9,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import UserError
+from ..text.redact import MIN_SECRET_LEN
 from . import templates
 from .model import Runbook, Var
 
 
 def problem(name: str, spec: Var, value: str) -> str | None:
-    """Why `value` is not acceptable for the variable, or None."""
-    shown = "the value given" if spec.secret else repr(value)  # a secret is never echoed, even when wrong
+    """Why `value` is not acceptable for the variable, or None. A secret's value is never in the answer."""
+    if spec.secret and 0 < len(value) < MIN_SECRET_LEN:  # empty: not set, nothing to mask
+        # refused, not masked: masking a 1-3 character value would mask that text all through the output,
+        # and masking it only as a whole word would show it inside longer words
+        return (f"{name}: a secret must be at least {MIN_SECRET_LEN} characters long, since deploytui masks "
+                f"secrets in output by their value (this one has {len(value)})")
+    shown = "the value given" if spec.secret else repr(value)
     if spec.choices and value not in spec.choices:
         return f"{name}: {shown} is not one of {', '.join(spec.choices)}"
     if spec.pattern and not re.fullmatch(spec.pattern, value):

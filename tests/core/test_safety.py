@@ -261,7 +261,7 @@ def test_journal_must_be_a_regular_file_or_a_new_path_and_modes_are_never_change
     link.symlink_to(target)
     folder = tmp_path / "dir"
     folder.mkdir(mode=0o755)
-    for path, says in ((link, "is a symbolic link"), (folder, "is not a regular file"),
+    for path, says in ((link, "is a symbolic link"), (folder, "is a directory"),
                        (Path("/dev/null"), "is not a regular file")):
         before = os.stat(path).st_mode
         res = deploytui("run", book, "--headless", "--journal", path)
@@ -332,9 +332,8 @@ def test_a_secret_reaches_the_command_through_its_environment_only(tmp_path):
         [[steps]]
         id = "use"
         title = "Log in as {{{{ db_password }}}}"
-        run = "ps -eo args > {seen}; printf 'len=%s\\\\n' \\"${{#1}}\\"" 
-        """.replace('printf', 'set -- {{ db_password }}; printf'), header=SECRET_HEADER,
-                given={"db_password": secret})
+        run = 'ps -eo args > {seen}; set -- {{{{ db_password }}}}; echo "len=$(printf %s "$1" | wc -c)"'
+        """, header=SECRET_HEADER, given={"db_password": secret})
     run.run_step("use")
     assert wait_for(lambda: run.state.outcome == "succeeded", run=run)
     started = [e for e in run.journal.events(run.run_id) if e.kind == ev.STEP_STARTED][0]
