@@ -126,7 +126,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
     from .engine.headless import drive, load_answers, progress_printer
     from .engine.run import Run
     from .runbook.loader import load
-    from .runbook.variables import parse_assignments, resolve
+    from .runbook.variables import parse_assignments, refuse_secrets_on_the_command_line, resolve
 
     if not runbook and not resume_id:
         raise UserError("give a RUNBOOK file, or --resume RUN", 2)
@@ -136,6 +136,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
     if book is not None:
         refuse_unchecked(book)
     journal = open_journal(journal_path)
+    refuse_secrets_on_the_command_line(book or _stored_runbook(journal, resume_id), given)
     if book is not None and not resume_id and not rehearsal:
         resume_id = _offer_resume(journal, book, headless, given, env)
     if headless:
@@ -170,6 +171,13 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
     run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
             break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
             extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal)
+
+
+def _stored_runbook(journal, run_id: str):
+    from .runbook.loader import parse
+
+    row = journal.run(run_id)
+    return parse(row.runbook_text, row.path or "<journal>")
 
 
 def refuse_unchecked(book) -> None:

@@ -28,7 +28,7 @@ from ..journal import Journal, RunWriter, new_run_id
 from ..runbook import templates
 from ..runbook.loader import parse
 from ..runbook.model import Runbook, Step
-from ..runbook.variables import masked, secret_values
+from ..runbook.variables import env_name, from_environment, masked, secret_values
 from ..text.redact import MASK, Redactor
 from . import planner, process, schedule
 from .clock import Clock
@@ -125,8 +125,9 @@ class Run:
                   rehearsal=rehearsal, env=env, handover=handover, redactor=redactor, headless=headless)
         run.secrets = {k: v for k, v in values.items() if book.vars.get(k) and book.vars[k].secret}
         base = {**run._builtins(), **values}
-        environment = run._render_header(book.runbook.environment, base)
-        release = run._render_header(book.runbook.release, base)
+        shown = {**base, **{n: templates.SECRET_SHOWN for n in run.secrets}}  # the header is on every screen
+        environment = run._render_header(book.runbook.environment, shown)
+        release = run._render_header(book.runbook.release, shown)
         facts = session_facts()
         run.lock_key = lock_key(book, environment, rehearsal)
         previous = journal.lock_holder(run.lock_key) if run.lock_key else None
@@ -206,12 +207,14 @@ class Run:
         secrets = {k: v for k, v in given.items() if k in book.vars and book.vars[k].secret}
         env_map = os.environ if env is None else env
         for name, spec in book.vars.items():
-            if spec.secret and name not in secrets and spec.from_env and env_map.get(spec.from_env):
-                secrets[name] = env_map[spec.from_env]
+            found = from_environment(name, spec, env_map) if spec.secret and name not in secrets else None
+            if found is not None:
+                secrets[name] = found
         missing = [n for n, s in book.vars.items() if s.secret and n in started.get("vars", {}) and n not in secrets]
         if missing:
-            raise UserError(f"resuming needs the secret variable(s) {', '.join(missing)} again: "
-                            f"give them with --var or their environment variable", 2)
+            where = ", ".join(env_name(n) for n in missing)
+            raise UserError(f"resuming needs the secret variable(s) {', '.join(missing)} again: set {where} (or "
+                            "their from_env variable) in the environment", 2)
         run_vars = started.get("vars", {})
         differ = [f"{k}={v!r} (the run has {run_vars[k]!r})" for k, v in given.items()
                   if k in run_vars and k not in secrets and str(run_vars[k]) != v]

@@ -29,9 +29,32 @@ def problem(name: str, spec: Var, value: str) -> str | None:
     return None
 
 
+def env_name(name: str) -> str:
+    """The environment variable any runbook variable can be given through (the way for secrets in pipelines)."""
+    return "DEPLOYTUI_VAR_" + "".join(c if c.isalnum() else "_" for c in name).upper()
+
+
+def from_environment(name: str, spec: Var, environ: Mapping[str, str]) -> str | None:
+    for key in (spec.from_env, env_name(name)):
+        if key and environ.get(key):
+            return environ[key]
+    return None
+
+
+def refuse_secrets_on_the_command_line(book: Runbook, given: Mapping[str, str]) -> None:
+    """A secret on the command line is in every user's `ps` (and in `share`'s printed commands): refused."""
+    for name in given:
+        spec = book.vars.get(name)
+        if spec is not None and spec.secret:
+            where = f"{spec.from_env} or {env_name(name)}" if spec.from_env else env_name(name)
+            raise UserError(f"--var {name}: a secret on the command line is visible to every user in `ps`: set "
+                            f"{where} in the environment instead, or leave it for the start form to ask", 2)
+
+
 def default_for(name: str, spec: Var, builtins: dict[str, Any], environ: Mapping[str, str]) -> str | None:
-    if spec.from_env and environ.get(spec.from_env):
-        return environ[spec.from_env]
+    found = from_environment(name, spec, environ)
+    if found is not None:
+        return found
     if spec.default is None:
         return None
     try:

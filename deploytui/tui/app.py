@@ -30,7 +30,15 @@ from . import calm_garbage_collector
 from .messages import EngineEvent
 from .notify import osc_sequences
 from .output import OutputStore
-from .screens.dialogs import ChoiceDialog, ConfirmDialog, DangerDialog, DiffDialog, ReasonDialog
+from .screens.dialogs import (
+    ChoiceDialog,
+    ConfirmDialog,
+    DangerDialog,
+    DiffDialog,
+    ReasonDialog,
+    StopDialog,
+    TextDialog,
+)
 from .screens.run import DriveScreen
 from .screens.start import ScheduleDialog, VarsForm
 from .view import journal_loader, live_view
@@ -237,8 +245,12 @@ class DeployApp(App):
             self.action_rerun()
             return
         if step.danger and self.current_run.state.current == sid:
-            expected = self.current_run.state.info.get("environment") or sid
-            self.push_screen(DangerDialog(self._step_title(sid), expected),
+            why = self.current_run.allowed(sid).why_not("run")
+            if why:  # say why before asking anyone to type anything
+                self.notify(why, severity="warning", timeout=8)
+                return
+            self.push_screen(DangerDialog(self._step_title(sid), self.current_run.danger_word(),
+                                          self.view.command(sid)),
                              lambda typed: typed and self.intent(self.current_run.run_step, sid, confirm=typed))
             return
         self.intent(self.current_run.run_step, sid)
@@ -253,8 +265,8 @@ class DeployApp(App):
             if not reason:
                 return
             if step.danger and step.has_command and self.current_run.state.current == sid:
-                expected = self.current_run.state.info.get("environment") or sid
-                self.push_screen(DangerDialog(self._step_title(sid), expected),
+                self.push_screen(DangerDialog(self._step_title(sid), self.current_run.danger_word(),
+                                              self.view.command(sid)),
                                  lambda typed: typed and self.intent(self.current_run.rerun, sid, reason, confirm=typed))
             else:
                 self.intent(self.current_run.rerun, sid, reason)
@@ -264,14 +276,39 @@ class DeployApp(App):
     def action_skip(self) -> None:
         sid = self.selected
         if sid and self.current_run is not None:
-            self.push_screen(ReasonDialog(f"Skip: {self._step_title(sid)}"),
-                             lambda r: r and self.intent(self.current_run.skip, sid, r))
+            self._stopping_first(sid, "skip", "Stop it and skip the step",
+                                 lambda: self.push_screen(ReasonDialog(f"Skip: {self._step_title(sid)}"),
+                                                          lambda r: r and self.intent(self.current_run.skip, sid, r)))
 
     def action_mark(self, status: str) -> None:
         sid = self.selected
         if sid and self.current_run is not None:
-            self.push_screen(ReasonDialog(f"Mark {status}: {self._step_title(sid)}"),
-                             lambda r: r and self.intent(self.current_run.mark, sid, status, r))
+            self._stopping_first(
+                sid, status, f"Stop it and mark the step {status}",
+                lambda: self.push_screen(ReasonDialog(f"Mark {status}: {self._step_title(sid)}"),
+                                         lambda r: r and self.intent(self.current_run.mark, sid, status, r)))
+
+    def _stopping_first(self, sid: str, intent: str, yes: str, then) -> None:
+        """Skip, done and failed on a step whose command runs stop that command: ask before anything else, in
+        a dialog that keys typed for the command's own prompt cannot confirm."""
+        allowed = self.current_run.allowed(sid)
+        if intent not in allowed:
+            self.notify(allowed.why_not(intent) or "not possible now", severity="warning", timeout=8)
+            return
+        if not allowed.running:
+            then()
+            return
+        self.push_screen(StopDialog(f"{self._step_title(sid)} is running", "Its command is still running. "
+                                    "Stopping it ends it (TERM, then KILL), and the journal records that.", yes),
+                         lambda stop: stop and then())
+
+    def action_view_command(self) -> None:
+        sid = self.selected
+        command = self.view.command(sid) if sid and self.view else None
+        if not command:
+            self.notify("This step has no command.", severity="warning")
+            return
+        self.push_screen(TextDialog(f"Command of {self._step_title(sid)}", command))
 
     def action_override(self) -> None:
         """Override what blocks: the schedule, the deploy window's deadline, or the selected step's gate."""
@@ -528,6 +565,7 @@ class DeployApp(App):
             SystemCommand("Add note", "Write a note into the journal (n)", self.action_note),
             SystemCommand("Copy command", "Copy the selected step's command to the clipboard (c)",
                           self.action_copy_command),
+            SystemCommand("View command", "The selected step's whole command (v)", self.action_view_command),
             SystemCommand("Open full output", "The selected step's whole output from the journal (O)",
                           self.action_full_output),
             SystemCommand("Toggle dark/light theme", "(t)", self.action_toggle_theme),
