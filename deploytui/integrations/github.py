@@ -99,8 +99,6 @@ def _gh_errors(func):
     return wrapper
 
 
-
-
 @action("github.next_release")
 @_gh_errors
 def next_release(ctx: ActionContext, repo: str, patch: str = "false", prefix: str = "RC",
@@ -237,3 +235,47 @@ def workflow(ctx: ActionContext, repo: str, workflow: str, ref: str = "main", in
     if run.conclusion != "success":
         raise ActionError(f"{wf.name} run {run.id} ended {run.conclusion}: {run.html_url}")
     return {"run_id": run.id, "conclusion": run.conclusion, "url": run.html_url}
+
+
+RED = {"failure", "cancelled", "timed_out", "action_required", "startup_failure", "stale", "error"}
+GREEN = {"success", "neutral", "skipped"}
+
+
+def _ci_rows(commit, skip: set[str]) -> list[list[str]]:
+    """[kind, name, state] for every check run (GitHub Actions reports these) and commit status."""
+    rows = [["check run", cr.name, cr.conclusion or cr.status] for cr in commit.get_check_runs()
+            if cr.name not in skip]
+    combined = commit.get_combined_status()
+    rows += [["status", s.context, s.state] for s in combined.statuses if s.context not in skip]
+    return rows
+
+
+@action("github.checks")
+@_gh_errors
+def checks(ctx: ActionContext, repo: str, ref: str, timeout: str = "1800", every: str = "30", ignore: str = "",
+           api_url: str = "") -> dict:
+    """Wait until CI is green for a ref: its check runs (GitHub Actions) and commit statuses, polled with
+    the token (unauthenticated, GitHub allows 60 requests an hour)."""
+    r = _repo(ctx, repo, api_url)
+    skip = set(words(ignore))
+    pause = max(0.05, seconds(every, "every"))
+    deadline = ctx.clock() + seconds(timeout, "timeout")
+    last = None
+    while True:
+        rows = _ci_rows(r.get_commit(ref), skip)
+        red = [row for row in rows if row[2] in RED]
+        waiting = [row for row in rows if row[2] not in RED | GREEN]
+        if rows != last:
+            ctx.table(["kind", "name", "state"], rows, {n for n, row in enumerate(rows) if row[2] in RED})
+            last = rows
+        if red:
+            raise ActionError(f"CI is red for {ref} in {repo}: " + ", ".join(f"{n} {s}" for _, n, s in red))
+        if rows and not waiting:
+            ctx.log(f"CI is green for {ref}: {len(rows)} check(s)")
+            return {"state": "success", "checks": len(rows), "names": [row[1] for row in rows]}
+        what = (f"{len(waiting)} of {len(rows)} check(s) still running" if rows
+                else "no check run or status has reported yet")
+        if ctx.clock() + pause > deadline:
+            raise ActionError(f"CI for {ref} is not green after {timeout}: {what}")
+        if not ctx.sleep(pause):
+            raise ActionError(f"cancelled while waiting for CI on {ref}: {what}")

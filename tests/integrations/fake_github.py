@@ -20,6 +20,9 @@ class FakeGitHub:
         self.refs: dict[str, str] = {}
         self.runs: list[dict] = [{"id": 500, "status": "completed", "conclusion": "success"}]
         self.run_conclusion = "success"
+        # ref -> check runs, each a list of (status, conclusion) it goes through, one per poll
+        self.check_runs: dict[str, dict[str, list[tuple[str, str | None]]]] = {}
+        self.statuses: dict[str, dict[str, str]] = {}  # ref -> context -> state
         httpserver.expect_request(re.compile(r"/api/v3/.*")).respond_with_handler(self.handle)
 
     def calls(self, method, pattern):
@@ -77,6 +80,19 @@ class FakeGitHub:
                 return self._json({"message": "Reference already exists"}, 422)
             self.refs[body["ref"]] = body["sha"]
             return self._json({"ref": body["ref"], "object": {"sha": body["sha"], "type": "commit"}}, 201)
+        if m == "GET" and (mm := re.fullmatch(rf"{r}/commits/([^/]+)/check-runs", path)):
+            runs = []
+            for name, steps in self.check_runs.get(mm.group(1), {}).items():
+                status, conclusion = steps.pop(0) if len(steps) > 1 else steps[0]
+                runs.append({"id": len(runs) + 1, "name": name, "status": status, "conclusion": conclusion})
+            return self._json({"total_count": len(runs), "check_runs": runs})
+        if m == "GET" and (mm := re.fullmatch(rf"{r}/commits/([^/]+)/status", path)):
+            got = self.statuses.get(mm.group(1), {})
+            states = set(got.values())
+            # GitHub says "pending" when nothing has reported a status
+            state = "failure" if states & {"failure", "error"} else "success" if states == {"success"} else "pending"
+            return self._json({"state": state, "sha": "0" * 40, "total_count": len(got),
+                               "statuses": [{"context": c, "state": st} for c, st in got.items()]})
         # GitHub takes the workflow's id or its file name in the path
         wf = re.sub(r"/actions/workflows/migrate\.yaml", "/actions/workflows/42", path)
         wf, path = f"{r}/actions/workflows/42", wf
