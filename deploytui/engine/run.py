@@ -97,7 +97,7 @@ class Run:
         self._cancels: dict[str, threading.Event] = {}
         self._panes: dict[str, list[tuple[threading.Thread, threading.Event]]] = {}
         self._closed = False
-        self._notifier = None  # Slack, when the runbook has [notify]
+        self._notifiers: list = []  # Slack, one per channel of the runbook's [notify]
         self._shared_lock = None  # DynamoDB, when the runbook has [lock]
 
     # ---- opening a run ---------------------------------------------------------------------
@@ -146,7 +146,7 @@ class Run:
             run.emit(ev.LOCK_BROKEN, None, operator, reason=break_lock, shared_holder=shared_holder,
                      holder=f"run {held['run_id']} ({held.get('operator')} on {held.get('host')})"
                      if held.get("run_id") else held.get("holder"))
-        run.emit(ev.SCHEDULE_CHECKED, None, "engine", **schedule.check(book.schedule, now))
+        run.emit(ev.SCHEDULE_CHECKED, None, "engine", **schedule.check(book.schedule, now, {**base, **values}))
         run.advance()
         return run
 
@@ -319,7 +319,12 @@ class Run:
         return ref.finished + parse_duration(nb.wait or 0) / self.time_scale
 
     def deadline_blocks(self) -> bool:
-        return self.state.deadline_passed and "deadline" not in self.state.overrides
+        """The window's deadline stops the deploy, never its recovery: on-demand sections (rollback,
+        disaster recovery) go on without an override."""
+        if not self.state.deadline_passed or "deadline" in self.state.overrides:
+            return False
+        cur = self.state.current
+        return not (cur and self.book.is_on_demand(self.book.step(cur)))
 
     def schedule_blocks(self) -> bool:
         sched = self.state.schedule or {}
@@ -628,8 +633,8 @@ class Run:
         process.kill_all(grace=1.0)
         if self.state.outcome:
             self._release()
-        if self._notifier is not None:
-            self._notifier.close(timeout=5.0)
+        for notifier in self._notifiers:
+            notifier.close(timeout=5.0)
         return killed
 
     def _release(self) -> None:
@@ -652,25 +657,17 @@ class Run:
         return self._shared_lock.acquire(f"run {self.run_id}", reason=reason, force=force)
 
     def _start_notifier(self, variables: dict[str, Any]) -> None:
-        spec = self.book.notify
-        if not spec or not spec.slack:
+        if not self.book.notify:
             return
-        try:
-            url = templates.render(spec.slack, variables).strip()
-        except templates.TemplateProblem as e:
-            self.emit(ev.NOTIFY_FAILED, None, "engine", error=f"notify.slack: {e}")
-            return
-        if not url:
-            return
-        from ..integrations.slack import SlackNotifier
-
-        self.redactor.add(url)
+        from ..integrations.slack import notifiers
 
         def failed(line: str) -> None:
             self.emit(ev.NOTIFY_FAILED, None, "engine", error=line)
 
-        self._notifier = SlackNotifier(url, spec.events, on_failure=failed)
-        self.subscribe(lambda event: self._notifier.notify(event, self.state))
+        for notifier in notifiers(self.book.notify, lambda text: templates.render(text, variables), failed,
+                                  self.redactor.add):
+            self._notifiers.append(notifier)
+            self.subscribe(lambda event, n=notifier: n.notify(event, self.state))
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until no command of this run is running (headless driver and tests)."""

@@ -279,3 +279,25 @@ def checks(ctx: ActionContext, repo: str, ref: str, timeout: str = "1800", every
             raise ActionError(f"CI for {ref} is not green after {timeout}: {what}")
         if not ctx.sleep(pause):
             raise ActionError(f"cancelled while waiting for CI on {ref}: {what}")
+
+
+@action("github.last_success")
+@_gh_errors
+def last_success(ctx: ActionContext, repo: str, branch: str, workflow: str = "", exclude: str = "",
+                 api_url: str = "") -> dict:
+    """The newest successful GitHub Actions run on a branch (of one workflow, if given) whose commit is not
+    in `exclude`: the last good deploy when the newest one, which may have succeeded too, is the bad one."""
+    r = _repo(ctx, repo, api_url)
+    bad = [s.strip() for s in words(exclude)]
+    kw = {"branch": branch, "status": "success"}
+    runs = r.get_workflow(workflow).get_runs(**kw) if workflow else r.get_workflow_runs(**kw)
+    skipped = 0
+    for run in itertools.islice(runs, 100):
+        if any(run.head_sha.startswith(b) or b.startswith(run.head_sha) for b in bad if b):
+            skipped += 1
+            continue
+        ctx.log(f"last good: run {run.id} ({run.name}, {run.created_at:%Y-%m-%d %H:%M} UTC) of {run.head_sha[:9]}"
+                + (f"; skipped {skipped} successful run(s) of {', '.join(b[:9] for b in bad)}" if skipped else ""))
+        return {"head_sha": run.head_sha, "run_id": run.id, "url": run.html_url}
+    raise ActionError(f"no successful run on {branch} in {repo} other than {', '.join(b[:9] for b in bad) or '-'} "
+                      f"among the last 100: find the last good commit by hand")

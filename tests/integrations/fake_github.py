@@ -23,6 +23,7 @@ class FakeGitHub:
         # ref -> check runs, each a list of (status, conclusion) it goes through, one per poll
         self.check_runs: dict[str, dict[str, list[tuple[str, str | None]]]] = {}
         self.statuses: dict[str, dict[str, str]] = {}  # ref -> context -> state
+        self.branch_runs: list[dict] = []  # push runs, oldest first: {branch, head_sha, conclusion}
         httpserver.expect_request(re.compile(r"/api/v3/.*")).respond_with_handler(self.handle)
 
     def calls(self, method, pattern):
@@ -93,6 +94,14 @@ class FakeGitHub:
             state = "failure" if states & {"failure", "error"} else "success" if states == {"success"} else "pending"
             return self._json({"state": state, "sha": "0" * 40, "total_count": len(got),
                                "statuses": [{"context": c, "state": st} for c, st in got.items()]})
+        if m == "GET" and path == f"{r}/actions/runs":
+            runs = [{**self._run({"id": 900 + i, "status": "completed", **x}), "name": "Deploy production",
+                     "head_sha": x["head_sha"], "head_branch": x["branch"], "event": "push",
+                     "created_at": f"2026-11-{10 + i:02d}T10:00:00Z"}
+                    for i, x in enumerate(self.branch_runs)
+                    if x["branch"] == request.args.get("branch", x["branch"])
+                    and request.args.get("status") in (None, x["conclusion"])]
+            return self._json({"total_count": len(runs), "workflow_runs": runs[::-1]})
         # GitHub takes the workflow's id or its file name in the path
         wf = re.sub(r"/actions/workflows/migrate\.yaml", "/actions/workflows/42", path)
         wf, path = f"{r}/actions/workflows/42", wf

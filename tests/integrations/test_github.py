@@ -135,3 +135,20 @@ def test_ci_red_or_silent_is_a_failure(fake, env, recorder):
         gh.checks(recorder(env).ctx, repo=REPO, ref="release_45", every="0.05", timeout="0.2")
     with pytest.raises(ActionError, match="no check run or status has reported yet"):
         gh.checks(recorder(env).ctx, repo=REPO, ref="release_46", every="0.05", timeout="0.2")
+
+
+def test_last_good_deploy_is_not_the_bad_one(fake, env, recorder):
+    good, bad = "1111111aaaaaaa", "2222222bbbbbbb"
+    fake.branch_runs = [{"branch": "production", "head_sha": "0000000fffffff", "conclusion": "success"},
+                        {"branch": "production", "head_sha": good, "conclusion": "success"},
+                        {"branch": "master", "head_sha": "3333333ccccccc", "conclusion": "success"},
+                        {"branch": "production", "head_sha": bad, "conclusion": "failure"},
+                        {"branch": "production", "head_sha": bad, "conclusion": "success"}]  # pods crashed after
+    r = recorder(env)
+    out = gh.last_success(r.ctx, repo=REPO, branch="production", exclude=bad[:9])
+    assert out["head_sha"] == good  # `gh run list --status success --limit 1` would give the bad release
+    assert "skipped 1 successful run(s) of 2222222bb" in r.text
+    req = fake.calls("GET", rf"/repos/{REPO}/actions/runs")[0]
+    assert req[3].endswith("ghp_testtoken")
+    with pytest.raises(ActionError, match="no successful run on production .* other than 1111111aa, 0000000ff, 2222222bb"):
+        gh.last_success(recorder(env).ctx, repo=REPO, branch="production", exclude=f"{good},0000000fffffff,{bad}")
