@@ -783,7 +783,8 @@ class Run:
         ctx = ActionContext(step_id=step_id, log_lines=spool.write_lines, vars=dict(variables),
                             rehearsal=self.rehearsal, time_scale=self.time_scale, cancelled=cancel,
                             handover=self.handover, add_secret=self.redactor.add, on_table=on_table,
-                            clock=self.clock.now, cwd=cwd, env=dict(self.env))
+                            clock=self.clock.now, cwd=cwd, env=dict(self.env),
+                            step_started=self.state.steps[step_id].started)
         try:
             if timer:
                 timer.start()

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from ..errors import ActionError
 from ._params import flag, getenv, mapping, number, seconds, words
+from ._releases import next_rc
 from .registry import ActionContext, action
 
 DEFAULT_API = "https://api.github.com"
@@ -104,19 +105,11 @@ def _gh_errors(func):
 def next_release(ctx: ActionContext, repo: str, patch: str = "false", prefix: str = "RC",
                  api_url: str = "") -> dict:
     """From the last `RC N` release, the next full (N+1) or patch (N.1) release number."""
-    pattern = re.compile(rf"^\s*{re.escape(prefix)}\s+(\d+)(?:\.(\d+))?\s*$", re.IGNORECASE)
-    versions = []
-    for rel in _repo(ctx, repo, api_url).get_releases():
-        m = pattern.match(rel.name or "") or pattern.match(rel.tag_name or "")
-        if m:
-            versions.append((int(m.group(1)), int(m.group(2) or 0)))
-    if not versions:
-        raise ActionError(f"no `{prefix} N` release in {repo}: give the release number by hand")
-    major, minor = max(versions)
-    last = f"{major}.{minor}" if minor else str(major)
-    nxt = f"{major}.{minor + 1}" if flag(patch, "patch") else str(major + 1)
-    ctx.log(f"last release {prefix} {last}; next {'patch' if flag(patch, 'patch') else 'release'} {prefix} {nxt}")
-    return {"number": nxt, "title": f"{prefix} {nxt}", "last": last}
+    releases = [(rel.name, rel.tag_name) for rel in _repo(ctx, repo, api_url).get_releases()]
+    out = next_rc(releases, flag(patch, "patch"), prefix, repo)
+    ctx.log(f"last release {prefix} {out['last']}; next {'patch' if flag(patch, 'patch') else 'release'} "
+            f"{out['title']}")
+    return out
 
 
 @action("github.pull_request")
@@ -171,9 +164,26 @@ def _number(value) -> int:
 @action("github.release")
 @_gh_errors
 def release(ctx: ActionContext, repo: str, tag: str, title: str = "", notes: str = "", pr: str = "",
-            target: str = "", prerelease: str = "false", draft: str = "false", api_url: str = "") -> dict:
-    """Create a release for a tag; notes default to the body of pull request `pr`."""
+            target: str = "", prerelease: str = "false", draft: str = "false", tag_wait: str = "0",
+            api_url: str = "") -> dict:
+    """Create a release for a tag; notes default to the body of pull request `pr`. With `tag_wait`, first
+    wait that long for the tag to reach GitHub (pushed elsewhere and mirrored): GitHub would otherwise
+    create the tag itself, on the default branch."""
+    from github import UnknownObjectException
+
     r = _repo(ctx, repo, api_url)
+    wait = seconds(tag_wait, "tag_wait")
+    if wait:
+        deadline = ctx.clock() + wait
+        while True:
+            try:
+                ref = r.get_git_ref(f"tags/{tag}")
+                ctx.log(f"tag {tag} is on GitHub at {ref.object.sha[:9]}")
+                break
+            except UnknownObjectException:
+                if ctx.clock() > deadline or not ctx.sleep(min(10.0, wait)):
+                    raise ActionError(f"tag {tag} is not on GitHub ({repo}) after {tag_wait}: wait for the mirror "
+                                      f"and re-run the step") from None
     if not notes and pr:
         notes = r.get_pull(_number(pr)).body or ""
     kw = {"tag": tag, "name": title or tag, "message": notes, "draft": flag(draft, "draft"),

@@ -76,6 +76,11 @@ class FakeGitHub:
                    "body": body.get("body"), "html_url": f"https://github.com/{self.repo}/releases/tag/{body['tag_name']}"}
             self.releases.insert(0, rel)
             return self._json(rel, 201)
+        if m == "GET" and (mm := re.fullmatch(rf"{r}/git/ref/(.+)", path)):
+            ref = f"refs/{mm.group(1)}"
+            if ref not in self.refs:
+                return self._json({"message": "Not Found"}, 404)
+            return self._json({"ref": ref, "object": {"sha": self.refs[ref], "type": "commit"}})
         if m == "POST" and path == f"{r}/git/refs":
             if body["ref"] in self.refs:
                 return self._json({"message": "Reference already exists"}, 422)

@@ -22,3 +22,23 @@ healthy = "Healthy: the deployment is done"
     posts = [p.get("text", "") for p in r.world.github.slack]
     assert posts == [f"The sprint deployment of {r.state.vars['date']} was successful: staging is in "
                      "production, master is in staging."]
+
+
+LOGIN_GOV = EVERYTHING + """
+[override]
+schedule = "rehearsal"
+[decide]
+merge-conflicts = "No conflicts"
+extra-servers = "No extra servers"
+worried = "Roll back"
+"""
+
+
+def test_login_gov_rollback_inside_the_recycle_window(rehearse):
+    r = rehearse("login-gov-idp.toml", LOGIN_GOV)
+    assert r.code == EXIT_OK, r.text
+    assert r.status("scale-out-new") == "done"
+    matched = {e.step: e.data["line"] for e in r.events if e.kind == "pane_matched" and e.data.get("pane") == 0}
+    # the rollback's recycle waited for its own migration instance (the reverted code), not the last one's
+    assert matched["rollback-recycle"] != matched["recycle"]
+    assert matched["rollback-recycle"].endswith(f"at {r.world.aws.sha[:9]}")
