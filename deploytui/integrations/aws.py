@@ -75,8 +75,14 @@ def _client(ctx: ActionContext, service: str, region: str):
                 core.get_component("credential_provider").insert_before("env", VaultProvider())
                 session = boto3.session.Session(botocore_session=core, region_name=key[1])
             else:
+                core = botocore.session.get_session()
+                for var, name in (("AWS_CONFIG_FILE", "config_file"),
+                                  ("AWS_SHARED_CREDENTIALS_FILE", "credentials_file")):
+                    if getenv(ctx, var):  # the run's, which may not be this process's
+                        core.set_config_variable(name, getenv(ctx, var))
                 session = boto3.session.Session(aws_access_key_id=creds[0], aws_secret_access_key=creds[1],
-                                                aws_session_token=creds[2], region_name=key[1], profile_name=profile)
+                                                aws_session_token=creds[2], region_name=key[1], profile_name=profile,
+                                                botocore_session=core)
             config = Config(retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=10, read_timeout=60)
             _clients[key] = session.client(service, endpoint_url=endpoint, config=config)
         return _clients[key]

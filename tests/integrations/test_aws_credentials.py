@@ -126,3 +126,20 @@ def test_no_terminal_for_mfa_is_one_line(world, accounts, recorder):
     with pytest.raises(ActionError, match="AWS session for prod-headless expired and aws-vault needs you "
                                           r"\(aws-vault: error: exec: Failed to get credentials"):
         aws.asg_size(recorder(env).ctx, env="prod", role="idp")
+
+
+def test_a_credential_process_profile_of_the_run(world, accounts, recorder, monkeypatch, tmp_path):
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_VAULT"):
+        monkeypatch.delenv(var, raising=False)
+    config = tmp_path / "config"
+    config.write_text("[profile prod-power]\ncredential_process = aws-vault exec prod-power --json\n")
+    env = {"AWS_ENDPOINT_URL": world.endpoint, "AWS_REGION": world.region, "AWS_PROFILE": "prod-power",
+           "AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+           "PATH": accounts["PATH"], "VAULT_CALLS": str(tmp_path / "calls"),
+           "NEW_CREDENTIALS": str(accounts["tmp"] / "new.json")}
+    monkeypatch.setenv("PATH", accounts["PATH"])  # botocore runs the process with this process's environment
+    monkeypatch.setenv("VAULT_CALLS", env["VAULT_CALLS"])
+    monkeypatch.setenv("NEW_CREDENTIALS", env["NEW_CREDENTIALS"])
+    expire(world, accounts)
+    assert aws.asg_size(recorder(env).ctx, env="prod", role="idp")["desired"] == 4  # the run's profile, not ours
+    assert (tmp_path / "calls").read_text().splitlines() == ["exec prod-power --json"]
