@@ -88,7 +88,9 @@ def _gh_errors(func):
             raise ActionError("GitHub rate limit exceeded: wait until it resets and re-run the step") from None
         except UnknownObjectException as err:
             path = getattr(err, "_deploytui_path", "") or kwargs.get("repo", "")
-            raise ActionError(f"GitHub: not found ({path}): check the name, or the token cannot see it") from None
+            said = (err.data or {}).get("message", "") if isinstance(err.data, dict) else ""
+            detail = f": {said}" if said and said != "Not Found" else ""
+            raise ActionError(f"GitHub: not found ({path}{detail}): check the name, or the token cannot see it") from None
         except GithubException as err:
             data = err.data if isinstance(err.data, dict) else {}
             detail = data.get("message", "") or str(err.data)
