@@ -338,7 +338,7 @@ def asg_recycle(ctx: ActionContext, env: str, role: str, skip_migration: str = "
     down = seconds(spindown, "spindown") if spindown else None
     migrate = role == "idp" and not flag(skip_migration, "skip_migration")
     result: dict = {"groups": [], "migration_groups": []}
-    latest_out = latest_back = None
+    outs, backs = [], []
     for where in _regions(ctx, region):
         asg = _client(ctx, "autoscaling", where)
         plan = []
@@ -366,18 +366,19 @@ def asg_recycle(ctx: ActionContext, env: str, role: str, skip_migration: str = "
             ctx.log(f"{env}-migration: Launching migration instance prior to {role} spin up")
             _schedule_recycle(ctx, asg, mgroups[0], now, 0, down, 1, 0)
             result["migration_groups"].append(f"{env}-migration")
+        # the scale-out waits for the migration instance's head start; without one it is immediate
+        spin = up if up is not None else MIGRATION_DELAY if migrate and mgroups else 0
         for g in plan:
-            done = _schedule_recycle(ctx, asg, g, now, up if up is not None else (MIGRATION_DELAY if migrate and mgroups else 0),
-                                     down, 2 * g["DesiredCapacity"], g["DesiredCapacity"])
+            done = _schedule_recycle(ctx, asg, g, now, spin, down, 2 * g["DesiredCapacity"], g["DesiredCapacity"])
             if any(i.get("ProtectedFromScaleIn") for i in g["Instances"]) or g.get("NewInstancesProtectedFromScaleIn"):
                 ctx.log(f"{g['AutoScalingGroupName']}: instances are protected from scale-in: the old ones stay "
                         f"until aws.scale_in which=old")
             result["groups"].append(g["AutoScalingGroupName"])
             result.setdefault("desired", g["DesiredCapacity"])
-            latest_out = max(filter(None, [latest_out, done["scale_out_at"]]))
-            latest_back = max(filter(None, [latest_back, done["return_at"]]))
-    result.update(scale_out_at=latest_out.isoformat(), return_at=latest_back.isoformat(),
-                  scale_out_epoch=latest_out.timestamp(), return_epoch=latest_back.timestamp())
+            outs.append(done["scale_out_at"])
+            backs.append(done["return_at"])
+    result.update(scale_out_at=max(outs).isoformat(), return_at=max(backs).isoformat(),
+                  scale_out_epoch=max(outs).timestamp(), return_epoch=max(backs).timestamp())
     return result
 
 
