@@ -208,7 +208,8 @@ class Executor:
         ctx = ActionContext(step_id=step_id, log_lines=spool.write_lines, vars=dict(variables),
                             rehearsal=run.rehearsal, time_scale=run.time_scale, cancelled=cancel,
                             handover=run.handover, add_secret=run.redactor.add, on_table=on_table,
-                            clock=run.clock.now, cwd=cwd, env=dict(run.env))
+                            clock=run.clock.now, cwd=cwd, env=dict(run.env),
+                            step_started=run.state.steps[step_id].started)
         try:
             if timer:
                 timer.start()

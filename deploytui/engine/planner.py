@@ -117,7 +117,12 @@ def gate_deadline(sit: Situation, step: Step) -> float | None:
 
 
 def deadline_blocks(state: RunState) -> bool:
-    return state.deadline_passed and "deadline" not in state.overrides
+    """The window's deadline stops the deploy, never its recovery: on-demand sections (rollback, disaster
+    recovery) go on without an override."""
+    if not state.deadline_passed or "deadline" in state.overrides:
+        return False
+    cur = state.current
+    return not (cur and state.book.is_on_demand(state.book.step(cur)))
 
 
 def schedule_blocks(state: RunState) -> bool:

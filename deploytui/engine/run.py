@@ -101,7 +101,7 @@ class Run:
         self._survivors: dict[str, list[int]] = {}  # step -> pids a killed deploytui left running
         self._closed = False
         self._ticker: threading.Thread | None = None
-        self._notifier = None  # Slack, when the runbook has [notify]
+        self._notifiers: list = []  # Slack, one per channel of the runbook's [notify]
         self._shared_lock = None  # DynamoDB, when the runbook has [lock]
 
     @property
@@ -166,7 +166,7 @@ class Run:
                 holder = (f"run {previous['run_id']} ({previous.get('operator')} on {previous.get('host')})"
                           if previous else str(shared_holder.get("holder")))
                 run.emit(ev.LockBroken(reason=break_lock, shared_holder=shared_holder, holder=holder), actor=operator)
-            run.emit(ev.ScheduleChecked(**schedule.check(book.schedule, now)))
+            run.emit(ev.ScheduleChecked(**schedule.check(book.schedule, now, base)))
         except BaseException:  # a run that could not even start must not hold the lock (a full disk, say)
             journal.release_lock(run.lock_key, run_id)
             raise
@@ -734,8 +734,8 @@ class Run:
                 self.emit(ev.RunInterrupted(reason=reason, signal=signal, ended=running))
             except Exception:  # a full disk must not keep the process from ending its children
                 traceback.print_exc(file=sys.stderr)
-        if self._notifier is not None:
-            self._notifier.close(timeout=5.0)
+        for notifier in self._notifiers:
+            notifier.close(timeout=5.0)
         return running
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
@@ -762,26 +762,17 @@ class Run:
         return self._shared_lock.acquire(f"run {self.run_id}", reason=reason, force=force)
 
     def _start_notifier(self, variables: dict[str, Any]) -> None:
-        spec = self.book.notify
-        if not spec or not spec.slack:
+        if not self.book.notify:
             return
-        try:
-            url = templates.render(spec.slack, variables).strip()
-        except templates.TemplateProblem as e:
-            self.emit(ev.NotifyFailed(error=f"notify.slack: {e}"))
-            return
-        if not url:
-            return
-        from ..integrations.slack import SlackNotifier
-
-        self.redactor.add(url)
+        from ..integrations.slack import notifiers
 
         def failed(line: str) -> None:
             self.emit(ev.NotifyFailed(error=line))
 
-        notifier = SlackNotifier(url, spec.events, on_failure=failed, redact=self.redactor.text)
-        self._notifier = notifier
-        self.subscribe(lambda event: notifier.notify(event, self.state, self.text_of_step))
+        for notifier in notifiers(self.book.notify, lambda text: templates.render(text, variables), failed,
+                                  self.redactor.add, self.redactor.text):
+            self._notifiers.append(notifier)
+            self.subscribe(lambda event, n=notifier: n.notify(event, self.state, self.text_of_step))
 
 
 def _guarded(listener: Callable, *args: Any) -> None:

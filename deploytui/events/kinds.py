@@ -89,6 +89,7 @@ class ScheduleChecked(Payload):
     deadline: float | None = None
     day: str = ""
     local_time: str = ""
+    not_applicable: str | None = None  # the schedule's `when` is false for this run (a sandbox deploy, say)
 
 
 @dataclass(frozen=True, kw_only=True)

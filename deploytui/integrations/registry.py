@@ -89,6 +89,7 @@ class ActionContext:
     clock: Callable[[], float] = time.time
     cwd: str | None = None
     env: dict[str, str] = field(default_factory=dict)  # the environment the run started with
+    step_started: float | None = None  # when this attempt of the step (whose action or pane this is) started
 
     def log(self, line: str) -> None:
         self.log_lines(str(line).splitlines() or [""])

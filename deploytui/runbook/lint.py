@@ -112,6 +112,8 @@ def _lint_header(book: Runbook, add, names) -> None:
         _lint_template(value, ("runbook", field), "runbook", field, add, names)
     if book.notify and book.notify.slack:
         _lint_template(book.notify.slack, ("notify", "slack"), "notify", "slack", add, names)
+    for i, route in enumerate(book.notify.routes if book.notify else []):
+        _lint_template(route.slack, ("notify", "routes", i, "slack"), "notify", f"routes[{i}].slack", add, names)
 
 
 def _lint_schedule(book: Runbook, add) -> None:
@@ -122,6 +124,11 @@ def _lint_schedule(book: Runbook, add) -> None:
         for day in getattr(sched, field):
             if day.title() not in DAYS and day.title() not in FULL_DAYS:
                 add(("schedule", field), "schedule", field, f"{day!r} is not a day (use {', '.join(DAYS)})")
+    if sched.when:  # checked when the run starts: only the variables are known then
+        _lint_template(sched.when, ("schedule", "when"), "schedule", "when", add,
+                       set(book.vars) | set(templates.builtins()), expression=True)
+    if sched.holidays_around < 0:
+        add(("schedule", "holidays_around"), "schedule", "holidays_around", "must be 0 or more days")
     if sched.holidays:
         import holidays
 

@@ -34,7 +34,9 @@ class Schedule(Strict):
     avoid: list[str] = Field(default_factory=list)  # refused unless overridden with a reason
     holidays: str | None = None  # country code for the `holidays` package
     subdivision: str | None = None
+    holidays_around: int = 0  # a holiday this many days before or after the deploy counts too
     window: Window | None = None
+    when: str | None = None  # the schedule applies only when this is true, e.g. "release_kind == 'weekly'"
 
 
 class Var(Strict):
@@ -114,9 +116,24 @@ class Section(Strict):
     body: str | None = None
 
 
+def _default_events() -> list[str]:
+    return ["run_started", "step_finished", "decision", "run_finished"]
+
+
+class SlackRoute(Strict):
+    slack: str  # webhook URL template
+    events: list[str] = Field(default_factory=_default_events)  # event kinds, or "step_failed"
+
+
 class Notify(Strict):
     slack: str | None = None  # webhook URL template, usually "{{ slack_webhook }}" from a secret var
-    events: list[str] = Field(default_factory=lambda: ["run_started", "step_finished", "decision", "run_finished"])
+    events: list[str] = Field(default_factory=_default_events)
+    routes: list[SlackRoute] = Field(default_factory=list)  # more channels, each hearing its own events
+
+    def channels(self) -> list[tuple[str, str, list[str]]]:
+        """(field, webhook template, events) of every channel."""
+        main = [("notify.slack", self.slack, self.events)] if self.slack else []
+        return main + [(f"notify.routes[{i}].slack", r.slack, r.events) for i, r in enumerate(self.routes)]
 
 
 class Lock(Strict):

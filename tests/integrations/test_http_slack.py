@@ -136,8 +136,9 @@ def test_notifier_posts_in_order_without_blocking(httpserver):
     assert time.monotonic() - t < 0.2  # the deploy does not wait for Slack
     assert n.flush(5)
     n.close()
-    assert received == [":arrow_forward: Run of IdP started by alice",
-                        ":white_check_mark: Deploy the login.gov IdP: Recycle the IdP instances: done in 3s"]
+    assert "\n".join(received).splitlines() == [  # in order; queued lines may share a post
+        ":arrow_forward: Run of IdP started by alice",
+        ":white_check_mark: Deploy the login.gov IdP: Recycle the IdP instances: done in 3s"]
     assert failures == []
 
 
@@ -151,3 +152,59 @@ def test_notifier_reports_a_slack_outage_instead_of_raising():
     assert got.wait(5)
     n.close()
     assert failures == ["cannot reach Slack: ConnectError (message: Deploy started)"]
+
+
+def test_slack_post_waits_out_a_429(httpserver, recorder):
+    answers = iter([Response("rate_limited", status=429, headers={"Retry-After": "1"}), Response("ok")])
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(lambda req: next(answers))
+    r = recorder()
+    t = time.monotonic()
+    assert slack.post(r.ctx, text="RC 124 is deployed", webhook=httpserver.url_for("/hook")) == {"posted": True}
+    assert time.monotonic() - t >= 0.95  # it honoured Retry-After: 1
+    assert [req.get_json()["text"] for req, _ in httpserver.log] == ["RC 124 is deployed"] * 2
+    assert "Slack asked us to wait 1s (rate limit): retrying then" in r.lines
+    # a Retry-After longer than we hold a deploy for fails the step in one line
+    httpserver.clear()
+    httpserver.expect_request("/hook").respond_with_data("rate_limited", status=429, headers={"Retry-After": "3600"})
+    with pytest.raises(ActionError, match=r"Slack is rate limiting this webhook \(429\): gave up after 1 attempt"):
+        slack.post(recorder().ctx, text="x", webhook=httpserver.url_for("/hook"))
+
+
+def test_notifier_batches_what_queues_up_and_respects_429(httpserver):
+    posts, first = [], threading.Event()
+
+    def slack_like(req):
+        posts.append(req.get_json()["text"])
+        if len(posts) == 1:
+            first.set()
+            return Response("rate_limited", status=429, headers={"Retry-After": "1"})
+        return Response("ok")
+
+    httpserver.expect_request("/hook").respond_with_handler(slack_like)
+    failures = []
+    n = slack.SlackNotifier(httpserver.url_for("/hook"), on_failure=failures.append)
+    n.post("step 0 done")
+    assert first.wait(5)
+    for i in range(1, 37):  # a rehearsal's worth of steps, while Slack asks us to wait
+        n.post(f"step {i} done")
+    assert n.flush(10)
+    n.close()
+    assert failures == []
+    assert posts[0] == posts[1] == "step 0 done"  # the 429'd post went again after Retry-After
+    delivered = "\n".join(posts[1:]).splitlines()
+    assert delivered == [f"step {i} done" for i in range(37)]  # every line, in order
+    assert len(posts) <= 4, posts  # not 37 posts
+
+
+def test_a_channel_hears_only_its_events(httpserver):
+    got = []
+    httpserver.expect_request("/alerts").respond_with_handler(lambda req: (got.append(req.get_json()["text"]),
+                                                                          Response("ok"))[1])
+    n = slack.SlackNotifier(httpserver.url_for("/alerts"), ["step_failed", "run_finished"])
+    state = initial(BOOK)
+    n.notify(_event(ev.STEP_FINISHED, "recycle", status="done", duration=3), state)
+    n.notify(_event(ev.STEP_FINISHED, "recycle", status="failed", exit_code=1, duration=3), state)
+    n.notify(_event(ev.RUN_STARTED, actor="alice", operator="alice", title="IdP"), state)
+    assert n.flush(5)
+    n.close()
+    assert got == [":x: Deploy the login.gov IdP: Recycle the IdP instances: failed: exit code 1"]

@@ -4,7 +4,7 @@ shows the whole command, a clipped command box says so, and secrets appear on no
 
 from __future__ import annotations
 
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Static
 
 from deploytui.events import kinds as ev
 from deploytui.tui.screens.dialogs import DangerDialog, ReasonDialog, StopDialog, TextDialog
