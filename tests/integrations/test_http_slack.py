@@ -203,7 +203,7 @@ def test_a_channel_hears_only_its_events(httpserver):
     n = slack.SlackNotifier(httpserver.url_for("/alerts"), ["step_failed", "run_finished"])
     state = initial(BOOK)
     n.notify(_event(ev.STEP_FINISHED, "recycle", status="done", duration=3), state)
-    n.notify(_event(ev.STEP_FINISHED, "recycle", status="failed", exit_code=1, duration=3), state)
+    n.notify(_event(ev.STEP_FINISHED, "recycle", status="failed", exit_code=1, error="exit code 1"), state)
     n.notify(_event(ev.RUN_STARTED, actor="alice", operator="alice", title="IdP"), state)
     assert n.flush(5)
     n.close()
