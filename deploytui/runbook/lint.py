@@ -401,8 +401,11 @@ def marker_contexts(shell: str) -> dict[str, str]:
 def _lint_action(actions: Actions, name: str, params: dict, loc, where, prefix: str, add) -> None:
     spec = actions.get(name)
     if spec is None:
-        known = ", ".join(sorted(actions)) or "none registered"
-        add(loc + ("uses",), where, f"{prefix}uses", f"unknown action {name!r} (known: {known})")
+        import difflib
+
+        family = sorted(a for a in actions if a.split(".")[0] == name.split(".")[0])
+        near = difflib.get_close_matches(name, list(actions), n=3) or family[:8] or sorted(actions)[:8]
+        add(loc + ("uses",), where, f"{prefix}uses", f"unknown action {name!r} (did you mean: {', '.join(near)}?)")
         return
     problem = spec.check_params(params)
     if problem:
