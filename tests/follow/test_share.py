@@ -167,3 +167,21 @@ def test_read_only_client_cannot_change_the_run(shared):
     finally:
         follower.close()
         driver.close()
+
+
+def test_share_never_changes_the_mode_of_a_directory_it_was_given(tmp_path):
+    given = tmp_path / "shared-sockets"
+    given.mkdir()
+    given.chmod(0o1777)
+    book = tmp_path / "shared.toml"
+    book.write_text(SHARED_BOOK)
+    socket = given / "deploy.sock"
+    out = subprocess.run([sys.executable, "-m", "deploytui", "share", "--socket", str(socket), "--session", "keep",
+                          "--detach", "--", sys.executable, "-m", "deploytui", "run", str(book), "--var",
+                          "env=staging", "--journal", str(tmp_path / "j.db")], cwd=ROOT, capture_output=True,
+                         text=True, timeout=30, stdin=subprocess.DEVNULL)
+    try:
+        assert out.returncode == 0, out.stderr
+        assert stat.S_IMODE(os.stat(given).st_mode) == 0o1777
+    finally:
+        subprocess.run(["tmux", "-S", str(socket), "kill-server"], capture_output=True, timeout=10)

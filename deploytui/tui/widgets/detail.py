@@ -115,7 +115,7 @@ class StepDetail(Vertical):
                     yield from self._buttons(status)
         if step.has_command or step.panes:
             self._output_area = OutputArea(sid, step.has_command,
-                                           [p.title or f"pane {k + 1}" for k, p in enumerate(step.panes)], id="output")
+                                           [view.text(p.title) or f"pane {k + 1}" for k, p in enumerate(step.panes)], id="output")
             yield self._output_area
 
     def _buttons(self, status: str):
