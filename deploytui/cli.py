@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import click
@@ -136,41 +137,42 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
     if book is not None:
         refuse_unchecked(book)
     journal = open_journal(journal_path)
-    refuse_secrets_on_the_command_line(book or _stored_runbook(journal, resume_id), given)
-    if book is not None and not resume_id and not rehearsal:
-        resume_id = _offer_resume(journal, book, headless, given, env)
-    if headless:
-        with ending_signals():
-            if resume_id:
-                the_run = Run.resume(journal, resume_id, operator=operator, env=env, book=book, given=given,
-                                     headless=True)
-            else:
-                values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given}, environ=env)
-                if missing:
-                    raise UserError(f"{book.path}: no value for {', '.join(missing)}: give --var NAME=VALUE", 2)
-                if vet_values:
-                    vet_values(values)
-                the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
-                                    rehearsal=rehearsal, env=env, break_lock=break_lock, headless=True,
-                                    faults=faults, seal=seal)
-            printer = progress_printer(the_run, click.echo, show_output=not no_output)
-            for line in banner or []:
-                printer(line)
-            code, why, signum = 0, "the headless driver stopped", None
-            try:
-                code = drive(the_run, answer_set, printer)
-            except Ended as e:
-                code, why, signum = e.exit_code, e.reason, e.signum
-            except KeyboardInterrupt:
-                code, why, signum = 130, reason_for(2), 2
-            finally:
-                the_run.close(why, signal=signum)
-        sys.exit(code)
-    from .tui.app import run_app
+    with closing(journal):  # folds the WAL into the file on every way out
+        refuse_secrets_on_the_command_line(book or _stored_runbook(journal, resume_id), given)
+        if book is not None and not resume_id and not rehearsal:
+            resume_id = _offer_resume(journal, book, headless, given, env)
+        if headless:
+            with ending_signals():
+                if resume_id:
+                    the_run = Run.resume(journal, resume_id, operator=operator, env=env, book=book, given=given,
+                                         headless=True)
+                else:
+                    values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given}, environ=env)
+                    if missing:
+                        raise UserError(f"{book.path}: no value for {', '.join(missing)}: give --var NAME=VALUE", 2)
+                    if vet_values:
+                        vet_values(values)
+                    the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
+                                        rehearsal=rehearsal, env=env, break_lock=break_lock, headless=True,
+                                        faults=faults, seal=seal)
+                printer = progress_printer(the_run, click.echo, show_output=not no_output)
+                for line in banner or []:
+                    printer(line)
+                code, why, signum = 0, "the headless driver stopped", None
+                try:
+                    code = drive(the_run, answer_set, printer)
+                except Ended as e:
+                    code, why, signum = e.exit_code, e.reason, e.signum
+                except KeyboardInterrupt:
+                    code, why, signum = 130, reason_for(2), 2
+                finally:
+                    the_run.close(why, signal=signum)
+            sys.exit(code)
+        from .tui.app import run_app
 
-    run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
-            break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
-            extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal)
+        run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
+                break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
+                extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal)
 
 
 def _stored_runbook(journal, run_id: str):

@@ -230,6 +230,7 @@ class Executor:
         finally:
             if timer:
                 timer.cancel()
+            ctx.close()
 
     def _captures(self, step: Step, spool: Spool, outputs: dict, matched: dict[str, str],
                   code: int) -> tuple[dict[str, str], str | None]:

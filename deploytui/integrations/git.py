@@ -43,7 +43,7 @@ def _git_errors(func):
 def _repo(ctx: ActionContext, path: str):
     import git
 
-    return git.Repo(path or ctx.cwd or ".", search_parent_directories=False)
+    return ctx.closing(git.Repo(path or ctx.cwd or ".", search_parent_directories=False))
 
 
 def _resolve(repo, ref: str, remote: str) -> str:

@@ -172,7 +172,13 @@ class Journal:
                             f"this one knows format {FORMAT}): upgrade deploytui to use it", 2)
 
     def close(self) -> None:
+        """Close, folding the write-ahead log into the main file: a copy of the journal file alone is whole."""
         with self._lock:
+            if not self.readonly:
+                try:
+                    self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                except sqlite3.DatabaseError:  # busy (a follower reading) or a full disk: the WAL stays valid
+                    pass
             self.db.close()
 
     # ---- writing ---------------------------------------------------------------------------

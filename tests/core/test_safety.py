@@ -461,3 +461,18 @@ def test_the_resume_offer_never_picks_a_run_of_another_environment(tmp_path):
     assert resumable(first.journal, book, {"env": "staging"}, env={}) is None
     offered = resumable(first.journal, book, {"env": "prod"}, env={})
     assert offered is not None and offered[0].id == first.run_id and offered[1] == []
+
+
+def test_after_deploytui_ends_the_journal_file_alone_holds_everything(tmp_path):
+    """The WAL is folded into the main file on the way out: a copy of the journal file (without its -wal)
+    is a whole journal."""
+    book = write_book(tmp_path, '[[steps]]\nid = "a"\ntitle = "A"\nrun = "echo hi"\n[[steps]]\nid = "b"\n'
+                                'title = "B"\nchecks = ["x"]\n')
+    j = tmp_path / "j.db"
+    res = deploytui("run", book, "--headless", "--answers", _run_all(tmp_path), "--journal", j)
+    assert res.returncode == 0, res.stderr
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(j.read_bytes())
+    db = sqlite3.connect(copy)
+    assert db.execute("SELECT outcome FROM runs").fetchone() == ("succeeded",)
+    assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] > 5
