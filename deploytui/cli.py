@@ -155,6 +155,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
                     the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
                                         rehearsal=rehearsal, env=env, break_lock=break_lock, headless=True,
                                         faults=faults, seal=seal)
+                publisher = publish(the_run)
                 printer = progress_printer(the_run, click.echo, show_output=not no_output)
                 for line in banner or []:
                     printer(line)
@@ -167,12 +168,36 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
                     code, why, signum = 130, reason_for(2), 2
                 finally:
                     the_run.close(why, signal=signum)
+                    if publisher is not None:
+                        publisher.close()
             sys.exit(code)
         from .tui.app import run_app
 
-        run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
-                break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
-                extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal)
+        publishers: list = []
+        try:
+            run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
+                    break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
+                    extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal,
+                    on_run=lambda run: publishers.append(publish(run)))
+        finally:
+            for publisher in filter(None, publishers):
+                publisher.close()
+
+
+def publish(run):
+    """Publish the run for followers (follow/publish.py) on DEPLOYTUI_PUBLISH (default: a private per-run
+    socket), readable by DEPLOYTUI_PUBLISH_GROUP when `share --group` set it. A socket that cannot be made
+    is said once and never stops the deploy."""
+    import os
+
+    from .follow.publish import Publisher
+
+    path = os.environ.get("DEPLOYTUI_PUBLISH")
+    try:
+        return Publisher(run, Path(path) if path else None, os.environ.get("DEPLOYTUI_PUBLISH_GROUP") or None).start()
+    except (UserError, OSError) as e:
+        run.note(f"followers must read the journal: the run could not be published ({e})")
+        return None
 
 
 def _stored_runbook(journal, run_id: str):
@@ -371,17 +396,36 @@ def export(run_id: str, fmt: str, out_path: Path | None, full_output: bool, jour
 
 @main.command()
 @click.argument("run_id", required=False)
+@click.option("--socket", "socket_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Follow the run the driver publishes on this socket (no access to the journal needed).")
+@click.option("--sign", is_flag=True, help="Let this pair sign off steps that ask for it (key a), as themselves.")
 @journal_option
-def follow(run_id: str | None, journal_path: Path | None) -> None:
-    """A read-only screen of a run (default: the active one), updated from the journal as it is written."""
-    from .follow.feed import follow as open_follow
+def follow(run_id: str | None, socket_path: Path | None, sign: bool, journal_path: Path | None) -> None:
+    """A read-only screen of a run (default: the one being driven now), with its own size and scroll.
 
-    if not _journal_exists(journal_path):
-        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
-    feed = open_follow(journal_path, run_id)
+    It follows the driver's published socket when there is one (cheap for the driver, and the way for a pair
+    of another Unix user, or on another machine through an SSH forward of the socket), else the journal."""
+    from .follow.feed import follow as open_follow
     from .tui.follow import run_follow
 
-    run_follow(feed)
+    feed = None
+    if socket_path is None:
+        if not _journal_exists(journal_path):
+            raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run); "
+                            "a pair of another user gives --socket PATH", 2)
+        feed = open_follow(journal_path, run_id)
+        driver = feed.journal.driver(feed.run_id)
+        if driver and driver.get("socket") and not feed.stopped and Path(driver["socket"]).exists():
+            socket_path = Path(driver["socket"])
+            feed.close()
+            feed = None
+    if feed is None:
+        from .follow.client import SocketFollow
+
+        feed = SocketFollow(socket_path)
+    elif sign:
+        raise UserError("signing off goes through the driver's published socket, and this run has none live", 2)
+    run_follow(feed, sign=sign)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

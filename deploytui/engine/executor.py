@@ -94,12 +94,14 @@ class Executor:
         run = self.run
 
         def commit(text: str) -> str:
-            return run.writer.output(step_id, attempt, stream, text, run.clock.now())
+            # committed and told as one: a follower joining reads the journal up to a cut that the pushes
+            # it then receives continue exactly (run.output_lock), no chunk missing or shown twice
+            with run.output_lock:
+                clean = run.writer.output(step_id, attempt, stream, text, run.clock.now())
+                run.tell_output(step_id, attempt, stream, clean)
+            return clean
 
-        def tell(text: str) -> None:
-            run.tell_output(step_id, attempt, stream, text)
-
-        return Spool(commit, [tell], watch, on_match, redactor=run.redactor)
+        return Spool(commit, [], watch, on_match, redactor=run.redactor)
 
     def _execute(self, step: Step, attempt: int, cancel: threading.Event, finished: threading.Event) -> None:
         try:

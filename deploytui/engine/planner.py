@@ -18,7 +18,7 @@ from typing import Any
 from ..events.state import DONE, FAILED, SKIPPED, RunState
 from ..runbook import templates
 from ..runbook.durations import parse_duration
-from ..runbook.model import Runbook, Step
+from ..runbook.model import Runbook, Step, sign_offs_needed
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Situation:
     time_scale: float = 1.0
     busy: frozenset[str] = frozenset()  # steps whose command is still running in this process
     survivors: frozenset[str] = frozenset()  # steps whose killed command still has live processes
+    command_of: Callable[[str], str | None] = lambda step_id: None  # the command as it would run now
 
     @property
     def book(self) -> Runbook:
@@ -116,6 +117,17 @@ def gate_deadline(sit: Situation, step: Step) -> float | None:
     return ref.finished + parse_duration(nb.wait or 0) / (sit.time_scale or 1.0)
 
 
+def missing_sign_offs(sit: Situation, step: Step) -> int:
+    """How many more people must sign off `step` (the four-eyes rule) before it runs. A sign-off counts for
+    the command its signer saw: when the command changed since, it must be signed again."""
+    need, _group = sign_offs_needed(sit.book, step)
+    if not need:
+        return 0
+    command = sit.command_of(step.id)
+    signers = {s["user"] for s in sit.state.steps[step.id].sign_offs if command is None or s["command"] == command}
+    return max(0, need - len(signers))
+
+
 def deadline_blocks(state: RunState) -> bool:
     """The window's deadline stops the deploy, never its recovery: on-demand sections (rollback, disaster
     recovery) go on without an override."""
@@ -163,7 +175,8 @@ def next_move(sit: Situation) -> Move | None:
             return None
         if not step.has_command:
             return Activate(cur)
-        if step.auto and not step.interactive and not step.danger and cur not in sit.busy:
+        if step.auto and not step.interactive and not step.danger and cur not in sit.busy \
+                and not missing_sign_offs(sit, step):
             return StartAuto(cur)
         return None
     if st.command_running:
@@ -230,6 +243,12 @@ def refusal(sit: Situation, intent: str, step_id: str) -> str | None:
         if schedule_blocks(s):
             return ("the schedule guard says: " + "; ".join((s.schedule or {}).get("problems", []))
                     + ": override the schedule with a reason to go on")
+        missing = missing_sign_offs(sit, step)
+        if missing:
+            _need, group = sign_offs_needed(sit.book, step)
+            who = f"someone in {group}" if group else f"{missing} more {'person' if missing == 1 else 'people'}"
+            return (f"step '{step_id}' needs a sign-off from {who} besides the driver (four eyes): a pair signs "
+                    "off from their own follower, `deploytui follow --sign`")
         return None
     if intent == RERUN:
         if st.command_running or step_id in sit.busy:

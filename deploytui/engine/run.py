@@ -27,7 +27,7 @@ from ..events.state import DONE, FAILED, RunState, apply, fold
 from ..journal import Journal, RunWriter, new_run_id
 from ..runbook import templates
 from ..runbook.loader import parse
-from ..runbook.model import Runbook, Step
+from ..runbook.model import Runbook, Step, sign_offs_needed
 from ..runbook.variables import env_name, from_environment, masked, secret_values
 from ..text.redact import MASK, Redactor
 from . import planner, process, schedule
@@ -40,6 +40,7 @@ TableListener = Callable[[str, int, list[str], list[list[str]], set[int]], None]
 Handover = Callable[..., int]  # (argv, env=, cwd=) -> exit code, with the terminal handed over
 
 TICK_SECONDS = 0.5  # how often the run's own ticker looks at its timers
+BEAT_EVERY = 2  # ticks between heartbeats: a follower calls a driver silent for 5 s stopped
 
 
 def default_handover(argv: list[str] | str, env: dict[str, str] | None = None, cwd: str | None = None) -> int:
@@ -94,6 +95,7 @@ class Run:
         self._pending_stop: dict[str, tuple[str, str, str]] = {}  # step -> (then, reason, actor)
         self.interrupt_reason: str | None = None
         self._lock = threading.RLock()
+        self.output_lock = threading.Lock()  # held while a chunk is committed and told (see executor._spool)
         self._event_listeners: list[EventListener] = []
         self._output_listeners: list[OutputListener] = []
         self._table_listeners: list[TableListener] = []
@@ -101,6 +103,7 @@ class Run:
         self._survivors: dict[str, list[int]] = {}  # step -> pids a killed deploytui left running
         self._closed = False
         self._ticker: threading.Thread | None = None
+        self.published_at = ""  # the socket the run is published on for followers (follow.publish)
         self._notifiers: list = []  # Slack, one per channel of the runbook's [notify]
         self._shared_lock = None  # DynamoDB, when the runbook has [lock]
 
@@ -361,7 +364,8 @@ class Run:
     def situation(self) -> planner.Situation:
         return planner.Situation(state=self.state, now=self.clock.now(), variables=self.variables,
                                  time_scale=self.time_scale, busy=self.executor.busy(),
-                                 survivors=frozenset(self._survivors))
+                                 survivors=frozenset(self._survivors),
+                                 command_of=lambda sid: self.resolved_command(self.book.step(sid)))
 
     def allowed(self, step_id: str) -> planner.Allowed:
         """What a step allows now (for the screens): the same rules the intents enforce."""
@@ -458,11 +462,19 @@ class Run:
                 self.emit(ev.DeadlinePassed(deadline=s.deadline))
             self.advance()
 
+    def beat(self) -> None:
+        """Tell followers this driver is alive (the journal's drivers table, about once a second)."""
+        self.journal.beat(self.run_id, os.getpid(), socket.gethostname(), time.time(), self.published_at)
+
     def _start_ticker(self) -> None:
         def tick() -> None:
+            beats = 0
             while not self._closed and not self.state.outcome:
-                time.sleep(TICK_SECONDS)
                 try:
+                    if beats % BEAT_EVERY == 0:
+                        self.beat()
+                    beats += 1
+                    time.sleep(TICK_SECONDS)
                     self.poll()
                 except Exception:  # a failing journal write is reported by the intent that meets it next
                     traceback.print_exc(file=sys.stderr)
@@ -677,6 +689,36 @@ class Run:
             self.emit(ev.SurvivorsFound(attempt=st.attempt, processes=procs, ended=True, reason=reason),
                       step=step_id, actor=actor or self.operator)
 
+    def sign_off(self, step_id: str, user: str, uid: int, command: str) -> None:
+        """A second person approves `step_id`'s command (the four-eyes rule). `user` and `uid` are what the
+        kernel says of the signer's process (follow.publish); `command` is the command they were shown."""
+        with self._lock:
+            self._check_open()
+            step = self._require_step(step_id)
+            need, group = sign_offs_needed(self.book, step)
+            if not need:
+                raise UserError(f"step '{step_id}' asks for no sign-off", 2)
+            if uid == os.getuid() or user == self.operator:
+                raise UserError("the driver cannot sign off their own deploy: another person signs, as themselves", 2)
+            if group and user not in _members(group):
+                raise UserError(f"step '{step_id}' needs a sign-off from someone in {group}; {user} is not", 2)
+            st = self.state.steps[step_id]
+            if st.final is not None or st.command_running:
+                raise UserError(f"step '{step_id}' has already run", 2)
+            current = self.resolved_command(step) or ""
+            if command.strip() != current.strip():
+                raise UserError(f"step '{step_id}': its command changed since you saw it: look at it again", 2)
+            if any(s["user"] == user and s["command"] == current for s in st.sign_offs):
+                raise UserError(f"{user} has already signed off step '{step_id}'", 2)
+            self.emit(ev.SignedOff(user=user, uid=uid, command=current), step=step_id, actor=user)
+            self.advance()
+
+    def _require_step(self, step_id: str) -> Step:
+        try:
+            return self.book.step(step_id)
+        except KeyError:
+            raise UserError(f"no step {step_id!r} in this runbook", 2) from None
+
     def note(self, text: str, step_id: str | None = None, *, actor: str | None = None) -> None:
         if not text.strip():
             raise UserError("an empty note says nothing", 2)
@@ -727,13 +769,14 @@ class Run:
         for sid in running:  # daemons a stopped command started, and pty=false children that left the group
             st = self.state.steps[sid]
             process.end(process.marked(process.mark_value(self.run_id, sid, st.attempt)), grace=1.0)
-        if self.state.outcome:
-            self._release()
-        else:
-            try:
+        try:
+            if self.state.outcome:
+                self._release()
+            else:
                 self.emit(ev.RunInterrupted(reason=reason, signal=signal, ended=running))
-            except Exception:  # a full disk must not keep the process from ending its children
-                traceback.print_exc(file=sys.stderr)
+            self.journal.stop_beating(self.run_id)
+        except Exception:  # a full disk must not keep the process from ending its children
+            traceback.print_exc(file=sys.stderr)
         for notifier in self._notifiers:
             notifier.close(timeout=5.0)
         return running
@@ -811,6 +854,17 @@ def _pid_alive(pid: int | str | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _members(group: str) -> set[str]:
+    import grp
+    import pwd
+
+    try:
+        g = grp.getgrnam(group)
+    except KeyError:
+        return set()
+    return set(g.gr_mem) | {p.pw_name for p in pwd.getpwall() if p.pw_gid == g.gr_gid}
 
 
 def _held_here(holder: dict, host: str) -> bool:

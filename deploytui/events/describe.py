@@ -112,6 +112,8 @@ def describe(event: k.Event, title: Callable[[str], str] | None = None) -> Said:
             if p.ended:
                 return Said(f"{step}: ended what the interrupted command left running{by}: {procs}", WARN)
             return Said(f"{step}: the interrupted command is still running: {procs}", WARN)
+        case k.SignedOff():
+            return Said(f"{step}: signed off by {p.user} (four eyes)", OK)
         case k.Jump():
             return Said(f"Entered {p.target}{by}{_because(p.reason)}", WARN)
         case k.Note():

@@ -260,6 +260,16 @@ class SurvivorsFound(Payload):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SignedOff(Payload):
+    """A second person (the four-eyes rule) approved a step's command, from their own follower."""
+
+    KIND = "signed_off"
+    user: str  # the Unix user, as the kernel reported the follower's process
+    uid: int
+    command: str  # the command as the signer saw it; a sign-off counts only for that command
+
+
+@dataclass(frozen=True, kw_only=True)
 class Jump(Payload):
     """The operator entered an on-demand section."""
 
@@ -325,7 +335,7 @@ class RunFinished(Payload):
 PAYLOADS: dict[str, type[Payload]] = {cls.KIND: cls for cls in (
     RunStarted, Resumed, RunbookChanged, ScheduleChecked, Override, StepStarted, ProcessStarted, CommandFinished,
     LeftRunning, Retried, TimerStarted, TimerExpired, CheckToggled, PaneMatched, PaneEnded, Decision, StepFinished,
-    StopRequested, Skipped, Rerun, Marked, StepInterrupted, SurvivorsFound, Jump, Note, DeadlinePassed, LockBroken,
+    StopRequested, Skipped, Rerun, Marked, StepInterrupted, SurvivorsFound, SignedOff, Jump, Note, DeadlinePassed, LockBroken,
     LockLost, NotifyFailed, RunInterrupted, RunFinished)}
 
 # The kind names, for code that filters by kind.
@@ -352,6 +362,7 @@ RERUN = Rerun.KIND
 MARKED = Marked.KIND
 STEP_INTERRUPTED = StepInterrupted.KIND
 SURVIVORS_FOUND = SurvivorsFound.KIND
+SIGNED_OFF = SignedOff.KIND
 JUMP = Jump.KIND
 NOTE = Note.KIND
 DEADLINE_PASSED = DeadlinePassed.KIND

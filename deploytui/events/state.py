@@ -43,6 +43,7 @@ class StepState:
     stop: str | None = None  # a stop was requested while the command ran; then: skip | done | failed
     process: dict[str, Any] | None = None  # pid and start time of the running command's process
     survivors: list[dict[str, Any]] = field(default_factory=list)  # left alive by a killed deploytui
+    sign_offs: list[dict[str, Any]] = field(default_factory=list)  # {user, uid, command, ts}
 
 
 @dataclass
@@ -251,6 +252,8 @@ def apply(state: RunState, e: ev.Event) -> RunState:
             st.command_running = False
         case ev.SurvivorsFound() if st:
             st.survivors = [] if p.ended else list(p.processes)
+        case ev.SignedOff() if st:
+            st.sign_offs.append({"user": p.user, "uid": p.uid, "command": p.command, "ts": e.ts})
         case ev.Jump():
             _enter(state, state.current, p.target, keep_from=False)
         case ev.Note():

@@ -9,6 +9,7 @@ here writes. No Textual here: `deploytui follow` and `deploytui serve` are thin 
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -47,14 +48,38 @@ def open_readonly(path: str | Path | None) -> Journal:
     return Journal(path, readonly=True)
 
 
+SILENCE = 5.0  # seconds without a heartbeat before a follower says the driver has stopped
+
+
+def driver_alive(journal: Journal, run_id: str, now: float | None = None) -> bool:
+    """Whether a deploytui is driving `run_id` now: its heartbeat is fresh (see Run.beat)."""
+    driver = journal.driver(run_id)
+    return driver is not None and (now or time.time()) - driver["beat"] <= SILENCE
+
+
 def pick_run(journal: Journal, run_id: str | None) -> RunRow:
-    """RUN_ID (a prefix is enough), or the most recently started run that has not finished."""
+    """RUN_ID (a prefix is enough), or the most recently started run whose driver is alive. An open run whose
+    driver died is never picked by itself: the follower would show a run that is not moving as running."""
     if run_id:
         return journal.run(run_id)
     active = journal.active_runs()
-    if not active:
-        raise UserError(f"{journal.path}: no active run to follow: give a RUN id (see `deploytui history`)", 2)
-    return active[0]
+    live = [r for r in active if driver_alive(journal, r.id)]
+    if live:
+        return live[0]
+    if active:
+        r = active[0]
+        raise UserError(f"no deploytui is driving a run now; the newest open run, {r.id} ({r.runbook_id}), has "
+                        f"no live driver: follow it with `deploytui follow {r.id}`", 2)
+    raise UserError(f"{journal.path}: no active run to follow: give a RUN id (see `deploytui history`)", 2)
+
+
+def commands_of(e: Event, commands: dict[str, str]) -> None:
+    """Keep the command (or action) each step's latest attempt ran, as the driver recorded it."""
+    if e.kind == ev.STEP_STARTED and e.step:
+        if e.data.get("command"):
+            commands[e.step] = e.data["command"]
+        elif e.data.get("action"):
+            commands[e.step] = f"{e.data['action']} {json.dumps(e.data.get('with', {}), default=str)}"
 
 
 class Follow:
@@ -100,14 +125,13 @@ class Follow:
     def apply(self, update: Update) -> RunState:
         for e in update.events:
             apply(self.state, e)
-            if e.kind == ev.STEP_STARTED and e.step:
-                if e.data.get("command"):
-                    self.commands[e.step] = e.data["command"]
-                elif e.data.get("action"):
-                    import json
-
-                    self.commands[e.step] = f"{e.data['action']} {json.dumps(e.data.get('with', {}), default=str)}"
+            commands_of(e, self.commands)
         return self.state
+
+    @property
+    def stopped(self) -> bool:
+        """The run is open but no deploytui drives it (killed, or quit without finishing it)."""
+        return not self.state.outcome and not driver_alive(self.journal, self.run_id)
 
     def poll(self) -> Update:
         update = self.fetch()

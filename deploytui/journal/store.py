@@ -40,6 +40,9 @@ CREATE INDEX IF NOT EXISTS output_by_step ON output (run_id, step, attempt, id);
 CREATE TABLE IF NOT EXISTS locks (
   key TEXT PRIMARY KEY, run_id TEXT NOT NULL, operator TEXT, host TEXT, pid INTEGER, since REAL
 );
+CREATE TABLE IF NOT EXISTS drivers (
+  run_id TEXT PRIMARY KEY, pid INTEGER, host TEXT, beat REAL NOT NULL, socket TEXT
+);
 """
 
 
@@ -348,6 +351,26 @@ class Journal:
     def last_chunk(self, run_id: str) -> int:
         """The id of the newest output chunk of a run (0 when there is none)."""
         return int(self._rows("SELECT COALESCE(MAX(id), 0) FROM output WHERE run_id = ?", (run_id,))[0][0])
+
+    # ---- the driver's heartbeat: followers tell a live driver from a dead one ----------------------------
+    def beat(self, run_id: str, pid: int, host: str, ts: float, socket: str = "") -> None:
+        """The driver of `run_id` is alive at `ts` (written about once a second while it drives)."""
+        self._tx("INSERT INTO drivers VALUES (?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET pid = excluded.pid,"
+                 " host = excluded.host, beat = excluded.beat, socket = excluded.socket",
+                 (run_id, pid, host, ts, socket))
+
+    def stop_beating(self, run_id: str) -> None:
+        self._tx("DELETE FROM drivers WHERE run_id = ?", (run_id,))
+
+    def driver(self, run_id: str) -> dict | None:
+        """{pid, host, beat, socket} of the driver last seen driving `run_id`, or None."""
+        try:
+            rows = self._rows("SELECT pid, host, beat, socket FROM drivers WHERE run_id = ?", (run_id,))
+        except sqlite3.OperationalError:  # a journal from before heartbeats
+            return None
+        if not rows:
+            return None
+        return dict(zip(("pid", "host", "beat", "socket"), rows[0]))
 
     # ---- locks: one active run per runbook and environment ----------------------------------
     def lock_holder(self, key: str) -> dict | None:

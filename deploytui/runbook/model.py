@@ -21,6 +21,7 @@ class Header(Strict):
     release: str = ""  # template, e.g. "RC {{ rc }}"
     risks: list[str] = Field(default_factory=list)  # declared for the CAB plan
     approvers: list[str] = Field(default_factory=list)
+    approve: int | str | None = None  # sign-offs every `danger` step needs (a step's own `approve` wins)
 
 
 class Window(Strict):
@@ -103,10 +104,21 @@ class Step(Strict):
     auto: bool = False
     rehearse: str | None = None  # shell stand-in used by `deploytui rehearse` instead of run/uses
     pty: bool = True
+    approve: int | str | None = None  # sign-offs needed before it runs: a number of people, or a group's name
 
     @property
     def has_command(self) -> bool:
         return bool(self.run or self.uses)
+
+
+def sign_offs_needed(book: Runbook, step: Step) -> tuple[int, str | None]:
+    """(how many people must sign off, the group they must belong to) before `step` runs; (0, None): none."""
+    need = step.approve if step.approve is not None else (book.runbook.approve if step.danger else None)
+    if need is None or need == 0:
+        return 0, None
+    if isinstance(need, int):
+        return need, None
+    return 1, need
 
 
 class Section(Strict):

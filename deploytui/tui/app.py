@@ -56,9 +56,10 @@ class DeployApp(App):
                  need_form: bool = False, operator: str | None = None, break_lock: str | None = None,
                  time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
                  banner: list[str] | None = None, clock: Clock | None = None, blink: bool = True,
-                 faults: list[str] | None = None, seal: str = ""):
+                 faults: list[str] | None = None, seal: str = "", on_run=None):
         super().__init__()
         self.faults, self.seal = list(faults or []), seal
+        self.on_run = on_run  # told of the run once it exists (the CLI publishes it for followers)
         self.journal, self.book = journal, book
         self.values, self.need_form = dict(values or {}), need_form
         self.operator, self.break_lock = operator, break_lock
@@ -75,6 +76,8 @@ class DeployApp(App):
     # ---- starting ---------------------------------------------------------------------------
     def attach(self, run: Run) -> None:
         self.current_run, self.book = run, run.book
+        if self.on_run is not None:
+            self.on_run(run)
         store = OutputStore(loader=journal_loader(self.journal, run.run_id, run.state))
         self.view = live_view(run, store, usual_durations(self.journal, run.book.runbook.id))
         run.subscribe(lambda e: self.post_message(EngineEvent(e)), store.add, store.add_table)
@@ -589,12 +592,14 @@ def build_app(*, journal, book: Runbook | None, given: dict[str, str] | None = N
               operator: str | None = None, break_lock: str | None = None, time_scale: float = 1.0,
               rehearsal: bool = False, env: dict | None = None, extra_vars: dict | None = None,
               banner: list[str] | None = None, clock: Clock | None = None, blink: bool = True,
-              form: bool | None = None, faults: list[str] | None = None, seal: str = "") -> DeployApp:
+              form: bool | None = None, faults: list[str] | None = None, seal: str = "",
+              on_run=None) -> DeployApp:
     """The app, ready to run. Bad --var values and resume problems raise UserError here, before the
     screen opens. `form`: show the variables form (default: unless every variable was given)."""
     given = dict(given or {})
     if resume_id:
-        app = DeployApp(journal, book, operator=operator, env=env, banner=banner, clock=clock, blink=blink)
+        app = DeployApp(journal, book, operator=operator, env=env, banner=banner, clock=clock, blink=blink,
+                        on_run=on_run)
         app.attach(Run.resume(journal, resume_id, operator=operator, clock=clock, env=env, handover=app.handover,
                               given=given, book=book))
         return app
@@ -605,11 +610,11 @@ def build_app(*, journal, book: Runbook | None, given: dict[str, str] | None = N
     need_form = form if form is not None else bool(missing) or any(n not in given for n in book.vars)
     return DeployApp(journal, book, values=values, need_form=need_form, operator=operator, break_lock=break_lock,
                      time_scale=time_scale, rehearsal=rehearsal, env=env, banner=banner, clock=clock, blink=blink,
-                     faults=faults, seal=seal)
+                     faults=faults, seal=seal, on_run=on_run)
 
 
 def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale, rehearsal, env, extra_vars,
-            banner, faults=None, seal="") -> None:
+            banner, faults=None, seal="", on_run=None) -> None:
     """What `deploytui run` (and `rehearse`) calls for the full-screen app. SIGTERM and a closed terminal
     (SIGHUP) end the app like a quit: the run's commands are ended and the journal says why."""
     import asyncio
@@ -618,7 +623,7 @@ def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale
 
     app = build_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
                     break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
-                    extra_vars=extra_vars, banner=banner, faults=faults, seal=seal)
+                    extra_vars=extra_vars, banner=banner, faults=faults, seal=seal, on_run=on_run)
     received: list[int] = []
 
     def on_signal(signum: int) -> None:

@@ -47,6 +47,12 @@ class RunView:
             return self.render(template)
         return templates.for_people(template, self.variables())
 
+    def text_of_step(self, step_id: str) -> str:
+        try:
+            return self.text(self.book.step(step_id).title)
+        except KeyError:
+            return step_id
+
     def command(self, step_id: str) -> str | None:
         return self.command_for(step_id)
 

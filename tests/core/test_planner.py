@@ -114,3 +114,40 @@ def test_a_lost_lock_stops_everything():
     events = [event(ev.LockLost(holder="run X (bob on laptop)"))]
     assert planner.next_move(situation(events)) is None
     assert "lock was taken by run X" in planner.refusal(situation(events), planner.RUN, "build")
+
+
+FOUR_EYES = parse("""
+[runbook]
+id = "f"
+title = "F"
+approve = "ops"
+[[steps]]
+id = "recycle"
+title = "Recycle"
+danger = true
+run = "recycle prod"
+[[steps]]
+id = "two"
+title = "Two people"
+approve = 2
+run = "drop table"
+""")
+
+
+def test_a_step_that_asks_for_sign_offs_runs_only_after_them():
+    def sit(events, command="recycle prod"):
+        return planner.Situation(state=fold(FOUR_EYES, events), now=1000.0, variables=dict,
+                                 command_of=lambda sid: command)
+
+    assert "needs a sign-off from someone in ops" in planner.refusal(sit([]), planner.RUN, "recycle")
+    signed = [event(ev.SignedOff(user="bob", uid=1001, command="recycle prod"), "recycle")]
+    assert planner.refusal(sit(signed), planner.RUN, "recycle") is None
+    # a sign-off is for the command its signer saw
+    assert "needs a sign-off" in planner.refusal(sit(signed, command="recycle prod --all"), planner.RUN, "recycle")
+    done = signed + [event(ev.Skipped(reason="x"), "recycle")]
+    one = done + [event(ev.SignedOff(user="bob", uid=1001, command="recycle prod"), "two")]
+    assert "needs a sign-off from 1 more person" in planner.refusal(sit(one), planner.RUN, "two")
+    same = one + [event(ev.SignedOff(user="bob", uid=1001, command="recycle prod"), "two")]
+    assert "1 more person" in planner.refusal(sit(same), planner.RUN, "two")  # the same person twice is one
+    two = one + [event(ev.SignedOff(user="carol", uid=1002, command="recycle prod"), "two")]
+    assert planner.refusal(sit(two), planner.RUN, "two") is None
