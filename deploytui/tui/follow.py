@@ -301,6 +301,11 @@ class FollowApp(App):
         self._stopping = True
         self.exit()
 
+    def on_exit_app(self) -> None:
+        """However the app is told to end (q, a browser tab closed under `serve`, SIGTERM), the feed's thread
+        stops with it: a thread left polling would keep the process alive for ever."""
+        self._stopping = True
+
 
 def run_follow(follow: Follow, sign: bool = False) -> None:
     """What `deploytui follow` calls. SIGTERM and SIGHUP end it (a browser tab closed under `serve`)."""
