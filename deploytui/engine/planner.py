@@ -195,8 +195,6 @@ def next_move(sit: Situation) -> Move | None:
 RUN, RERUN, SKIP, MARK_DONE, MARK_FAILED, TICK, DECIDE, OVERRIDE_GATE, END_PANE, END_SURVIVORS = (
     "run", "rerun", "skip", "done", "failed", "tick", "decide", "override_gate", "end_pane", "end_survivors")
 STEP_INTENTS = (RUN, RERUN, SKIP, MARK_DONE, MARK_FAILED, TICK, DECIDE, OVERRIDE_GATE, END_PANE, END_SURVIVORS)
-# intents that stop a running command first: a person is asked before they act
-STOPPING = (SKIP, MARK_DONE, MARK_FAILED)
 
 
 def _clock(ts: float) -> str:

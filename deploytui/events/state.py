@@ -93,10 +93,6 @@ class RunState:
                 return sid
         return None
 
-    @property
-    def finished_ok(self) -> bool:
-        return self.current is None
-
     def step(self, step_id: str) -> Step:
         return self.book.step(step_id)
 
