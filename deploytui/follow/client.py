@@ -18,18 +18,18 @@ from typing import Any
 
 from ..errors import UserError
 from ..events.kinds import Event
-from ..events.state import RunState, apply, fold
+from ..events.state import RunState, fold
 from ..journal.store import Chunk, RunRow, split_lines
 from ..runbook.loader import parse
 from ..runbook.model import Runbook
-from .feed import SILENCE, Update, commands_of
+from .feed import SILENCE, Feed, Update
 
 
 def _event(m: dict[str, Any]) -> Event:
     return Event(m["seq"], m["ts"], m["kind"], m.get("step"), m.get("actor") or "engine", m.get("data") or {})
 
 
-class SocketFollow:
+class SocketFollow(Feed):
     def __init__(self, path: str | Path, timeout: float = 10.0):
         self.path = Path(path)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -109,17 +109,6 @@ class SocketFollow:
         if got:
             self._chunk = got[-1].id
         return Update(events, got, self._chunk)
-
-    def apply(self, update: Update) -> RunState:
-        for e in update.events:
-            apply(self.state, e)
-            commands_of(e, self.commands)
-        return self.state
-
-    def poll(self) -> Update:
-        update = self.fetch()
-        self.apply(update)
-        return update
 
     @property
     def stopped(self) -> bool:

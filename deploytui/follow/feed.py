@@ -82,7 +82,29 @@ def commands_of(e: Event, commands: dict[str, str]) -> None:
             commands[e.step] = f"{e.data['action']} {json.dumps(e.data.get('with', {}), default=str)}"
 
 
-class Follow:
+class Feed:
+    """What every follower's feed shares: the state folded from what `fetch` returns, and the commands each
+    step ran. Subclasses say where updates come from (the journal: Follow; the driver's socket: SocketFollow)."""
+
+    state: RunState
+    commands: dict[str, str]
+
+    def fetch(self, chunks: bool = True) -> Update:
+        raise NotImplementedError
+
+    def apply(self, update: Update) -> RunState:
+        for e in update.events:
+            apply(self.state, e)
+            commands_of(e, self.commands)
+        return self.state
+
+    def poll(self) -> Update:
+        update = self.fetch()
+        self.apply(update)
+        return update
+
+
+class Follow(Feed):
     """One run as a follower sees it. `state` is folded from the journal; `fetch` returns what was
     committed since the last fetch (without applying it), `apply` folds an update in, `poll` does both.
 
@@ -122,21 +144,10 @@ class Follow:
                 self._chunk = got[-1].id
         return Update(events, got, self._chunk)
 
-    def apply(self, update: Update) -> RunState:
-        for e in update.events:
-            apply(self.state, e)
-            commands_of(e, self.commands)
-        return self.state
-
     @property
     def stopped(self) -> bool:
         """The run is open but no deploytui drives it (killed, or quit without finishing it)."""
         return not self.state.outcome and not driver_alive(self.journal, self.run_id)
-
-    def poll(self) -> Update:
-        update = self.fetch()
-        self.apply(update)
-        return update
 
     def updates(self, interval: float = POLL_INTERVAL, stop: threading.Event | None = None,
                 timeout: float | None = None) -> Iterator[Update]:

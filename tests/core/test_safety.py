@@ -20,17 +20,9 @@ from deploytui.errors import UserError
 from deploytui.events import kinds as ev
 from deploytui.journal import Journal
 
-from .helpers import HEADER, deploytui, kinds, start, wait_for, write_book
+from .helpers import HEADER, alive, deploytui, kinds, start, wait_for, write_book
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
 
 
 def read_pids(path: Path, n: int) -> list[int]:

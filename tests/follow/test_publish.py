@@ -130,7 +130,7 @@ def test_a_follower_knows_within_five_seconds_that_the_driver_was_killed(driver)
     proc, journal, sock = driver
     by_socket = SocketFollow(sock)
     by_journal = Follow(Journal(journal, readonly=True))
-    until(lambda: by_journal.poll() is not None and by_journal.state.current == "look", what="the run to wait")
+    until(lambda: by_journal.poll() is not None and by_journal.state.steps["look"].activated, what="the run to wait")
     assert not by_socket.stopped and not by_journal.stopped
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -145,7 +145,7 @@ def test_a_follower_knows_within_five_seconds_that_the_driver_was_killed(driver)
 def test_nothing_a_follower_sends_changes_the_run(driver):
     proc, journal, sock = driver
     follower = SocketFollow(sock)
-    until(lambda: follower.poll() is not None and follower.state.current == "look", what="the run to wait")
+    until(lambda: follower.poll() is not None and follower.state.steps["look"].activated, what="the run to wait")
     before = Journal(journal, readonly=True).events(follower.run_id)
     raw = socket.socket(socket.AF_UNIX)
     raw.connect(str(sock))
@@ -195,7 +195,7 @@ def test_a_second_person_signs_off_as_themselves(tmp_path):
     pair = pwd.getpwnam(user)
     os.chmod(sock, 0o666)  # what `share --group` does for the group; here for the one test user
     follower = SocketFollow(sock)
-    until(lambda: follower.poll() is not None and follower.state.current == "look", what="the run to wait")
+    until(lambda: follower.poll() is not None and follower.state.steps["look"].activated, what="the run to wait")
     # the driver runs `recycle` only after a sign-off: tick the check through the journal's own driver? no —
     # the pair signs while the step waits; signing uses the command as the pair sees it
     # the pair's own process, as their own Unix user, speaking the follow protocol with nothing but the
