@@ -138,7 +138,7 @@ OUTCOME_WORDS = {
     "succeeded": "succeeded",
     "rolled_back": "rolled back",
     "recovered": "completed through a recovery section",
-    "completed_on_demand": "completed through an on-demand section",  # journals before outcomes had names
+    "completed_on_demand": "ended in an on-demand section",  # not a rollback (a deferral, a call-off, ...)
     "failed": "failed",
     "aborted": "aborted",
 }
