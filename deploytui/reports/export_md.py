@@ -283,8 +283,11 @@ def entered(group: dict, rec: bool) -> str:
             "jump at any step." if froms else "Entered by the operator's jump, at any step.")
     e = group.get("expected")
     if e and e["median"] is not None:
-        text += f" Takes about {fmt_duration(e['median'])}" + (
-            f" ({fmt_duration(e['min'])}–{fmt_duration(e['max'])})" if e["max"] != e["min"] else "") + "."
+        n = len(group["steps"])
+        untimed = (f"; {e['untimed_steps']} of its {n} steps never timed, counted by their written waits"
+                   if e["untimed_steps"] else "")
+        spread = f" ({fmt_duration(e['min'])}–{fmt_duration(e['max'])})" if e["max"] != e["min"] else ""
+        text += f" Takes about {fmt_duration(e['median'])}{spread}{untimed}."
     return text
 
 

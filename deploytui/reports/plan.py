@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+import zoneinfo
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -180,8 +181,6 @@ def entries_of(book: Runbook, section_id: str, numbers: dict[str, int]) -> list[
 # ---- timing ----------------------------------------------------------------------------------
 def parse_at(text: str, tz: str | None = None) -> float:
     """`--at` as epoch seconds: "2026-11-24 10:00" (in the window's time zone when the runbook has one)."""
-    import zoneinfo
-
     when = datetime.fromisoformat(text.strip().replace("T", " ", 1))
     if when.tzinfo is None:
         when = when.replace(tzinfo=zoneinfo.ZoneInfo(tz)) if tz else when.astimezone()
@@ -197,8 +196,8 @@ def timing(book: Runbook, values: dict[str, Any], at: float | None, expected: Ex
     if at is None:
         return out
     check = guard.check(book.schedule, at, values)
-    out["at_local"] = check.get("local_time") or datetime.fromtimestamp(at).astimezone().isoformat(
-        timespec="minutes")
+    local = datetime.fromtimestamp(at, zoneinfo.ZoneInfo(window.tz)) if window else datetime.fromtimestamp(at).astimezone()
+    out["at_local"] = f"{local:%a %Y-%m-%d %H:%M} {window.tz if window else local.strftime('%Z')}"
     out["warnings"] = list(check.get("problems") or [])
     if check.get("not_applicable"):
         out["warnings"] = []
@@ -207,7 +206,7 @@ def timing(book: Runbook, values: dict[str, Any], at: float | None, expected: Ex
         out["window"] = {"start": window.start, "end": window.end, "tz": window.tz, "deadline": deadline}
         left = deadline - at
         if total["median"] is not None and 0 < left < total["median"]:
-            out["warnings"].append(f"the window leaves {fmt_duration(left)} after {out['at_local'][11:16]}, "
+            out["warnings"].append(f"the window leaves {fmt_duration(left)} after {local:%H:%M}, "
                                    f"but this deploy usually takes {fmt_duration(total['median'])}")
         elif total["median"] is not None and 0 < left < (total["max"] or 0):
             out["warnings"].append(f"the longest deploy so far ({fmt_duration(total['max'])}) would overrun the "
