@@ -63,5 +63,7 @@ def environment() -> Environment:
 def write_html(doc: dict, out: TextIO) -> None:
     rec = doc["kind"] == "record"
     template = environment().get_template("document.html.j2")
+    first = True
     for chunk in template.generate(doc=doc, facts=facts(doc), outcome_line=outcome_line(doc) if rec else ""):
-        out.write(chunk)
+        out.write(chunk.lstrip() if first else chunk)  # the macros above the doctype leave blank lines
+        first = False

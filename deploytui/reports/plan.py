@@ -6,6 +6,7 @@ renderer reads; the record (record.py) starts from the same document and adds wh
 from __future__ import annotations
 
 import os
+import re
 import time
 import zoneinfo
 from datetime import datetime
@@ -77,7 +78,9 @@ def command_text(text: str | None, values: dict[str, Any], secrets: set[str]) ->
         names = referenced_names(text)
     except TemplateProblem:
         return people_text(text, values, secrets)
-    filler = {n: SecretRef(n) if n in secrets else Markup(f"‹{n}›") for n in names if n not in values or n in secrets}
+    defaulted = {n for n in names if re.search(rf"\b{re.escape(n)}\s*\|\s*default\b", text)}  # its default shows
+    filler = {n: SecretRef(n) if n in secrets else Markup(f"‹{n}›") for n in names
+              if (n not in values and n not in defaulted) or n in secrets}
     try:
         return render(text, {**values, **filler}, shell=True)
     except TemplateProblem:
