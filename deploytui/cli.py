@@ -395,9 +395,9 @@ def _ask_plan_vars(book, values: dict) -> None:
 def plan(runbook: Path, var_pairs, at_text: str | None, fmt: str, out_path: Path | None, summary: bool,
          journal_path: Path | None) -> None:
     """The deploy plan for CAB review, before the deploy (durations from the journal's earlier runs)."""
-    from .reports.export import write_plan
     from datetime import datetime
 
+    from .reports.export import write_plan
     from .reports.plan import parse_at
     from .runbook.loader import load
     from .runbook.templates import builtins

@@ -38,7 +38,7 @@ def timeline(journal: Journal, run_id: str, with_output: bool = False, width: in
     yield from wrap.wrap(head)
     yield from wrap.wrap(f"  environment {row.environment or '-'}, release {row.release or '-'}, operator "
                          f"{row.operator} on {row.host}" + (f", tmux {row.tmux}" if row.tmux else ""))
-    yield f"  runbook {row.path} (sha256 {row.sha256[:16]})"
+    yield from wrap.wrap(f"  runbook {row.path} (sha256 {row.sha256[:16]})")
     day = None
     for e in journal.events(row.id):
         when = datetime.fromtimestamp(e.ts)
