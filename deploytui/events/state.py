@@ -139,6 +139,7 @@ class RunState:
     started: float | None = None
     finished: float | None = None
     last_seq: int = 0
+    last_ts: float | None = None
     notes: list[dict] = field(default_factory=list)
     lock_lost: str | None = None  # who broke this run's lock
     # the run's history, for the record
@@ -251,7 +252,7 @@ def _enter(state: RunState, from_step: str | None, target: str, keep_from: bool,
 
 def apply(state: RunState, e: ev.Event) -> RunState:
     """Fold one event into the state (mutates and returns it)."""
-    state.last_seq = e.seq
+    state.last_seq, state.last_ts = e.seq, e.ts
     st = state.steps.get(e.step) if e.step else None
     p = e.payload
     _history(state, st, e)

@@ -416,6 +416,15 @@ def _approval(doc: dict, out: TextIO, rec: bool) -> None:
     table(out, ["Role", "Name", "Decision", "Signature", "Date"], rows)
 
 
+def _who(x: dict) -> str:
+    """The people who acted on a step (started, ticked, decided, skipped or marked it); "-" for the engine."""
+    who = [a["started_by"] for a in x["attempts"]] + [t["actor"] for t in x["ticks"]]
+    who += [x["decision"]["actor"]] if x["decision"] else []
+    who += [x["settled_by"]] if x["settled_by"] else []
+    people = [w for w in dict.fromkeys(who) if w not in ("engine", "auto")]
+    return ", ".join(people) or "-"
+
+
 # ---- the short form, for a Jira description -------------------------------------------------------
 def write_summary(doc: dict, out: TextIO, limit: int = JIRA_LIMIT) -> None:
     """The facts, the outcome, every deviation, the people and one line per step, cut to fit `limit`
@@ -451,7 +460,7 @@ def write_summary(doc: dict, out: TextIO, limit: int = JIRA_LIMIT) -> None:
         if rec:
             x = s["execution"]
             a = x["attempts"][-1] if x["attempts"] else None
-            rows.append([s["number"], s["title"], x["status"], a["started_by"] if a else x["settled_by"] or "",
+            rows.append([s["number"], s["title"], x["status"], _who(x),
                          fmt_clock(a["started"]) if a else "", fmt_duration(a["duration"]) if a else ""])
         else:
             rows.append([s["number"], s["title"], "rollback" if s["section"] in {g["id"] for g in doc["rollback"]}

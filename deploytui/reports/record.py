@@ -75,7 +75,7 @@ def record_document(journal: Journal, run_id: str, full_output: bool = False, *,
         for sd in group["steps"]:
             sd["execution"] = _execution(journal, state, book, sd, on_path, deviations, full_output, scrub)
 
-    ended = state.finished or row.finished or (state.started if state.last_seq else None)
+    ended = state.finished or row.finished or state.last_ts
     current_sha = None
     if row.path and Path(row.path).is_file():
         try:
