@@ -84,8 +84,6 @@ def facts(doc: dict) -> list[list[Any]]:
                  ["Started", fmt_time(run["started"])], ["Finished", fmt_time(run["finished"]) or "not finished"],
                  ["Duration", fmt_duration(run["duration"])], ["Host", run["host"]],
                  ["tmux session", run["tmux"] or "-"]]
-    else:
-        rows.append(["Schedule", schedule_text(doc["schedule"])])
     rows += [["Release manager", people["release_manager"] or "(to be named)"],
              ["Pairs", ", ".join(people["pairs"]) or "(none named)"],
              ["Approvers", ", ".join(people["approvers"]) or "(none declared)"],

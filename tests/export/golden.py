@@ -149,10 +149,10 @@ def screenshots(out: Path) -> None:
         sys.exit("make screenshots needs pdftoppm (apt install poppler-utils)")
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        docs = documents("login-gov-idp-rollback", Path(tmp))
+        docs = documents("login-gov-idp", Path(tmp))
         for kind in ("plan", "record"):
             pdf = Path(tmp) / f"{kind}.pdf"
-            pdf.write_bytes(docs[f"login-gov-idp-rollback.{kind}.pdf"])
+            pdf.write_bytes(docs[f"login-gov-idp.{kind}.pdf"])
             subprocess.run(["pdftoppm", "-png", "-r", "90", "-f", "1", "-l", "1", "-singlefile", str(pdf),
                             str(out / kind)], check=True)
             print(out / f"{kind}.png")
