@@ -249,13 +249,17 @@ def _output(journal: Journal, run_id: str, step: str, attempt: int, full: bool, 
     return outs
 
 
-def _redact_doc(doc: Any, text) -> Any:
-    """Redact every string except the output line generators (they redact as they go)."""
+def _redact_doc(doc: Any, text, seen: dict[str, str] | None = None) -> Any:
+    """Redact every string except the output line generators (they redact as they go). A string met again
+    (an actor, a check's label) is redacted once."""
+    seen = {} if seen is None else seen
     if isinstance(doc, str):
-        return text(doc)
+        if doc not in seen:
+            seen[doc] = text(doc)
+        return seen[doc]
     if isinstance(doc, dict):
-        return {k: (v if k == "lines" and not isinstance(v, list) else _redact_doc(v, text))
+        return {k: (v if k == "lines" and not isinstance(v, list) else _redact_doc(v, text, seen))
                 for k, v in doc.items()}
     if isinstance(doc, list):
-        return [_redact_doc(x, text) for x in doc]
+        return [_redact_doc(x, text, seen) for x in doc]
     return doc
