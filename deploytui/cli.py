@@ -123,7 +123,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
               time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
               extra_vars: dict | None = None, banner: list[str] | None = None, vet_values=None,
               faults: list[str] | None = None, seal: str = "") -> None:
-    from .engine.ending import Ended, ending_signals, reason_for
+    from .engine.ending import Ended, Ending, ending_signals, reason_for
     from .engine.headless import drive, load_answers, progress_printer
     from .engine.run import Run
     from .runbook.loader import load
@@ -142,32 +142,39 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
         if book is not None and not resume_id and not rehearsal:
             resume_id = _offer_resume(journal, book, headless, given, env)
         if headless:
-            with ending_signals():
-                if resume_id:
-                    the_run = Run.resume(journal, resume_id, operator=operator, env=env, book=book, given=given,
-                                         headless=True)
-                else:
-                    values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given}, environ=env)
-                    if missing:
-                        raise UserError(f"{book.path}: no value for {', '.join(missing)}: give --var NAME=VALUE", 2)
-                    if vet_values:
-                        vet_values(values)
-                    the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
-                                        rehearsal=rehearsal, env=env, break_lock=break_lock, headless=True,
-                                        faults=faults, seal=seal)
-                publisher = publish(the_run)
-                printer = progress_printer(the_run, click.echo, show_output=not no_output)
-                for line in banner or []:
-                    printer(line)
-                code, why, signum = 0, "the headless driver stopped", None
+            ending = Ending()
+            the_run = publisher = None
+            code, why, signum = 0, "the headless driver stopped", None
+            with ending_signals(ending):
                 try:
+                    if resume_id:
+                        the_run = Run.resume(journal, resume_id, operator=operator, env=env, book=book, given=given,
+                                             headless=True)
+                    else:
+                        values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given},
+                                                  environ=env)
+                        if missing:
+                            raise UserError(f"{book.path}: no value for {', '.join(missing)}: give --var NAME=VALUE",
+                                            2)
+                        if vet_values:
+                            vet_values(values)
+                        the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
+                                            rehearsal=rehearsal, env=env, break_lock=break_lock, headless=True,
+                                            faults=faults, seal=seal)
+                    publisher = publish(the_run)
+                    printer = progress_printer(the_run, click.echo, show_output=not no_output)
+                    for line in banner or []:
+                        printer(line)
+                    ending.arm()  # a signal kept while the run started is raised here
                     code = drive(the_run, answer_set, printer)
                 except Ended as e:
                     code, why, signum = e.exit_code, e.reason, e.signum
                 except KeyboardInterrupt:
                     code, why, signum = 130, reason_for(2), 2
                 finally:
-                    the_run.close(why, signal=signum)
+                    ending.disarm()  # a second signal must not cut the closing short
+                    if the_run is not None:
+                        the_run.close(why, signal=signum)
                     if publisher is not None:
                         publisher.close()
             sys.exit(code)
@@ -297,25 +304,30 @@ def resumable(journal, book, given: dict[str, str], env: dict | None):
 
 @main.command()
 @click.option("--limit", default=30, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
 @journal_option
-def history(limit: int, journal_path: Path | None) -> None:
+def history(limit: int, as_json: bool, journal_path: Path | None) -> None:
     """List runs: id, runbook, environment, operator, started, duration, outcome."""
+    import json
+    import time
     from datetime import datetime
 
+    from .reports.timeline import run_json
     from .runbook.durations import format_duration
 
     journal = open_journal(journal_path, readonly=True) if _journal_exists(journal_path) else None
     rows = journal.runs(limit) if journal else []
+    if as_json:
+        click.echo(json.dumps([run_json(r) for r in rows], indent=2, ensure_ascii=False))
+        return
     if not rows:
         click.echo("no runs yet")
         return
     click.echo(f"{'RUN':22} {'RUNBOOK':24} {'ENV':10} {'OPERATOR':12} {'STARTED':16} {'DURATION':9} OUTCOME")
     for r in rows:
         started = datetime.fromtimestamp(r.started).strftime("%Y-%m-%d %H:%M")
-        duration = format_duration((r.finished or __import__("time").time()) - r.started)
-        outcome = r.outcome or "open"
-        if r.rehearsal:
-            outcome += " (rehearsal)"
+        duration = format_duration((r.finished or time.time()) - r.started)
+        outcome = (r.outcome or "open") + (" (REHEARSAL)" if r.rehearsal else "")
         click.echo(f"{r.id:22} {r.runbook_id[:24]:24} {(r.environment or '-')[:10]:10} {r.operator[:12]:12} "
                    f"{started:16} {duration:9} {outcome}")
 
@@ -326,69 +338,139 @@ def _journal_exists(path: Path | None) -> bool:
     return Path(path or default_path()).exists()
 
 
-@main.command()
-@click.argument("run_id")
-@click.option("--output/--no-output", "with_output", default=False, help="Include each step's output tail.")
-@journal_option
-def show(run_id: str, with_output: bool, journal_path: Path | None) -> None:
-    """Print a run's timeline."""
-    from .reports.timeline import timeline
+def _existing_journal(path: Path | None):
+    if not _journal_exists(path):
+        raise UserError(f"{path or 'the default journal'}: no journal yet (nothing has been run)", 2)
+    return open_journal(path, readonly=True)
 
-    if not _journal_exists(journal_path):
-        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
-    journal = open_journal(journal_path, readonly=True)
-    for line in timeline(journal, run_id, with_output=with_output):
+
+run_id_argument = click.argument("run_id", metavar="RUN")  # a run id, a unique prefix of one, or `last`
+
+
+@main.command()
+@run_id_argument
+@click.option("--output/--no-output", "with_output", default=False, help="Include each step's output tail.")
+@click.option("--json", "as_json", is_flag=True, help="The run and its events as JSON, for scripts.")
+@journal_option
+def show(run_id: str, with_output: bool, as_json: bool, journal_path: Path | None) -> None:
+    """Print a run's timeline (RUN: an id, a unique prefix of one, or `last`)."""
+    import json
+    import shutil
+
+    from .reports.timeline import timeline, timeline_json
+
+    journal = _existing_journal(journal_path)
+    if as_json:
+        click.echo(json.dumps(timeline_json(journal, run_id), indent=2, ensure_ascii=False, default=str))
+        return
+    width = shutil.get_terminal_size((100, 24)).columns
+    for line in timeline(journal, run_id, with_output=with_output, width=width):
         click.echo(line)
 
 
-format_option = click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md",
+format_option = click.option("--format", "fmt", type=click.Choice(["md", "html", "json", "pdf"]), default="md",
                              show_default=True)
 output_option = click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False, path_type=Path),
                              help="Write to FILE instead of standard output.")
+summary_option = click.option("--summary", is_flag=True,
+                              help="Markdown short enough for a Jira description (32,767 characters).")
 
 
-def _write_out(out_path: Path | None, write) -> None:
+def _write_out(out_path: Path | None, fmt: str, write) -> None:
+    binary = fmt == "pdf"
     if out_path is None:
-        write(sys.stdout)
+        if binary and sys.stdout.isatty():
+            raise UserError("a PDF on a terminal is unreadable: give -o FILE.pdf (or redirect the output)", 2)
+        write(sys.stdout.buffer if binary else sys.stdout)
         return
     try:
-        with open(out_path, "w", encoding="utf-8") as f:
+        with open(out_path, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
             write(f)
     except OSError as e:
         raise UserError(f"{out_path}: cannot write: {e.strerror or e}") from None
     click.echo(f"wrote {out_path}", err=True)
 
 
+def _ask_plan_vars(book, values: dict) -> None:
+    """A plan shows the commands that will run, so it needs every non-secret value: asked on a terminal,
+    refused in one line without one."""
+    from .reports.plan import needed_vars
+    from .runbook.variables import problem
+
+    missing = needed_vars(book, values)
+    if not missing:
+        return
+    if not sys.stdin.isatty():
+        raise UserError(f"{book.path}: the plan needs {', '.join(missing)}: give "
+                        + " ".join(f"--var {n}=VALUE" for n in missing), 2)
+    for name in missing:
+        spec = book.vars[name]
+        choices = click.Choice(spec.choices) if spec.choices else None
+        while True:
+            value = click.prompt(spec.prompt or spec.description or name, type=choices, err=True)
+            why = problem(name, spec, str(value))
+            if not why:
+                values[name] = str(value)
+                break
+            click.echo(f"deploytui: {why}", err=True)
+
+
 @main.command()
 @click.argument("runbook", type=click.Path(path_type=Path))
 @var_option
+@click.option("--at", "at_text", metavar="'YYYY-MM-DD HH:MM'",
+              help="When the deploy is planned (in the deploy window's time zone): checked against the schedule.")
 @format_option
 @output_option
-def plan(runbook: Path, var_pairs, fmt: str, out_path: Path | None) -> None:
-    """The deploy plan for CAB review, before the deploy."""
+@summary_option
+@journal_option
+def plan(runbook: Path, var_pairs, at_text: str | None, fmt: str, out_path: Path | None, summary: bool,
+         journal_path: Path | None) -> None:
+    """The deploy plan for CAB review, before the deploy (durations from the journal's earlier runs)."""
+    from datetime import datetime
+
     from .reports.export import write_plan
+    from .reports.plan import parse_at
     from .runbook.loader import load
-    from .runbook.variables import parse_assignments, resolve
+    from .runbook.templates import builtins
+    from .runbook.variables import parse_assignments, refuse_secrets_on_the_command_line, resolve
 
     book = load(runbook)
-    values, _missing = resolve(book, parse_assignments(var_pairs))  # unknown values stay as templates
-    _write_out(out_path, lambda f: write_plan(book, f, values, fmt))
+    given = parse_assignments(var_pairs)
+    refuse_secrets_on_the_command_line(book, given)
+    at = None
+    if at_text:
+        tz = book.schedule.window.tz if book.schedule and book.schedule.window else None
+        try:
+            at = parse_at(at_text, tz)
+        except ValueError:
+            raise UserError(f"--at {at_text!r}: expected a date and time like '2026-11-24 10:00'", 2) from None
+    # `today` and the defaults made from it are those of the planned day
+    values, _missing = resolve(book, given, builtins=builtins(datetime.fromtimestamp(at).astimezone()) if at else None)
+    _ask_plan_vars(book, values)
+    journal = open_journal(journal_path, readonly=True) if _journal_exists(journal_path) else None
+    try:
+        _write_out(out_path, fmt, lambda f: write_plan(book, f, values, fmt, at=at, journal=journal,
+                                                       summary=summary))
+    finally:
+        if journal is not None:
+            journal.close()
 
 
 @main.command()
-@click.argument("run_id")
+@run_id_argument
 @format_option
 @output_option
+@summary_option
 @click.option("--full-output", is_flag=True, help="Every line of every step's output (default: the last 40).")
 @journal_option
-def export(run_id: str, fmt: str, out_path: Path | None, full_output: bool, journal_path: Path | None) -> None:
-    """The deploy record of a run for CAB review, after the deploy."""
+def export(run_id: str, fmt: str, out_path: Path | None, summary: bool, full_output: bool,
+           journal_path: Path | None) -> None:
+    """The deploy record of a run for CAB review, after the deploy (RUN: an id, a unique prefix, or `last`)."""
     from .reports.export import write_record
 
-    if not _journal_exists(journal_path):
-        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
-    journal = open_journal(journal_path, readonly=True)
-    _write_out(out_path, lambda f: write_record(journal, run_id, f, fmt, full_output))
+    journal = _existing_journal(journal_path)
+    _write_out(out_path, fmt, lambda f: write_record(journal, run_id, f, fmt, full_output, summary=summary))
 
 
 # ---- following a deploy (issue 7) --------------------------------------------------------------------

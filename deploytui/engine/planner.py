@@ -95,9 +95,13 @@ class FinishRun(Move):
 
 
 def outcome_of(state: RunState) -> tuple[str, str | None]:
-    """How a run that reached the end of its path ended, and the on-demand section it ended in."""
-    on_demand = state.entered[-1] if state.entered else None
-    return ("completed_on_demand" if on_demand else "succeeded"), on_demand
+    """How a run that reached the end of its path ended, and the on-demand section it ended in: `rolled_back`
+    in a section marked `rollback = true`, `completed_on_demand` in another on-demand section, else
+    `succeeded` (a detour that came back to the main flow ends there)."""
+    last = state.book.section(state.book.step(state.path[-1]).section) if state.path else None
+    if last is None or not last.on_demand:
+        return "succeeded", None
+    return ("rolled_back" if last.rollback else "completed_on_demand"), last.id
 
 
 def gate_deadline(sit: Situation, step: Step) -> float | None:

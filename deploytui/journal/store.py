@@ -260,6 +260,8 @@ class Journal:
         cols = ("id, runbook_id, title, path, sha256, runbook_text, environment, release, operator, host, tty,"
                 " tmux, rehearsal, started, finished, outcome, vars")
         rows = self._rows(f"SELECT {cols} FROM runs WHERE id = ?", (run_id,))
+        if not rows and run_id == "last":  # the run started most recently
+            rows = self._rows(f"SELECT {cols} FROM runs ORDER BY started DESC, rowid DESC LIMIT 1")
         if not rows:
             rows = self._rows(f"SELECT {cols} FROM runs WHERE id LIKE ? ORDER BY started DESC", (run_id + "%",))
             if len(rows) > 1:

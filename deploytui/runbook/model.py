@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Strict(BaseModel):
@@ -125,7 +125,14 @@ class Section(Strict):
     id: str
     title: str
     on_demand: bool = False
+    rollback: bool = False  # an on-demand section that undoes the deploy: a run ending in it has rolled back
     body: str | None = None
+
+    @model_validator(mode="after")
+    def _rollback_is_on_demand(self) -> Section:
+        if self.rollback and not self.on_demand:
+            raise ValueError("rollback = true needs on_demand = true (a rollback is entered only when decided)")
+        return self
 
 
 def _default_events() -> list[str]:

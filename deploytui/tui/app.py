@@ -82,7 +82,12 @@ class DeployApp(App):
         self.view = live_view(run, store, usual_durations(self.journal, run.book.runbook.id))
         run.subscribe(lambda e: self.post_message(EngineEvent(e)), store.add, store.add_table)
 
+    exit_requested = False  # SIGTERM or SIGHUP came before the app was running (run_app)
+
     def on_mount(self) -> None:
+        if self.exit_requested:
+            self.exit()
+            return
         calm_garbage_collector()
         if not self.blink:
             self.cursor_blink = False
@@ -628,6 +633,7 @@ def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale
 
     def on_signal(signum: int) -> None:
         received.append(signum)
+        app.exit_requested = True  # seen at mount when the app had not started yet
         try:
             asyncio.get_running_loop().call_soon(app.exit)
         except RuntimeError:  # the app has not started, or has already stopped

@@ -55,7 +55,7 @@ def test_bad_flags_and_answers_are_one_line(tmp_path):
 def test_usage_errors_are_one_line(tmp_path):
     for args, expected in ((["run", "--bogus"], "No such option '--bogus'"),
                            (["nosuch"], "No such command 'nosuch'"),
-                           (["export"], "Missing argument 'RUN_ID'")):
+                           (["export"], "Missing argument 'RUN'")):
         res = deploytui(*args)
         assert res.returncode == 2
         assert res.stderr.count("\n") == 1 and expected in res.stderr and res.stderr.startswith("deploytui: ")

@@ -151,3 +151,54 @@ def test_a_step_that_asks_for_sign_offs_runs_only_after_them():
     assert "1 more person" in planner.refusal(sit(same), planner.RUN, "two")  # the same person twice is one
     two = one + [event(ev.SignedOff(user="carol", uid=1002, command="recycle prod"), "two")]
     assert planner.refusal(sit(two), planner.RUN, "two") is None
+
+
+def test_a_run_that_ends_in_a_rollback_section_has_rolled_back():
+    text = """
+[runbook]
+id = "r"
+title = "R"
+[[steps]]
+id = "decide"
+title = "Roll back?"
+decide = { question = "?", options = [{ label = "Keep" }, { label = "Roll back", goto = "rollback" },
+                                      { label = "Defer", goto = "defer" }] }
+[[steps]]
+id = "tag"
+title = "Tag"
+checks = ["tagged"]
+[[steps]]
+id = "revert"
+section = "rollback"
+title = "Revert"
+checks = ["reverted"]
+[[steps]]
+id = "later"
+section = "defer"
+title = "Later"
+checks = ["rescheduled"]
+[[sections]]
+id = "rollback"
+title = "Rolling back"
+on_demand = true
+rollback = true
+[[sections]]
+id = "defer"
+title = "Defer"
+on_demand = true
+"""
+    book = parse(text)
+
+    def ending(option: str, last: str) -> tuple[str, str | None]:
+        events = [event(ev.StepStarted(attempt=1), "decide"),
+                  event(ev.Decision(option=0, label=option, goto={"Keep": None, "Roll back": "rollback",
+                                                                  "Defer": "defer"}[option]), "decide"),
+                  event(ev.StepFinished(status="done"), "decide"),
+                  event(ev.StepStarted(attempt=1), last), event(ev.StepFinished(status="done"), last)]
+        move = planner.next_move(planner.Situation(state=fold(book, events), now=1000.0, variables=dict))
+        assert isinstance(move, planner.FinishRun)
+        return move.outcome, move.section
+
+    assert ending("Roll back", "revert") == ("rolled_back", "rollback")
+    assert ending("Defer", "later") == ("completed_on_demand", "defer")
+    assert ending("Keep", "tag") == ("succeeded", None)

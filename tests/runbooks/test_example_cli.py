@@ -30,5 +30,5 @@ def test_example_rolls_back(tmp_path):
     res = drive(tmp_path, "Roll back")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "rolled back" in res.stdout
-    assert "completed_on_demand" in res.stdout
+    assert "rolled_back" in res.stdout
     assert not (tmp_path / "scratch/current").exists()  # there was no previous build to put back
