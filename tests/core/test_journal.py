@@ -4,7 +4,6 @@ import os
 import sqlite3
 import stat
 
-from deploytui.events import kinds as ev
 from deploytui.journal import Journal
 from deploytui.text.redact import Redactor
 
@@ -88,4 +87,4 @@ def test_history_and_show(tmp_path):
     assert show.stdout.strip().splitlines()[-1].startswith("outcome: succeeded")
     missing = deploytui("show", "nope", "--journal", j)
     assert missing.returncode == 1 and "no run 'nope'" in missing.stderr and "Traceback" not in missing.stderr
-    assert ev.RUN_FINISHED in show.stdout
+    assert "Run finished: succeeded" in show.stdout
