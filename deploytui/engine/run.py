@@ -159,6 +159,7 @@ class Run:
             journal.release_lock(run.lock_key, run_id)
             raise
         try:
+            run.beat()  # a follower that finds the run finds its driver alive
             run._start_notifier({**base})
             run.emit(ev.RunStarted(runbook_id=book.runbook.id, title=book.runbook.title, path=book.path,
                                    sha256=book.sha256, vars=masked(book, values), operator=operator,
@@ -467,8 +468,10 @@ class Run:
         self.journal.beat(self.run_id, os.getpid(), socket.gethostname(), time.time(), self.published_at)
 
     def _start_ticker(self) -> None:
+        self.beat()  # before anyone can look for the run's driver
+
         def tick() -> None:
-            beats = 0
+            beats = 1
             while not self._closed and not self.state.outcome:
                 try:
                     if beats % BEAT_EVERY == 0:
