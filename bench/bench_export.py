@@ -87,7 +87,7 @@ def build(journal: Journal, events: int) -> str:
     add("run_finished", None, {"outcome": "succeeded"})
     with journal._lock:  # bulk insert in one transaction: building the fixture is not what is measured
         journal.db.execute("BEGIN")
-        journal.db.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?)", rows)
+        journal.db.executemany("INSERT INTO events (run_id, seq, ts, kind, step, actor, data) VALUES (?,?,?,?,?,?,?)", rows)
         journal.db.executemany("INSERT INTO output (run_id, step, attempt, stream, ts, lines, data)"
                                " VALUES (?,?,?,?,?,?,?)", outputs)
         journal.db.execute("COMMIT")

@@ -463,14 +463,60 @@ def plan(runbook: Path, var_pairs, at_text: str | None, fmt: str, out_path: Path
 @output_option
 @summary_option
 @click.option("--full-output", is_flag=True, help="Every line of every step's output (default: the last 40).")
+@click.option("--sign-with", "key", type=click.Path(dir_okay=False, path_type=Path),
+              help="Sign the written record with this SSH private key (ssh-keygen -Y sign): FILE.sig beside it.")
 @journal_option
-def export(run_id: str, fmt: str, out_path: Path | None, summary: bool, full_output: bool,
+def export(run_id: str, fmt: str, out_path: Path | None, summary: bool, full_output: bool, key: Path | None,
            journal_path: Path | None) -> None:
     """The deploy record of a run for CAB review, after the deploy (RUN: an id, a unique prefix, or `last`)."""
     from .reports.export import write_record
 
+    if key is not None and out_path is None:
+        raise UserError("--sign-with signs a file: give -o FILE too", 2)
     journal = _existing_journal(journal_path)
     _write_out(out_path, fmt, lambda f: write_record(journal, run_id, f, fmt, full_output, summary=summary))
+    if key is not None:
+        from .reports.signing import sign
+
+        click.echo(f"signed: {sign(out_path, key)}", err=True)
+
+
+@main.command()
+@click.argument("run_id", required=False)
+@click.option("--expect", metavar="HASH", help="The final hash the chain must end at (a record prints it).")
+@click.option("--record", "record_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A record: its JSON holds the final hash; with --signature, check who signed it.")
+@click.option("--signature", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="The record's .sig.")
+@click.option("--allowed-signers", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="ssh-keygen's allowed signers file: who may sign records.")
+@click.option("--identity", help="The signer the signature must be from (as in the allowed signers file).")
+@journal_option
+def verify(run_id, expect, record_path, signature, allowed_signers, identity, journal_path) -> None:
+    """Was anything in a run's record changed, removed or reordered? Exit 0 intact, 1 with where it breaks."""
+    import json
+
+    if signature is not None:
+        from .reports.signing import check
+
+        if not (record_path and allowed_signers and identity):
+            raise UserError("checking a signature needs --record, --allowed-signers and --identity", 2)
+        click.echo(check(record_path, signature, allowed_signers, identity))
+    if run_id is None:
+        if signature is None:
+            raise UserError("give a RUN to verify (or --record with --signature)", 2)
+        return
+    if record_path is not None and expect is None:
+        try:
+            expect = json.loads(record_path.read_text())["run"]["chain"]["final"]
+        except (ValueError, KeyError, TypeError):
+            raise UserError(f"{record_path}: not a JSON deploy record with a final hash (export --format json)", 2) \
+                from None
+    journal = _existing_journal(journal_path)
+    verdict = journal.verify(journal.run(run_id).id, expect)
+    if not verdict.intact:
+        click.echo(f"run {verdict.run_id}: NOT INTACT: {verdict.problems[0]}", err=True)
+        sys.exit(1)
+    click.echo(f"run {verdict.run_id}: intact: {verdict.events} events chained, final hash {verdict.final}")
 
 
 # ---- following a deploy (issue 7) --------------------------------------------------------------------

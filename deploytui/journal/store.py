@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import UserError
 from ..events.kinds import Event
 from ..text.redact import Redactor
+from . import chain
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -30,7 +31,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE TABLE IF NOT EXISTS events (
   run_id TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL, kind TEXT NOT NULL, step TEXT,
-  actor TEXT, data TEXT NOT NULL, PRIMARY KEY (run_id, seq)
+  actor TEXT, data TEXT NOT NULL, hash TEXT, PRIMARY KEY (run_id, seq)
 );
 CREATE TABLE IF NOT EXISTS output (
   id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, step TEXT NOT NULL, attempt INTEGER NOT NULL,
@@ -157,6 +158,8 @@ class Journal:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=FULL")
                 self.db.executescript(SCHEMA)
+                if "hash" not in [row[1] for row in self.db.execute("PRAGMA table_info(events)")]:
+                    self.db.execute("ALTER TABLE events ADD COLUMN hash TEXT")  # journals from before chains
                 if self.db.execute("PRAGMA user_version").fetchone()[0] < FORMAT:
                     self.db.execute(f"PRAGMA user_version = {FORMAT}")
             self.db.execute("PRAGMA busy_timeout=5000")
@@ -226,10 +229,13 @@ class Journal:
         with self._lock, self._writing():
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                (seq,) = self.db.execute(
-                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?", (run_id,)).fetchone()
-                self.db.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?)",
-                                (run_id, seq, ts, kind, step, actor, payload))
+                last = self.db.execute("SELECT seq, hash FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
+                                       (run_id,)).fetchone()
+                seq, previous = (last[0] + 1, last[1] or "") if last else (1, "")
+                self.db.execute("INSERT INTO events (run_id, seq, ts, kind, step, actor, data, hash) "
+                                "VALUES (?,?,?,?,?,?,?,?)", (run_id, seq, ts, kind, step, actor, payload,
+                                                             chain.link(previous, run_id, seq, ts, kind, step,
+                                                                        actor, payload)))
                 if kind == "run_finished":
                     self.db.execute("UPDATE runs SET finished = ?, outcome = ? WHERE id = ?",
                                     (ts, data.get("outcome"), run_id))
@@ -255,6 +261,16 @@ class Journal:
                           " ORDER BY seq", (run_id, after))
         return [Event(seq, ts, kind, step, actor or "engine", json.loads(data)) for seq, ts, kind, step, actor, data
                 in rows]
+
+    def verify(self, run_id: str, expect: str | None = None) -> chain.Verdict:
+        """Whether the run's events are as they were written (journal/chain.py)."""
+        rows = self._rows("SELECT seq, ts, kind, step, actor, data, hash FROM events WHERE run_id = ? ORDER BY seq",
+                          (run_id,))
+        return chain.verify(rows, run_id, expect)
+
+    def final_hash(self, run_id: str) -> str:
+        rows = self._rows("SELECT hash FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1", (run_id,))
+        return (rows[0][0] or "") if rows else ""
 
     def run(self, run_id: str) -> RunRow:
         cols = ("id, runbook_id, title, path, sha256, runbook_text, environment, release, operator, host, tty,"

@@ -90,6 +90,9 @@ def facts(doc: dict) -> list[list[Any]]:
              ["Procedure", rb["source"] or "-"], ["Runbook sha256", rb["sha256"]]]
     if rec:
         rows.append(["Runbook changed during the run", "YES, see Deviations" if run["runbook_changed"] else "no"])
+        chain = run.get("chain") or {}
+        rows.append(["Journal chain", (f"{chain.get('events')} events, final hash {chain.get('final')}"
+                                       if chain.get("intact") else f"BROKEN: {chain.get('problem')}")])
         if run["file_now_differs"]:
             rows.append(["Runbook file now", "differs from the snapshot this run used"])
     else:

@@ -26,6 +26,13 @@ from .plan import plan_document
 TAIL_LINES = 40
 
 
+def _chain(journal: Journal, run_id: str) -> dict:
+    """The final hash of the run's event chain (journal/chain.py): `deploytui verify` holds a journal to it."""
+    verdict = journal.verify(run_id)
+    return {"final": verdict.final, "events": verdict.events, "intact": verdict.intact,
+            "problem": verdict.problems[0] if verdict.problems else ""}
+
+
 def record_document(journal: Journal, run_id: str, full_output: bool = False, *, secrets: Iterable[str] = (),
                     generated: float | None = None) -> tuple[dict, Redactor]:
     from ..runbook.loader import parse
@@ -105,6 +112,7 @@ def record_document(journal: Journal, run_id: str, full_output: bool = False, *,
                              "diff": e.payload.diff} for e in state.runbook_changes],
         "file_now_differs": bool(current_sha and current_sha != (row.sha256 or book.sha256)),
         "schedule_check": _schedule(state), "events": state.last_seq,
+        "chain": _chain(journal, run_id),
         "overrides": sorted(state.overrides), "deadline_passed": state.deadline_passed,
         "resumes": [{"ts": e.ts, "operator": e.payload.operator or e.actor, "host": e.payload.host}
                     for e in state.resumes],

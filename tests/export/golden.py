@@ -93,7 +93,14 @@ def load(name: str, directory: Path):
     """The frozen rehearsal as a real journal file: (journal, run id)."""
     from deploytui.journal import Journal
 
+    from deploytui.journal.chain import link
+
     rows = json.loads((HERE / f"{name}.journal.json").read_text())
+    chained, previous = [], ""
+    for run_id, seq, ts, kind, step, actor, data, *_ in rows.get("events", []):  # frozen before chains: link them
+        previous = link(previous, run_id, seq, ts, kind, step, actor, data)
+        chained.append([run_id, seq, ts, kind, step, actor, data, previous])
+    rows["events"] = chained
     journal = Journal(directory / f"{name}.sqlite3")
     with journal._lock:
         journal.db.execute("BEGIN")
