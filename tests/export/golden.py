@@ -92,7 +92,6 @@ def deterministic() -> None:
 def load(name: str, directory: Path):
     """The frozen rehearsal as a real journal file: (journal, run id)."""
     from deploytui.journal import Journal
-
     from deploytui.journal.chain import link
 
     rows = json.loads((HERE / f"{name}.journal.json").read_text())
