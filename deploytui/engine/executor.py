@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ActionError
 from ..integrations.registry import ActionContext, registry
 from ..runbook import templates
-from ..runbook.durations import format_duration, parse_duration
+from ..runbook.durations import format_duration, parse_duration, seconds_of
 from ..runbook.model import Pane, Step
 from . import process
 from .spool import Spool, strip_ansi
@@ -114,10 +114,15 @@ class Executor:
         run = self.run
         captures: dict[str, str] = {}
         try:
-            patterns = {var: re.compile(templates.render(spec[3:], run.variables()), re.M)
+            patterns = {var: re.compile(templates.pattern(spec[3:], run.variables(step.id)), re.M)
                         for var, spec in step.capture.items() if spec.startswith("re:")}
         except (templates.TemplateProblem, re.error) as e:
             run.command_ended(step, attempt, Outcome(error=f"capture: {e}"))
+            return
+        try:
+            retry_delay = seconds_of(step.retry_delay, run.variables(step.id))
+        except ValueError as e:  # not a duration, or a template that does not render
+            run.command_ended(step, attempt, Outcome(error=f"retry_delay: {e}"))
             return
         names = list(patterns)
 
@@ -136,8 +141,8 @@ class Executor:
                 if result.ok or cancel.is_set() or n == retries:
                     break
                 run.retrying(step, attempt, f"{result.error or f'exit {result.exit_code}'}; retry {n + 1} of {retries}")
-                if step.retry_delay:
-                    cancel.wait(parse_duration(step.retry_delay) / run.time_scale)  # scaled in rehearsal
+                if retry_delay:
+                    cancel.wait(retry_delay / run.time_scale)  # scaled in rehearsal
         except Exception as e:  # a bug of ours must still end as one line and a failed step
             result = Outcome(error=f"internal error: {type(e).__name__}: {e}")
             traceback.print_exc(file=sys.stderr)
@@ -153,8 +158,11 @@ class Executor:
 
     def _execute_once(self, step: Step, attempt: int, spool: Spool, cancel: threading.Event) -> Outcome:
         run = self.run
-        variables = run.variables()
-        timeout = parse_duration(step.timeout) if step.timeout else None
+        variables = run.variables(step.id)
+        try:
+            timeout = seconds_of(step.timeout, variables)
+        except (ValueError, templates.TemplateProblem) as e:
+            return Outcome(error=f"timeout: {e}")
         try:
             cwd = templates.render(step.cwd, variables) if step.cwd else None
             env = {**run.env, **{k: templates.render(v, variables) for k, v in step.env.items()}}
@@ -290,9 +298,9 @@ class Executor:
         run = self.run
         attempt = run.state.steps[step.id].attempt or 1
         stream = f"pane{k}"
-        variables = run.variables()
+        variables = run.variables(step.id)
         try:
-            watch = [re.compile(templates.render(pane.until, variables))] if pane.until else []
+            watch = [re.compile(templates.pattern(pane.until, variables))] if pane.until else []
         except (templates.TemplateProblem, re.error) as e:
             spool = self._spool(step.id, attempt, stream)
             spool.write_lines([f"pane stopped: until: {e}"])

@@ -49,7 +49,7 @@ def event(payload, step=None, ts=1000.0, actor="engine"):
 
 def situation(events, now=1000.0, busy=(), variables=None):
     state = fold(BOOK, events)
-    return planner.Situation(state=state, now=now, variables=lambda: variables or {"kind": "full"},
+    return planner.Situation(state=state, now=now, variables=lambda step=None: variables or {"kind": "full"},
                              busy=frozenset(busy))
 
 

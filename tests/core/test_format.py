@@ -1,0 +1,511 @@
+"""The format's additions through the engine, on real journals and real subprocesses: repetition, recurring
+steps, gotos back, detours that return, on-failure routes, decisions that set variables, `when` on an
+earlier step's outcome, prompt steps, durations that are templates."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploytui.engine.clock import FakeClock
+from deploytui.errors import UserError
+from deploytui.events import kinds as ev
+from deploytui.events.state import ABANDONED, DONE, FAILED, NEEDS_YOU, PENDING, SKIPPED, WAITING, fold
+
+from .helpers import start, wait_for
+
+
+def events(run, kind=None):
+    return [e for e in run.journal.events(run.run_id) if kind is None or e.kind == kind]
+
+
+def finish(run, step, timeout=10):
+    """Run a step's command and wait until the engine is done with it."""
+    run.run_step(step)
+    assert wait_for(lambda: run.state.steps[step].final is not None, timeout=timeout, run=run), \
+        (step, run.state.status(step))
+
+
+# ---- repetition ------------------------------------------------------------------------------------------
+def test_a_step_repeats_over_a_variable_with_its_own_id_output_and_retries_per_item(tmp_path):
+    flaky = tmp_path / "flaky"
+    run = start(tmp_path, f"""
+        [vars.nodes]
+        default = "node-1, node-2 node-3"
+        [[steps]]
+        id = "drain"
+        title = "Drain {{{{ node }}}}"
+        each = "node in nodes"
+        retries = 1
+        run = "echo draining {{{{ node }}}}; if [ {{{{ node }}}} = node-2 ] && [ ! -e {flaky} ]; then touch {flaky}; exit 1; fi"
+        checks = ["{{{{ node }}}} shows SchedulingDisabled"]
+        [[steps]]
+        id = "after"
+        title = "After"
+        body = "all drained"
+        checks = ["ok"]
+        """)
+    s = run.state
+    assert s.path == ["drain[node-1]", "drain[node-2]", "drain[node-3]", "after"]
+    assert s.current == "drain[node-1]"
+    assert run.text_of_step("drain[node-2]") == "Drain node-2"
+    assert run.resolved_command(s.step("drain[node-2]")).startswith("echo draining node-2;")
+    items = events(run, ev.ITEMS)
+    assert items[0].data == {"of": "drain", "var": "node", "values": ["node-1", "node-2", "node-3"],
+                             "labels": ["node-1", "node-2", "node-3"]}
+    with pytest.raises(UserError, match="not the current step"):
+        run.run_step("drain[node-2]")  # one at a time
+    with pytest.raises(UserError, match="repeats: act on its items"):
+        run.run_step("drain")
+    for node in ("node-1", "node-2", "node-3"):
+        sid = f"drain[{node}]"
+        run.run_step(sid)
+        assert wait_for(lambda sid=sid: run.state.steps[sid].command_ok, run=run)
+        assert run.state.status(sid) == NEEDS_YOU
+        assert run.state.blockers(sid, lambda t, sid=sid: run.text(t, sid)) == [
+            f"check: {node} shows SchedulingDisabled"]
+        run.tick(sid, 0)
+        assert run.state.status(sid) == DONE
+    assert run.journal.tail(run.run_id, "drain[node-2]")[0][-1] == "draining node-2"
+    assert [e.step for e in events(run, ev.RETRIED)] == ["drain[node-2]"]  # retried alone
+    ticks = [e.data["label"] for e in events(run, ev.CHECK_TOGGLED)]
+    assert ticks == [f"{n} shows SchedulingDisabled" for n in ("node-1", "node-2", "node-3")]
+    assert run.state.status("drain") == DONE and run.state.current == "after"
+
+
+def test_items_a_command_printed_one_per_line(tmp_path):
+    run = start(tmp_path, """
+        [[steps]]
+        id = "list"
+        title = "List the nodes"
+        run = "printf 'worker-a\\\\nworker-b\\\\n'"
+        capture = { workers = "stdout" }
+        [[steps]]
+        id = "upgrade"
+        title = "Upgrade"
+        each = "w in workers"
+        run = "echo upgrading {{ w }}"
+        auto = true
+        """)
+    finish(run, "list")
+    assert wait_for(lambda: run.state.outcome == "succeeded", run=run)
+    assert run.state.children["upgrade"] == ["upgrade[worker-a]", "upgrade[worker-b]"]
+    assert run.journal.tail(run.run_id, "upgrade[worker-b]")[0] == ["upgrading worker-b"]
+    assert run.text_of_step("upgrade[worker-b]") == "Upgrade · worker-b"  # the title did not say which
+
+
+def test_a_section_repeats_item_by_item_and_a_gate_counts_from_its_own_item(tmp_path):
+    clock = FakeClock()
+    run = start(tmp_path, """
+        [vars.nodes]
+        default = "a,b"
+        [[sections]]
+        id = "per-node"
+        title = "Each worker"
+        each = "node in nodes"
+        [[steps]]
+        id = "drain"
+        section = "per-node"
+        title = "Drain {{ node }}"
+        checks = ["drained"]
+        [[steps]]
+        id = "uncordon"
+        section = "per-node"
+        title = "Uncordon {{ node }}"
+        not_before = { step = "drain", wait = "5m" }
+        checks = ["uncordoned"]
+        """, clock=clock)
+    s = run.state
+    assert s.path == ["drain[a]", "uncordon[a]", "drain[b]", "uncordon[b]"]
+    run.tick("drain[a]", 0)
+    assert s.status("uncordon[a]") == WAITING and s.steps["uncordon[a]"].gate_deadline == clock.now() + 300
+    clock.advance(301)
+    run.poll()
+    run.tick("uncordon[a]", 0)
+    assert s.current == "drain[b]"
+    assert s.steps["uncordon[b]"].gate_deadline is None  # counts from b's own drain, not a's
+    run.tick("drain[b]", 0)
+    assert s.steps["uncordon[b]"].gate_deadline == clock.now() + 300
+
+
+def test_items_n_at_a_time_where_the_author_allows_it(tmp_path):
+    gate = tmp_path / "go"
+    run = start(tmp_path, f"""
+        [vars.hosts]
+        default = "h1 h2 h3"
+        [[steps]]
+        id = "patch"
+        title = "Patch {{{{ host }}}}"
+        each = "host in hosts"
+        parallel = 2
+        run = "while [ ! -e {gate} ]; do sleep 0.02; done; echo patched {{{{ host }}}}"
+        """)
+    assert run.state.active == ["patch[h1]", "patch[h2]"]
+    run.run_step("patch[h1]")
+    run.run_step("patch[h2]")
+    with pytest.raises(UserError, match="not the current step"):
+        run.run_step("patch[h3]")
+    assert wait_for(lambda: {run.state.status("patch[h1]"), run.state.status("patch[h2]")} == {"running"}, run=run)
+    gate.write_text("go")
+    assert wait_for(lambda: run.state.active == ["patch[h3]"], run=run)
+    finish(run, "patch[h3]")
+    assert wait_for(lambda: run.state.outcome == "succeeded", run=run)
+
+
+def test_an_empty_list_skips_the_step_as_planned(tmp_path):
+    run = start(tmp_path, """
+        [vars.clones]
+        default = ""
+        [[steps]]
+        id = "delete"
+        title = "Delete {{ clone }}"
+        each = "clone in clones"
+        run = "echo {{ clone }}"
+        [[steps]]
+        id = "end"
+        title = "End"
+        checks = ["ok"]
+        """)
+    assert run.state.status("delete") == SKIPPED and run.state.current == "end"
+
+
+def test_a_list_that_does_not_evaluate_fails_the_step_in_words(tmp_path):
+    run = start(tmp_path, """
+        [[steps]]
+        id = "list"
+        title = "List"
+        run = "true"
+        capture = { nodes = "stdout" }
+        [[steps]]
+        id = "drain"
+        title = "Drain"
+        each = "node in nodes"
+        run = "echo {{ node }}"
+        """)
+    run.skip("list", "not today")
+    assert run.state.status("drain") == FAILED
+    assert "each: undefined variable" in run.state.steps["drain"].error
+
+
+# ---- recurring steps -----------------------------------------------------------------------------------
+def test_a_recurring_step_runs_alongside_the_path_until_its_condition_holds(tmp_path):
+    clock = FakeClock()
+    run = start(tmp_path, """
+        [vars.severity]
+        default = "2"
+        [[steps]]
+        id = "declare"
+        title = "Declare the incident"
+        decide = { question = "Severity?", options = [{ label = "SEV2" },
+                   { label = "SEV1", set = { severity = "1" } }] }
+        [[steps]]
+        id = "update"
+        title = "Post a status update"
+        every = "{{ '30m' if severity == '1' else '60m' }}"
+        until = "steps.resolve.status == 'done'"
+        checks = ["Posted the update"]
+        [[steps]]
+        id = "mitigate"
+        title = "Mitigate"
+        checks = ["Mitigated"]
+        [[steps]]
+        id = "resolve"
+        title = "Resolve"
+        checks = ["Resolved"]
+        """, clock=clock)
+    s = run.state
+    run.decide("declare", "SEV1")
+    assert s.vars["severity"] == "1"
+    assert s.side == ["update[1]"] and s.current == "mitigate"  # the update does not hold the path
+    assert s.active == ["mitigate", "update[1]"]
+    run.tick("update[1]", 0)
+    assert s.status("update") == WAITING and s.steps["update"].next_due == clock.now() + 1800
+    clock.advance(1799)
+    run.poll()
+    assert s.side == ["update[1]"]
+    clock.advance(1)
+    run.poll()
+    assert s.side == ["update[1]", "update[2]"] and s.status("update[2]") == NEEDS_YOU
+    run.tick("mitigate", 0)
+    run.tick("update[2]", 0)
+    run.tick("resolve", 0)  # resolved: no third update
+    assert s.outcome == "succeeded"
+    assert s.status("update") == DONE and [e.data["number"] for e in events(run, ev.OCCURRENCE)] == [1, 2]
+
+
+def test_the_end_of_the_run_ends_what_recurs(tmp_path):
+    clock = FakeClock()
+    run = start(tmp_path, """
+        [[steps]]
+        id = "update"
+        title = "Update"
+        every = "10m"
+        checks = ["posted"]
+        [[steps]]
+        id = "fix"
+        title = "Fix"
+        checks = ["fixed"]
+        """, clock=clock)
+    run.tick("fix", 0)
+    assert run.state.outcome == "succeeded"
+    skipped = events(run, ev.SKIPPED)
+    assert [(e.step, e.data["planned"]) for e in skipped] == [("update[1]", True)]
+    assert run.state.status("update") == DONE
+
+
+# ---- gotos and detours ------------------------------------------------------------------------------------
+def test_a_decisions_goto_back_repeats_the_steps_from_there(tmp_path):
+    run = start(tmp_path, """
+        [[steps]]
+        id = "deploy"
+        title = "Deploy"
+        run = "echo deploying"
+        [[steps]]
+        id = "smoke"
+        title = "Smoke test"
+        run = "echo smoke"
+        [[steps]]
+        id = "again"
+        title = "Good?"
+        decide = { question = "Smoke tests pass?", options = [{ label = "Yes" },
+                   { label = "Again", goto = "smoke" }] }
+        [[steps]]
+        id = "announce"
+        title = "Announce"
+        checks = ["announced"]
+        """)
+    finish(run, "deploy")
+    finish(run, "smoke")
+    run.decide("again", "Again", "flaky network")
+    s = run.state
+    assert s.current == "smoke" and s.status("smoke") == PENDING and s.status("announce") == PENDING
+    assert s.status("deploy") == DONE
+    finish(run, "smoke")
+    assert s.steps["smoke"].attempt == 2  # the journal keeps both passes apart
+    assert run.journal.tail(run.run_id, "smoke", 1)[0] == ["smoke"]
+    run.decide("again", "Yes")
+    assert s.current == "announce"
+    run.tick("announce", 0)
+    assert s.outcome == "succeeded"
+
+
+def test_a_detour_that_says_return_comes_back_and_a_one_way_goto_abandons_the_rest(tmp_path):
+    run = start(tmp_path, """
+        [[steps]]
+        id = "upgrade"
+        title = "Upgrade"
+        decide = { question = "Healthy?", options = [{ label = "Yes" },
+                   { label = "Recover", goto = "recover" }, { label = "Give up", goto = "revert" }] }
+        [[steps]]
+        id = "verify"
+        title = "Verify"
+        checks = ["verified"]
+        [[sections]]
+        id = "recover"
+        title = "Recover"
+        on_demand = true
+        then = "return"
+        [[steps]]
+        id = "fix"
+        section = "recover"
+        title = "Fix"
+        checks = ["fixed"]
+        [[sections]]
+        id = "revert"
+        title = "Revert"
+        on_demand = true
+        [[steps]]
+        id = "undo"
+        section = "revert"
+        title = "Undo"
+        checks = ["undone"]
+        """)
+    s = run.state
+    run.decide("upgrade", "Recover")
+    assert s.current == "fix" and s.path == ["upgrade", "fix", "verify"]
+    run.tick("fix", 0)
+    assert s.current == "verify"  # back on the main path
+    run.tick("verify", 0)
+    assert s.outcome == "succeeded" and s.entered == ["recover"]
+
+    run2 = start(tmp_path / "two", """
+        [[steps]]
+        id = "upgrade"
+        title = "Upgrade"
+        decide = { question = "Healthy?", options = [{ label = "Yes" }, { label = "Give up", goto = "revert" }] }
+        [[steps]]
+        id = "verify"
+        title = "Verify"
+        checks = ["verified"]
+        [[sections]]
+        id = "revert"
+        title = "Revert"
+        on_demand = true
+        [[steps]]
+        id = "undo"
+        section = "revert"
+        title = "Undo"
+        checks = ["undone"]
+        """) if (tmp_path / "two").mkdir() is None else None
+    run2.decide("upgrade", "Give up")
+    assert run2.state.status("verify") == ABANDONED  # not "pending" forever
+    run2.tick("undo", 0)
+    assert run2.state.outcome == "completed_on_demand"
+    assert events(run2, ev.RUN_FINISHED)[0].data["section"] == "revert"
+
+
+def test_an_option_can_say_where_the_run_goes_on_and_a_jump_returns_too(tmp_path):
+    run = start(tmp_path, """
+        [[steps]]
+        id = "a"
+        title = "A"
+        decide = { question = "?", options = [{ label = "Escalate", goto = "escalate", then = "c" }] }
+        [[steps]]
+        id = "b"
+        title = "B"
+        checks = ["b"]
+        [[steps]]
+        id = "c"
+        title = "C"
+        checks = ["c"]
+        [[sections]]
+        id = "escalate"
+        title = "Escalate"
+        on_demand = true
+        then = "return"
+        [[steps]]
+        id = "page"
+        section = "escalate"
+        title = "Page the incident commander"
+        checks = ["paged"]
+        """)
+    s = run.state
+    run.decide("a", "Escalate")
+    assert s.path == ["a", "page", "c"]  # the option's `then` wins over the section's
+    run.tick("page", 0)
+    assert s.current == "c" and s.status("b") == ABANDONED
+    run.jump("escalate", "paged again")  # the operator's jump: the section's `then` brings it back
+    assert s.path == ["a", "page", "c"] and s.current == "page" and s.status("page") == NEEDS_YOU
+    run.tick("page", 0)
+    assert s.current == "c"
+
+
+def test_a_failed_step_goes_where_on_failure_says(tmp_path):
+    run = start(tmp_path, """
+        [[steps]]
+        id = "pg-upgrade"
+        title = "Run pg_upgrade"
+        run = "echo 'schema restore failed'; exit 3"
+        on_failure = "revert"
+        [[steps]]
+        id = "start-new"
+        title = "Start the new server"
+        run = "true"
+        [[sections]]
+        id = "revert"
+        title = "Revert to the old cluster"
+        on_demand = true
+        [[steps]]
+        id = "start-old"
+        section = "revert"
+        title = "Start the old server"
+        run = "echo old server up"
+        """)
+    run.run_step("pg-upgrade")
+    assert wait_for(lambda: run.state.current == "start-old", run=run)
+    s = run.state
+    assert s.status("pg-upgrade") == FAILED and s.status("start-new") == ABANDONED
+    jump = events(run, ev.JUMP)[0]
+    assert jump.step == "pg-upgrade" and jump.data["planned"] and jump.actor == "engine"
+    assert "exit code 3" in jump.data["reason"]
+    finish(run, "start-old")
+    assert wait_for(lambda: run.state.outcome == "completed_on_demand", run=run)
+
+
+def test_when_tests_an_earlier_steps_outcome(tmp_path):
+    run = start(tmp_path, """
+        [[steps]]
+        id = "start-new"
+        title = "Start the new server"
+        run = "true"
+        [[steps]]
+        id = "if-started"
+        title = "Point the application at it"
+        when = "steps['start-new'].status == 'done'"
+        checks = ["pointed"]
+        [[steps]]
+        id = "if-not"
+        title = "Investigate"
+        when = "steps['start-new'].status == 'skipped'"
+        checks = ["looked"]
+        """)
+    finish(run, "start-new")
+    s = run.state
+    assert s.current == "if-started"
+    run.tick("if-started", 0)
+    assert s.status("if-not") == SKIPPED and s.outcome == "succeeded"
+
+
+# ---- facts learned during the run -------------------------------------------------------------------------
+def test_a_prompt_step_asks_with_the_start_forms_rules(tmp_path):
+    run = start(tmp_path, """
+        [vars.target]
+        prompt = "Version to upgrade to"
+        pattern = '^\\d+\\.\\d+\\.\\d+$'
+        [[steps]]
+        id = "ask"
+        title = "Which version?"
+        ask = "target"
+        [[steps]]
+        id = "plan"
+        title = "Plan the upgrade to {{ target }}"
+        run = "echo kubeadm upgrade plan v{{ target }}"
+        """)
+    s = run.state
+    assert "target" not in s.vars and s.blockers("ask") == ["a value for target"]
+    with pytest.raises(UserError, match=r"does not match"):
+        run.answer("ask", "1.30")
+    run.answer("ask", "1.30.2")
+    assert s.vars["target"] == "1.30.2" and s.current == "plan"
+    assert run.text_of_step("plan") == "Plan the upgrade to 1.30.2"
+    answered = events(run, ev.ANSWERED)[0]
+    assert answered.data == {"var": "target", "value": "1.30.2", "secret": False} and answered.actor == "tester"
+
+
+def test_a_decision_sets_a_variable_and_later_durations_follow_it(tmp_path):
+    clock = FakeClock()
+    run = start(tmp_path, """
+        [vars.severity]
+        choices = ["1", "2", "3"]
+        default = "3"
+        [[steps]]
+        id = "triage"
+        title = "Triage"
+        decide = { question = "How bad?", options = [{ label = "Bad", set = { severity = "1" } },
+                   { label = "Typo", set = { severity = "x" } }] }
+        [[steps]]
+        id = "hold"
+        title = "Hold"
+        wait = "{{ 5 if severity == '1' else 60 }}m"
+        """, clock=clock)
+    with pytest.raises(UserError, match="'x' is not one of 1, 2, 3"):
+        run.decide("triage", "Typo")
+    run.decide("triage", "Bad")
+    assert run.state.vars["severity"] == "1"
+    assert events(run, ev.DECISION)[0].data["set"] == {"severity": "1"}
+    assert run.state.steps["hold"].wait_deadline == clock.now() + 300
+
+
+def test_the_fold_gives_the_same_state_to_a_resume(tmp_path):
+    run = start(tmp_path, """
+        [vars.nodes]
+        default = "a b"
+        [[steps]]
+        id = "drain"
+        title = "Drain {{ node }}"
+        each = "node in nodes"
+        checks = ["ok"]
+        """)
+    run.tick("drain[a]", 0)
+    again = fold(run.book, run.journal.events(run.run_id), run.run_id)
+    assert again.path == run.state.path and again.current == "drain[b]"
+    assert again.bindings("drain[b]") == {"node": "b"} and again.status("drain[a]") == DONE
