@@ -509,3 +509,60 @@ def test_the_fold_gives_the_same_state_to_a_resume(tmp_path):
     again = fold(run.book, run.journal.events(run.run_id), run.run_id)
     assert again.path == run.state.path and again.current == "drain[b]"
     assert again.bindings("drain[b]") == {"node": "b"} and again.status("drain[a]") == DONE
+
+
+# ---- templates everywhere ---------------------------------------------------------------------------------
+def test_until_and_capture_patterns_are_templates_whose_values_match_literally(tmp_path):
+    run = start(tmp_path, """
+        [vars.version]
+        default = "1.2.3"
+        [[steps]]
+        id = "deploy"
+        title = "Deploy {{ version }}"
+        run = "echo 'build 1x2y3 ok'; echo 'build 1.2.3 ok'"
+        capture = { line = "re:^(build {{ version }} ok)$" }
+          [[steps.panes]]
+          title = "Version of {{ version }}"
+          tail = "echo 'Ready v1x2y3'; echo 'Ready v1.2.3'; sleep 30"
+          until = "Ready v{{ version }}$"
+        """)
+    run.run_step("deploy")
+    assert wait_for(lambda: run.state.outcome == "succeeded", run=run)
+    assert run.state.vars["line"] == "build 1.2.3 ok"
+    assert events(run, ev.PANE_MATCHED)[0].data["line"] == "Ready v1.2.3"
+
+
+def test_a_watch_pane_whose_command_fails_never_satisfies_until(tmp_path):
+    marker = tmp_path / "healthy"
+    run = start(tmp_path, f"""
+        [[steps]]
+        id = "watch"
+        title = "Wait for health"
+        checks = ["looked"]
+          [[steps.panes]]
+          watch = "if [ -e {marker} ]; then echo status: healthy; else echo 'error: expected status: healthy'; exit 1; fi"
+          every = "0.05s"
+          until = "status: healthy"
+        """)
+    run.tick("watch", 0)
+    assert wait_for(lambda: len(run.journal.tail(run.run_id, "watch", 1, stream="pane0")[0]) >= 3, run=run)
+    assert run.state.steps["watch"].panes_done == set() and run.state.current == "watch"
+    marker.write_text("")
+    assert wait_for(lambda: run.state.outcome == "succeeded", run=run)
+    assert events(run, ev.PANE_MATCHED)[0].data["line"] == "status: healthy"
+
+
+def test_the_title_people_read_is_rendered_in_the_journal_and_its_words(tmp_path):
+    header = '[runbook]\nid = "pg"\ntitle = "Upgrade PostgreSQL {{ old }} to {{ new }}"\n' \
+             '[vars.old]\ndefault = "15"\n[vars.new]\ndefault = "16"\n'
+    run = start(tmp_path, """
+        [[steps]]
+        id = "a"
+        title = "A"
+        checks = ["ok"]
+        """, header=header)
+    started = events(run, ev.RUN_STARTED)[0]
+    assert started.data["title"] == "Upgrade PostgreSQL 15 to 16"
+    assert run.journal.run(run.run_id).title == "Upgrade PostgreSQL 15 to 16"
+    from deploytui.events.describe import describe
+    assert "Run of Upgrade PostgreSQL 15 to 16" in describe(started).text
