@@ -173,6 +173,23 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
             extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal)
 
 
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--reason", required=True, help="Why the run ends here (it goes into the record).")
+@click.option("--operator", metavar="NAME", help="Who ends it (default: $USER).")
+@journal_option
+def abort(run_id: str, reason: str, operator: str | None, journal_path: Path | None) -> None:
+    """End an open RUN as aborted, without opening it: what its stopped driver left running is ended and its
+    lock is released. A run open in a live deploytui is aborted there instead."""
+    from .engine.run import Run
+
+    if not _journal_exists(journal_path):
+        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
+    journal = open_journal(journal_path)
+    run = Run.abort_closed(journal, run_id, reason, operator=operator)
+    click.echo(f"run {run.run_id} aborted: {reason.strip()}")
+
+
 def _stored_runbook(journal, run_id: str):
     from .runbook.loader import parse
 

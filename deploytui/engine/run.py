@@ -775,6 +775,50 @@ class Run:
             self.emit(ev.RunFinished(outcome="aborted", reason=reason), actor=actor or self.operator)
             self._release()
 
+    @classmethod
+    def abort_closed(cls, journal: Journal, run_id: str, reason: str, *, operator: str | None = None,
+                     clock: Clock | None = None) -> Run:
+        """End an open run that no deploytui is driving (`deploytui abort RUN --reason ...`): what its dead
+        driver left running is ended, the run finishes as aborted, and its lock is released. A run open in a
+        live deploytui on this host is refused: abort it there."""
+        operator = operator or templates.current_operator()
+        reason = cls._reason(reason, "aborting a run")
+        row = journal.run(run_id)
+        if row.finished is not None:
+            raise UserError(f"run {row.id} already finished ({row.outcome})", 2)
+        book = parse(row.runbook_text, row.path or "<journal>")
+        run = cls(journal, book, row.id, operator=operator, clock=clock)
+        run.state = fold(book, journal.events(row.id), row.id)
+        run.lock_key = lock_key(book, row.environment, row.rehearsal)
+        holder = journal.lock_holder(run.lock_key) if run.lock_key else None
+        if holder and holder["run_id"] == row.id and _held_here(holder, socket.gethostname()) and \
+                str(holder["pid"]) != str(os.getpid()):
+            raise UserError(f"run {row.id} is open in a live deploytui (pid {holder['pid']}, {holder['operator']}): "
+                            "abort it there, or quit that one first", 2)
+        run._closed = True  # nothing starts: no ticker, no advance
+        for sid, st in run.state.steps.items():
+            if st.command_running:
+                run.emit(ev.StepInterrupted(attempt=st.attempt), step=sid)
+            if run.state.steps[sid].interrupted:
+                alive = process.marked(process.mark_value(row.id, sid, st.attempt))
+                if alive:
+                    procs = process.describe(alive)
+                    process.end(alive, grace=cls.kill_grace)
+                    run.emit(ev.SurvivorsFound(attempt=st.attempt, processes=procs, ended=True, reason=reason),
+                             step=sid, actor=operator)
+        run.emit(ev.RunFinished(outcome="aborted", reason=reason), actor=operator)
+        if run.lock_key and holder and holder["run_id"] == row.id:
+            journal.release_lock(run.lock_key, row.id)
+        if book.lock and book.lock.dynamodb_table and run.lock_key:
+            from ..integrations.lock import DynamoLock
+
+            try:
+                DynamoLock(book.lock.dynamodb_table, run.lock_key, book.lock.region or "",
+                           env=dict(os.environ)).release(f"run {row.id}")
+            except UserError as e:
+                run.emit(ev.Note(text=f"could not release the shared lock: {e}"))
+        return run
+
     # ---- closing ----------------------------------------------------------------------------------------------
     def close(self, reason: str = "the operator quit", signal: int | None = None) -> list[str]:
         """Stop everything this process started (commands, panes); the run stays open to resume, and the
