@@ -9,11 +9,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -184,8 +188,11 @@ class Executor:
             mark = process.mark_value(run.run_id, step.id, attempt)
             if step.interactive:
                 t0 = time.monotonic()
-                code = run.handover(argv, env={**env, process.MARK: mark}, cwd=cwd)
-                spool.write_lines([f"(interactive: exit {code} after {format_duration(time.monotonic() - t0)})"])
+                with typescript(argv, env) as (recorded, shown_env, path):
+                    code = run.handover(recorded, env={**shown_env, process.MARK: mark}, cwd=cwd)
+                    kept = replay_typescript(path, spool.feed) if path else False
+                spool.write_lines([f"(interactive: exit {code} after {format_duration(time.monotonic() - t0)}"
+                                   + ("" if kept else "; no typescript: `script` is not installed") + ")"])
                 return Outcome(exit_code=code, error=None if code == 0 else f"exit code {code}")
             ended = process.run(argv, spool.feed, cwd=cwd, env=env, use_pty=step.pty, timeout=timeout,
                                 cancel=cancel, on_idle=spool.tick, grace=run.kill_grace, mark=mark,
@@ -360,6 +367,47 @@ class Executor:
             spool = self._spool(step.id, attempt, stream)
             spool.write_lines([f"pane stopped: {type(e).__name__}: {e}"])
             spool.flush(final=True)
+
+
+@contextmanager
+def typescript(argv: list[str], env: dict[str, str]) -> Iterator[tuple[list[str], dict[str, str], str | None]]:
+    """An interactive command wrapped in `script` (util-linux), so what the terminal showed during the
+    hand-over is kept: (argv to run, its environment, the typescript file, or None without `script`)."""
+    tool = shutil.which("script", path=env.get("PATH"))
+    if tool is None:
+        yield argv, env, None
+        return
+    folder = tempfile.mkdtemp(prefix="deploytui-typescript-")  # 0700: the session may show private things
+    path = os.path.join(folder, "typescript")
+    command = shlex.join((["env", f"SHELL={env['SHELL']}"] if env.get("SHELL") else []) + argv)
+    try:
+        # script runs `$SHELL -c COMMAND`: /bin/sh reads the POSIX quoting shlex wrote, whatever the user's shell
+        yield [tool, "--quiet", "--return", "--flush", "--command", command, path], {**env, "SHELL": "/bin/sh"}, path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_TYPESCRIPT_HEAD = re.compile(rb"\AScript started on [^\n]*\n")
+_TYPESCRIPT_TAIL = re.compile(rb"\n?Script done on [^\n]*\n?\Z")
+
+
+def replay_typescript(path: str, feed: Callable[[bytes], None], chunk: int = 64 * 1024) -> bool:
+    """Feed a typescript into the step's output, without the lines `script` adds before and after, a chunk
+    at a time (a long session can be large). False when there is none (the command never ran)."""
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return False
+    with f:
+        held, first = b"", True
+        while data := f.read(chunk):
+            data = held + data
+            if first:
+                data, first = _TYPESCRIPT_HEAD.sub(b"", data, count=1), False
+            feed(data[:-4096])  # the last bytes wait: they may be the closing line
+            held = data[-4096:]
+        feed(_TYPESCRIPT_TAIL.sub(b"\n", held))
+    return True
 
 
 def _stop_words(stopped: str | None, run: Run, step_id: str) -> str | None:

@@ -566,3 +566,52 @@ def test_the_title_people_read_is_rendered_in_the_journal_and_its_words(tmp_path
     assert run.journal.run(run.run_id).title == "Upgrade PostgreSQL 15 to 16"
     from deploytui.events.describe import describe
     assert "Run of Upgrade PostgreSQL 15 to 16" in describe(started).text
+
+
+# ---- interactive steps keep their output -----------------------------------------------------------------
+def test_an_interactive_step_keeps_a_typescript_of_the_hand_over(tmp_path):
+    run = start(tmp_path, """
+        [[steps]]
+        id = "login"
+        title = "Log in"
+        interactive = true
+        run = "echo 'Enter the MFA code:'; read -r code; echo \\"code accepted: $code\\"; test -t 0 && echo on a terminal"
+        capture = { said = "re:code (accepted)" }
+        """, handover=_answering("123456\n"))
+    run.run_step("login")
+    assert wait_for(lambda: run.state.outcome == "succeeded", run=run)
+    lines = run.journal.tail(run.run_id, "login")[0]
+    # what the terminal showed: the prompt, the typed code echoed, the answer (typed ahead, the echo may come first)
+    assert lines.index("Enter the MFA code:") < lines.index("code accepted: 123456") and "123456" in lines
+    assert "on a terminal" in lines  # script gave it a terminal of its own
+    assert lines[-1].startswith("(interactive: exit 0 after ") and "Script" not in " ".join(lines)
+    assert run.state.vars["said"] == "accepted"
+
+
+def test_without_script_the_hand_over_still_runs_and_says_why_there_is_no_typescript(tmp_path):
+    import os
+    import shutil
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    os.symlink(shutil.which("bash"), bin_dir / "bash")
+    run = start(tmp_path, """
+        [[steps]]
+        id = "login"
+        title = "Log in"
+        interactive = true
+        run = "exit 0"
+        """, handover=_answering(""), env={"PATH": str(bin_dir), "HOME": str(tmp_path)})
+    run.run_step("login")
+    assert wait_for(lambda: run.state.outcome == "succeeded", run=run)
+    assert run.journal.tail(run.run_id, "login")[0][-1].endswith("; no typescript: `script` is not installed)")
+
+
+def _answering(typed: str):
+    """A hand-over as the app does it, with what the person types on standard input."""
+    import subprocess
+
+    def handover(argv, env=None, cwd=None):
+        return subprocess.run(argv, env=env, cwd=cwd, input=typed.encode()).returncode
+
+    return handover
