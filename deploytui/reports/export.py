@@ -26,9 +26,9 @@ from markupsafe import Markup
 from ..errors import RunbookError, UserError
 from ..events import kinds as ev
 from ..events.describe import is_deviation
-from ..events.state import fold
+from ..events.state import ABANDONED, fold
 from ..journal.store import Journal
-from ..runbook.model import Runbook, Step
+from ..runbook.model import Runbook, Step, split_each
 from ..runbook.templates import TemplateProblem, builtins, evaluate, referenced_names, render, render_value
 from ..text.clean import clean_line
 from ..text.redact import MASK, Redactor
@@ -268,6 +268,7 @@ def step_document(book: Runbook, step: Step, number: int, values: dict[str, Any]
                               for o in step.decide.options]}
     return {
         "number": number, "id": step.id, "title": _text(step.title, values), "section": step.section,
+        "repeat": _repeat_text(book, step), "ask": step.ask, "on_failure": step.on_failure,
         "body": _text(step.body or "", values),
         "condition": condition, "command": command, "command_resolved": resolved,
         "action": step.uses, "with": _resolve_value(step.with_, values) if step.uses else {},
@@ -276,6 +277,20 @@ def step_document(book: Runbook, step: Step, number: int, values: dict[str, Any]
         "retries": step.retries, "checks": [_text(c, values) for c in step.checks], "decide": decide, "capture": dict(step.capture),
         "panes": panes, "interactive": step.interactive, "danger": step.danger, "auto": step.auto,
     }
+
+
+def _repeat_text(book: Runbook, step: Step) -> str | None:
+    """How a step repeats, in words: once per item of a list, or in time."""
+    rep = book.repetition(step)
+    if rep:
+        key, each, parallel = rep
+        var, expression = split_each(each)
+        whole = f" (with the rest of section '{key}')" if key != step.id else ""
+        return f"once for each {var} in {expression}{whole}" + (f", {parallel} at a time" if parallel > 1 else "")
+    if step.every is not None:
+        return f"every {_duration_text(step.every)}" + (f" until {step.until}" if step.until else "") + \
+            ", alongside the steps after it"
+    return None
 
 
 def _group(book: Runbook, steps: list[Step], values: dict[str, Any], numbers: dict[str, int]) -> list[dict]:
@@ -555,16 +570,24 @@ def record_document(journal: Journal, run_id: str, full_output: bool = False, *,
             sid = sd["id"]
             r = per.get(sid) or step_rec(sid)
             st = state.steps.get(sid)
-            status = state.status(sid) if st else "pending"
-            if status == "pending" and sid not in on_path:
-                status = "not on this run's path"
-            elif status == "pending" and state.outcome:
-                status = "not reached"
+            r["status"] = _record_status(state, sid, on_path)
             for a in r["attempts"]:
                 a["output"] = _output(journal, run_id, sid, a["attempt"], full_output, scrub)
-            r["status"] = status
             r["reason"] = st.reason if st else None
             sd["execution"] = r
+            if sid in state.children:  # a repeated or recurring step: what each item (occurrence) did
+                sd["items"] = []
+                for kid in state.children[sid]:
+                    item, rk = state.items[kid], per.get(kid) or step_rec(kid)
+                    shown = {**values, **item.bindings}
+                    for a in rk["attempts"]:
+                        a["output"] = _output(journal, run_id, kid, a["attempt"], full_output, scrub)
+                    rk["status"] = _record_status(state, kid, on_path)
+                    rk["reason"] = state.steps[kid].reason
+                    sd["items"].append({"id": kid, "label": item.label, "values": dict(item.bindings),
+                                        "title": state.titled(kid, _text(book.step(sid).title, shown)),
+                                        "checks": [_text(c, shown) for c in book.step(sid).checks],
+                                        "execution": rk})
 
     started = row.started
     ended = row.finished or (events[-1].ts if events else None)
@@ -594,6 +617,15 @@ def record_document(journal: Journal, run_id: str, full_output: bool = False, *,
     doc["deviations"] = deviations
     doc["notes"] = notes
     return _redact_doc(doc, scrub), redactor
+
+
+def _record_status(state, sid: str, on_path: set[str]) -> str:
+    status = state.status(sid) if sid in state.steps else "pending"
+    if status == ABANDONED or (status == "pending" and sid not in on_path and sid not in state.children):
+        return "not on this run's path"
+    if status == "pending" and state.outcome:
+        return "not reached"
+    return status
 
 
 def _redact_doc(doc: Any, text) -> Any:

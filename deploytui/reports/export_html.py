@@ -254,6 +254,12 @@ def _step(s: dict, out: TextIO, rec: bool) -> None:
         facts.append("Interactive: the terminal is handed to the operator")
     if s["capture"]:
         facts.append("Captures " + ", ".join(code(k) for k in s["capture"]))
+    if s.get("repeat"):
+        facts.append(f"Repeats {e(s['repeat'])}")
+    if s.get("ask"):
+        facts.append(f"Asks the operator for {code(s['ask'])}")
+    if s.get("on_failure"):
+        facts.append(f"If it fails, the run goes to {code(s['on_failure'])}")
     for p in s["panes"]:
         until = f", done when a line matches {code(p['until'])}" if p["until"] else ""
         every = f" every {e(p['every'])}" if p["every"] else ""
@@ -275,8 +281,13 @@ def _step(s: dict, out: TextIO, rec: bool) -> None:
     if s["checks"] and not rec:
         out.write("<ul style=\"list-style:none;padding-left:2mm\">"
                   + "".join(f"<li class=\"check\">&#9744; {e(c)}</li>" for c in s["checks"]) + "</ul>\n")
-    if rec and x:
-        _execution(s, x, out)
+    if rec and x:  # a repeated step's checks are its items' (below)
+        _execution({**s, "checks": []} if s.get("items") else s, x, out)
+    for item in s.get("items") or [] if rec else []:
+        status = item["execution"]["status"]
+        out.write(f"<h5>{e(item['title'])} <span class=\"muted\">{code(item['id'])}</span>"
+                  f"<span class=\"badge {e(status.split()[0])}\">{e(status)}</span></h5>\n")
+        _execution({**s, "checks": item["checks"]}, item["execution"], out)
     out.write("</div>\n")
 
 

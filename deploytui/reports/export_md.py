@@ -190,6 +190,12 @@ def _step(s: dict, out: TextIO, rec: bool) -> None:
         facts.append("Interactive: the terminal is handed to the operator")
     if s["capture"]:
         facts.append("Captures " + ", ".join(inline(k) for k in s["capture"]))
+    if s.get("repeat"):
+        facts.append(f"Repeats {s['repeat']}")
+    if s.get("ask"):
+        facts.append(f"Asks the operator for {inline(s['ask'])}")
+    if s.get("on_failure"):
+        facts.append(f"If it fails, the run goes to {inline(s['on_failure'])}")
     for p in s["panes"]:
         until = f", done when a line matches {inline(p['until'])}" if p["until"] else ""
         every = f" every {p['every']}" if p["every"] else ""
@@ -207,8 +213,11 @@ def _step(s: dict, out: TextIO, rec: bool) -> None:
         out.write("\n")
     if s["checks"] and not rec:
         out.write(("Criteria:" if s["decide"] else "Checks:") + "\n\n" + "".join(f"- [ ] {c}\n" for c in s["checks"]) + "\n")
-    if rec and x:
-        _execution(s, x, out)
+    if rec and x:  # a repeated step's checks are its items' (below)
+        _execution({**s, "checks": []} if s.get("items") else s, x, out)
+    for item in s.get("items") or [] if rec else []:
+        out.write(f"##### {item['title']} ({inline(item['id'])}) [{item['execution']['status'].upper()}]\n\n")
+        _execution({**s, "checks": item["checks"]}, item["execution"], out)
 
 
 def _execution(s: dict, x: dict, out: TextIO) -> None:

@@ -615,3 +615,68 @@ def _answering(typed: str):
         return subprocess.run(argv, env=env, cwd=cwd, input=typed.encode()).returncode
 
     return handover
+
+
+def test_slack_hears_rendered_titles_and_items(tmp_path, httpserver):
+    from werkzeug import Response
+
+    posted = []
+    httpserver.expect_request("/hook").respond_with_handler(
+        lambda req: posted.append(req.get_json()["text"]) or Response("ok"))
+    header = ('[runbook]\nid = "pg"\ntitle = "Upgrade PostgreSQL {{ old }} to {{ new }}"\n[vars.old]\ndefault = "15"\n'
+              '[vars.new]\ndefault = "16"\n[vars.hook]\nsecret = true\ndefault = "' + httpserver.url_for("/hook")
+              + '"\n[notify]\nslack = "{{ hook }}"\nevents = ["run_started", "step_finished", "items"]\n')
+    run = start(tmp_path, """
+        [vars.standbys]
+        default = "replica-a"
+        [[steps]]
+        id = "sync"
+        title = "Sync {{ standby }} with rsync"
+        each = "standby in standbys"
+        checks = ["synced"]
+        """, header=header)
+    run.tick("sync[replica-a]", 0)
+    assert wait_for(lambda: run.state.outcome == "succeeded", run=run)
+    for notifier in run._notifiers:
+        notifier.flush(5)
+    text = "\n".join(posted)
+    assert "Run of Upgrade PostgreSQL 15 to 16" in text
+    assert "Upgrade PostgreSQL 15 to 16: Sync replica-a with rsync: done" in text
+    assert "Sync ‹standby› with rsync: once for each standby: replica-a" in text
+    assert "{{" not in text
+
+
+def test_the_record_shows_each_item_with_its_own_checks_attempts_and_output(tmp_path):
+    from deploytui.reports.export import record
+
+    run = start(tmp_path, """
+        [vars.nodes]
+        default = "n1 n2"
+        [[steps]]
+        id = "drain"
+        title = "Drain {{ node }}"
+        each = "node in nodes"
+        run = "echo drained {{ node }}"
+        checks = ["{{ node }} is cordoned"]
+        [[steps]]
+        id = "skipped-later"
+        title = "Later"
+        checks = ["x"]
+        """)
+    run.run_step("drain[n1]")
+    assert wait_for(lambda: run.state.steps["drain[n1]"].command_ok, run=run)
+    run.tick("drain[n1]", 0)
+    run.skip("drain[n2]", "n2 is already on the new version")
+    md = record(run.journal, run.run_id, "md")
+    assert "Repeats once for each node in nodes" in md
+    assert "##### Drain n1 (`drain[n1]`) [DONE]" in md
+    assert "- [x] n1 is cordoned (ticked by tester" in md
+    assert "drained n1" in md
+    assert "##### Drain n2 (`drain[n2]`) [SKIPPED]" in md and "n2 is already on the new version" in md
+    html = record(run.journal, run.run_id, "html")
+    assert "Drain n1" in html and "drain[n2]" in html
+    import json
+    doc = json.loads(record(run.journal, run.run_id, "json"))
+    drain = next(st for sec in doc["sections"] for st in sec["steps"] if st["id"] == "drain")
+    assert [(i["id"], i["values"], i["execution"]["status"]) for i in drain["items"]] == [
+        ("drain[n1]", {"node": "n1"}, "done"), ("drain[n2]", {"node": "n2"}, "skipped")]
