@@ -138,7 +138,8 @@ def drive(run: Run, answers: Answers, echo: Callable[[str], None], *, sleep: Cal
         run.poll()
         s = run.state
         if s.outcome:
-            section = f" ({run.state.entered[-1]})" if run.state.entered else ""
+            ended_in = s.steps and s.outcome == "completed_on_demand" and s.path
+            section = f" ({run.book.step(s.path[-1]).section})" if ended_in else ""
             echo(f"run {run.run_id} finished: {s.outcome}{section}")
             return EXIT_OK if s.outcome != "aborted" else EXIT_FAILED
         if s.schedule and s.schedule.get("needs_override") and "schedule" not in s.overrides:
@@ -165,13 +166,15 @@ def drive(run: Run, answers: Answers, echo: Callable[[str], None], *, sleep: Cal
             continue
         stops, busy = [], False
         progressed = False
-        for sid in active:
-            if run.state.outcome or sid not in run.state.active:
-                break  # an answer changed what is active: look again
+        for sid in active:  # each active step gets its turn, the occurrences beside the path too
+            if run.state.outcome:
+                break
+            if sid not in run.state.active:
+                continue  # an answer to an earlier one moved it on
             verdict = _answer(run, sid, answers, reran, sleep)
             if verdict is True:
                 progressed = True
-                break
+                continue
             if verdict is None:
                 busy = True
             elif isinstance(verdict, tuple):

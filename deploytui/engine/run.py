@@ -323,8 +323,9 @@ class Run:
         """A step's title as people read it (what `events.describe` names a step by); an item says which."""
         try:
             return self.state.titled(step_id, self.text(self.book.step(step_id).title, step_id))
-        except KeyError:
-            return step_id
+        except KeyError:  # a repeated section names itself by its title
+            sec = self.book.section(step_id)
+            return self.text(sec.title) if sec is not None else step_id
 
     @staticmethod
     def _render_header(text: str, values: dict) -> str:
