@@ -190,6 +190,24 @@ def abort(run_id: str, reason: str, operator: str | None, journal_path: Path | N
     click.echo(f"run {run.run_id} aborted: {reason.strip()}")
 
 
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to FILE instead of standard output.")
+@journal_option
+def answers(run_id: str, out_path: Path | None, journal_path: Path | None) -> None:
+    """What the people of RUN did, as a TOML answers file: `run --headless --answers FILE` does it again
+    (a rehearsal a person drove, replayed in CI)."""
+    from .engine.headless import answers_toml
+
+    if not _journal_exists(journal_path):
+        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
+    journal = open_journal(journal_path, readonly=True)
+    row = journal.run(run_id)
+    text = answers_toml(journal.events(row.id), row.id)
+    _write_out(out_path, lambda f: f.write(text))
+
+
 def _stored_runbook(journal, run_id: str):
     from .runbook.loader import parse
 

@@ -85,6 +85,46 @@ def load_answers(path: str | Path | None) -> Answers:
                    table("end_pane"), {k: str(v) for k, v in table("vars").items()}, table("rerun"))
 
 
+def answers_of(events: list[ev.Event]) -> dict:
+    """What the people of a run did, as an answers file (`deploytui answers RUN`): replayed with
+    `--headless --answers`, a new run does the same. Values a prompt step was given are kept; the values
+    the run started with are not (give them with --var: a rehearsal world's own differ each time)."""
+    out: dict[str, dict | set] = {key: {} for key in ("decide", "reasons", "skip", "override", "end_pane", "rerun",
+                                                     "vars")}
+    out["run"], out["tick"] = set(), set()
+    for e in events:
+        if not e.by_person:
+            continue
+        p, sid = e.payload, e.step or ""
+        match p:
+            case ev.StepStarted() if p.command or p.action:
+                out["run"].add(sid)
+            case ev.CheckToggled() if p.checked:
+                out["tick"].add(sid)
+            case ev.Decision():
+                out["decide"][sid] = p.label
+                if p.reason:
+                    out["reasons"][sid] = p.reason
+            case ev.Skipped():
+                out["skip"][sid] = p.reason
+            case ev.Override():
+                out["override"]["gate." + sid if p.what == "gate" and sid else p.what] = p.reason
+            case ev.PaneEnded():
+                out["end_pane"][sid] = p.reason
+            case ev.Rerun():
+                out["rerun"][sid] = p.reason
+            case ev.Answered() if not p.secret:
+                out["vars"][p.var] = p.value
+    return {k: sorted(v) if isinstance(v, set) else v for k, v in out.items() if v}
+
+
+def answers_toml(events: list[ev.Event], run_id: str) -> str:
+    import tomli_w
+
+    return f"# answers made from run {run_id}: deploytui run RUNBOOK --headless --answers THIS_FILE\n" + \
+        tomli_w.dumps(answers_of(events))
+
+
 class Printer:
     """Prints progress for a person or a CI log. A reader that went away (`| head`) or a closed terminal
     stops the printing, never the run: what runs and what is recorded do not depend on who is watching."""

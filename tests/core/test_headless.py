@@ -145,3 +145,74 @@ def test_abort_ends_a_run_nobody_drives_and_frees_its_lock(tmp_path):
     again = deploytui("abort", run_id, "--reason", "twice", "--journal", j)
     assert again.returncode == 2 and "already finished (aborted)" in again.stderr
     assert journal.lock_holder("slow:prod") is None  # the next deploy may start
+
+
+REPLAY = """[runbook]
+id = "replay"
+title = "Replay"
+[vars.nodes]
+default = "a b"
+[vars.version]
+pattern = '^\\d+$'
+[[steps]]
+id = "ask"
+title = "Version?"
+ask = "version"
+[[steps]]
+id = "drain"
+title = "Drain {{ node }}"
+each = "node in nodes"
+run = "echo drain {{ node }} {{ version }}"
+checks = ["{{ node }} drained"]
+[[steps]]
+id = "go"
+title = "Go?"
+decide = { question = "Go on?", options = [{ label = "Yes" }, { label = "Stop", goto = "stop" }] }
+[[steps]]
+id = "optional"
+title = "Optional"
+checks = ["done"]
+[[sections]]
+id = "stop"
+title = "Stop"
+on_demand = true
+[[steps]]
+id = "stopped"
+section = "stop"
+title = "Stopped"
+checks = ["told"]
+"""
+
+
+def test_a_run_a_person_drove_replays_headless_from_its_answers(tmp_path):
+    import tomllib
+
+    from deploytui.journal import Journal
+
+    from .helpers import start, wait_for
+
+    header, body = REPLAY.split("[[steps]]", 1)
+    run = start(tmp_path, "[[steps]]" + body, header=header)
+    run.answer("ask", "7")
+    for node in ("a", "b"):
+        run.run_step(f"drain[{node}]")
+        assert wait_for(lambda node=node: run.state.steps[f"drain[{node}]"].command_ok, run=run)
+        run.tick(f"drain[{node}]", 0)
+    run.decide("go", "Yes", "looks fine")
+    run.skip("optional", "not this time")
+    assert run.state.outcome == "succeeded"
+    out = tmp_path / "answers.toml"
+    res = deploytui("answers", run.run_id, "--journal", tmp_path / "journal.sqlite3", "-o", out)
+    assert res.returncode == 0, res.stderr
+    assert tomllib.loads(out.read_text()) == {
+        "run": ["drain[a]", "drain[b]"], "tick": ["drain[a]", "drain[b]"], "decide": {"go": "Yes"},
+        "reasons": {"go": "looks fine"}, "skip": {"optional": "not this time"}, "vars": {"version": "7"}}
+    book = tmp_path / "replay.toml"
+    book.write_text(REPLAY)
+    again = deploytui("run", book, "--headless", "--answers", out, "--journal", tmp_path / "j2.db")
+    assert again.returncode == 0, again.stdout + again.stderr
+    j2 = Journal(tmp_path / "j2.db", readonly=True)
+    events = j2.events(j2.runs(1)[0].id)
+    assert [(e.kind, e.step) for e in events if e.by_person and e.kind in ("decision", "skipped", "answered")] == [
+        ("answered", "ask"), ("decision", "go"), ("skipped", "optional")]
+    assert j2.tail(j2.runs(1)[0].id, "drain[b]")[0] == ["drain b 7"]
