@@ -178,7 +178,7 @@ def drive(run: Run, answers: Answers, echo: Callable[[str], None], *, sleep: Cal
         run.poll()
         s = run.state
         if s.outcome:
-            ended_in = s.steps and s.outcome == "completed_on_demand" and s.path
+            ended_in = s.outcome == "completed_on_demand" and s.path  # the section the run ended in
             section = f" ({run.book.step(s.path[-1]).section})" if ended_in else ""
             echo(f"run {run.run_id} finished: {s.outcome}{section}")
             return EXIT_OK if s.outcome != "aborted" else EXIT_FAILED
