@@ -284,7 +284,10 @@ def _repeat_text(book: Runbook, step: Step) -> str | None:
     rep = book.repetition(step)
     if rep:
         key, each, parallel = rep
-        var, expression = split_each(each)
+        try:
+            var, expression = split_each(each)
+        except ValueError:  # `check` refuses it; an old journal's snapshot may still hold it
+            return f"as `each = {each!r}` says"
         whole = f" (with the rest of section '{key}')" if key != step.id else ""
         return f"once for each {var} in {expression}{whole}" + (f", {parallel} at a time" if parallel > 1 else "")
     if step.every is not None:

@@ -680,3 +680,23 @@ def test_the_record_shows_each_item_with_its_own_checks_attempts_and_output(tmp_
     drain = next(st for sec in doc["sections"] for st in sec["steps"] if st["id"] == "drain")
     assert [(i["id"], i["values"], i["execution"]["status"]) for i in drain["items"]] == [
         ("drain[n1]", {"node": "n1"}, "done"), ("drain[n2]", {"node": "n2"}, "skipped")]
+
+
+def test_run_and_plan_with_a_default_that_needs_a_value_nobody_gave(tmp_path):
+    from .helpers import deploytui
+
+    book = tmp_path / "b.toml"
+    book.write_text('[runbook]\nid = "b"\ntitle = "Release {{ tag }}"\n[vars.version]\nprompt = "Version"\n'
+                    '[vars.tag]\ndefault = "v{{ version }}"\n[[steps]]\nid = "t"\ntitle = "Tag {{ tag }}"\n'
+                    'run = "echo {{ tag }}"\n')
+    assert deploytui("check", book).returncode == 0
+    plan = deploytui("plan", book)
+    assert plan.returncode == 0, plan.stderr
+    assert "echo {{ tag }}" in plan.stdout  # kept as a named placeholder
+    headless = deploytui("run", book, "--headless", "--journal", tmp_path / "j.db")
+    assert headless.returncode == 2 and "no value for version, tag: give --var NAME=VALUE" in headless.stderr
+    answers = tmp_path / "a.toml"
+    answers.write_text('run = ["*"]\n')
+    given = deploytui("run", book, "--headless", "--var", "version=2.4.0", "--answers", answers,
+                      "--journal", tmp_path / "j.db")
+    assert given.returncode == 0 and "v2.4.0" in given.stdout
