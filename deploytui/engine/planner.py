@@ -273,12 +273,7 @@ def _move_for(sit: Situation, sid: str) -> Move | None:
 
 def then_of(book: Runbook, target: str) -> str | None:
     """Where the run goes on after entering `target`: its on-demand section's `then`."""
-    sec = book.section(target)
-    if sec is None:
-        try:
-            sec = book.section(book.step(target).section)
-        except KeyError:
-            return None
+    sec = book.section_of(target)
     return sec.then if sec is not None else None
 
 

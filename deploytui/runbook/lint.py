@@ -211,9 +211,8 @@ def _lint_step(book, i: int, step: Step, add, names, step_ids, targets, gotos, a
         elif step.on_failure == step.id:
             add(loc + ("on_failure",), where, "on_failure", "a step cannot route its failure to itself (use retries)")
         else:
-            gotos.add(step.on_failure)
-            gotos.add(book.step(step.on_failure).section if step.on_failure not in {s.id for s in book.sections}
-                      else step.on_failure)
+            sec = book.section_of(step.on_failure)
+            gotos.add(sec.id if sec is not None else step.on_failure)
     nb = step.not_before
     if nb:
         if nb.step is not None and nb.step not in step_ids:
@@ -361,12 +360,7 @@ def _lint_then(then: str, targets, loc, where, field, add) -> None:
 
 
 def _on_demand(book: Runbook, target: str) -> bool:
-    sec = book.section(target)
-    if sec is None:
-        try:
-            sec = book.section(book.step(target).section)
-        except KeyError:
-            return False
+    sec = book.section_of(target)
     return bool(sec and sec.on_demand)
 
 

@@ -240,6 +240,16 @@ class Runbook(Strict):
                 return s
         return None
 
+    def section_of(self, target: str) -> Section | None:
+        """The section a goto target leads into: the section itself, or the section of the step."""
+        sec = self.section(target)
+        if sec is None:
+            try:
+                sec = self.section(self.step(target).section)
+            except KeyError:
+                return None
+        return sec
+
     def is_on_demand(self, step: Step) -> bool:
         sec = self.section(step.section)
         return bool(sec and sec.on_demand)
