@@ -327,14 +327,16 @@ def _collapse(state: RunState, ids: list[str]) -> list[str]:
     return out
 
 
-def _route(state: RunState, prefix: list[str], new: list[str]) -> None:
-    """The path becomes `prefix` then `new`; the steps of `new` start afresh (they run again), and leave
-    `prefix` (a step is on the path once)."""
+def _route(state: RunState, prefix: list[str], new: list[str], kept: Iterable[str] = ()) -> None:
+    """The path becomes `prefix` then `new`; the steps of `new` start afresh (they run again) unless `kept`
+    (the rest of the path a detour returns to, as it was), and leave `prefix` (a step is on the path once)."""
     new = list(dict.fromkeys(new))
-    again = {s for s in new if s in state.children and s not in state.items}  # repetitions listed anew
+    kept = set(kept)
+    again = {s for s in new if s in state.children and s not in state.items and s not in kept}  # listed anew
     keep = [s for s in prefix if s not in new and base_id(s) not in again]
     for sid in new:
-        _reset(state, sid)
+        if sid not in kept:
+            _reset(state, sid)
     state.path = keep + new
     for sid in new:
         sec = state.book.section(state.book.step(sid).section)
@@ -378,17 +380,15 @@ def _goto(state: RunState, from_step: str, target: str, then: str | None) -> Non
 
 
 def _detour(state: RunState, cut: int, target: str, then: str | None) -> None:
-    """Leave the path at `cut` for `target`; after it, `then`: "return" (the rest of the path), a step or
-    section (the runbook from there), or nothing (the detour is where the run ends)."""
+    """Leave the path at `cut` for `target`; after it, `then`: "return" (the rest of the path as it was: a
+    step that failed there waits to be re-run), a step or section (the runbook from there, run again), or
+    nothing (the detour is where the run ends)."""
     rest = state.path[cut:]
     detour = _steps_from(state.book, target)
     if then == RETURN:
-        after = rest
-    elif then:
-        after = _steps_from(state.book, then)
-    else:
-        after = []
-    _route(state, state.path[:cut], detour + after)
+        _route(state, state.path[:cut], detour + rest, kept=[s for s in rest if s not in detour])
+        return
+    _route(state, state.path[:cut], detour + (_steps_from(state.book, then) if then else []))
 
 
 def _items(state: RunState, p: ev.Items) -> None:

@@ -700,3 +700,37 @@ def test_run_and_plan_with_a_default_that_needs_a_value_nobody_gave(tmp_path):
     given = deploytui("run", book, "--headless", "--var", "version=2.4.0", "--answers", answers,
                       "--journal", tmp_path / "j.db")
     assert given.returncode == 0 and "v2.4.0" in given.stdout
+
+
+def test_a_detour_that_returns_leaves_the_rest_of_the_path_as_it_was(tmp_path):
+    """Items done side by side stay done; the step the run left stays as it was (its ticks too)."""
+    run = start(tmp_path, """
+        [vars.nodes]
+        default = "a b c"
+        [[steps]]
+        id = "patch"
+        title = "Patch {{ node }}"
+        each = "node in nodes"
+        parallel = 2
+        checks = ["patched", "rebooted"]
+        [[sections]]
+        id = "recover"
+        title = "Recover"
+        on_demand = true
+        then = "return"
+        [[steps]]
+        id = "fix"
+        section = "recover"
+        title = "Fix"
+        checks = ["fixed"]
+        """)
+    s = run.state
+    run.tick("patch[b]", 0)
+    run.tick("patch[b]", 1)
+    run.tick("patch[a]", 0)
+    assert s.status("patch[b]") == DONE and s.current == "patch[a]"
+    run.jump("recover", "a will not reboot")
+    assert s.current == "fix"
+    run.tick("fix", 0)
+    assert s.current == "patch[a]" and s.steps["patch[a]"].checks == [True, False]
+    assert s.status("patch[b]") == DONE and s.steps["patch[b]"].attempt == 1

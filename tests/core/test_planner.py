@@ -192,7 +192,7 @@ def test_a_recurring_step_begins_then_comes_due_and_ends_when_its_condition_hold
     assert planner.next_move(loop_situation(events, now=2800.0)) == planner.FinishStep("update", duration=1800.0)
 
 
-def test_a_failed_step_with_on_failure_is_routed_once_and_comes_back_afresh():
+def test_a_failed_step_with_on_failure_is_routed_once_and_the_detour_returns_to_it():
     events = [event(ev.Items(of="drain", var="node", values=[], labels=[])),
               event(ev.Skipped(reason="x"), "update"),
               event(ev.StepStarted(attempt=1, command="fix"), "fix"),
@@ -208,5 +208,6 @@ def test_a_failed_step_with_on_failure_is_routed_once_and_comes_back_afresh():
                event(ev.CheckToggled(index=0, label="undone", checked=True), "undo"),
                event(ev.StepFinished(status="done"), "undo")]
     sit = loop_situation(events)
-    assert sit.state.current == "fix" and sit.state.status("fix") == "pending"  # to be run again
-    assert planner.refusal(sit, planner.RUN, "fix") is None
+    assert sit.state.current == "fix" and sit.state.status("fix") == "failed"  # back where it failed
+    assert planner.next_move(sit) is None  # routed once: now a person re-runs it, with a reason
+    assert planner.refusal(sit, planner.RERUN, "fix") is None

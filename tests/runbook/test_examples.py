@@ -78,14 +78,17 @@ def test_kubeadm_upgrades_control_planes_one_by_one_and_workers_two_at_a_time(tm
 
 
 def test_kubeadm_recovers_from_a_failed_apply_and_comes_back(tmp_path):
-    res, journal = rehearse(tmp_path, "kubeadm-upgrade.toml", '[vars]\nversion = "1.30.2"\n', practise="apply-fails")
+    res, journal = rehearse(tmp_path, "kubeadm-upgrade.toml", '[rerun]\nfirst-apply = "recovered: kubeadm upgrade '
+                                                              'is idempotent"\n[vars]\nversion = "1.30.2"\n',
+                            practise="apply-fails")
     assert res.returncode == 0, res.stdout + res.stderr
     row, events = the_run(journal)
     assert row.outcome == "succeeded"
     route = [e for e in events if e.kind == ev.JUMP]
     assert [(e.step, e.data["target"], e.data["planned"]) for e in route] == [("first-apply", "recover", True)]
     assert started(events, "force") == [1]
-    assert started(events, "first-apply") == [1, 2]  # tried again after the recovery: idempotent
+    assert started(events, "first-apply") == [1, 2]  # re-run after the recovery (it is idempotent), with a reason
+    assert [e.data["reason"] for e in events if e.kind == ev.RERUN] == ["recovered: kubeadm upgrade is idempotent"]
     assert "Bring cp-1 back to v1.29.6" in res.stdout
 
 
