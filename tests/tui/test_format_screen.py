@@ -251,3 +251,28 @@ async def test_occurrences_of_a_recurring_step_are_listed_under_it(make_app, mak
         await until(pilot, lambda: any("Post a status update · #2" in r for r in rows(app)), what="occurrence 2")
         app.screen.query_one(StepList).select_step("update")
         await until(pilot, lambda: "Every 30m: 2 so far" in detail_text(app), what="the recurring step's detail")
+
+
+async def test_a_follower_lists_the_items_and_their_rendered_titles(tmp_path, make_book):
+    from deploytui.engine.run import Run
+    from deploytui.follow.feed import follow
+    from deploytui.journal import Journal
+    from deploytui.runbook.variables import resolve
+    from deploytui.tui.follow import FollowApp
+
+    book = make_book(UPGRADE)
+    values, _ = resolve(book, {})
+    run = Run.start(Journal(tmp_path / "f.sqlite3"), book, values, operator="alice")
+    try:
+        run.tick("drain[worker-1]", 0)
+        app = FollowApp(follow(tmp_path / "f.sqlite3"), blink=False)
+        async with app.run_test(size=(140, 40)) as pilot:
+            await until(pilot, lambda: any("Drain worker-2" in r for r in rows(app)), what="items on the follower")
+            listed = [r.strip() for r in rows(app)]
+            assert "✓ Drain worker-1" in listed and "worker-2" in listed
+            assert str(app.screen.query_one(RunHeader).query_one("#hdr-title", Label).render()) == \
+                "Upgrade prod-eu to 1.30.2"
+            run.abort("seen enough")  # the follower's feed ends with the run
+            await until(pilot, lambda: app.follow.state.outcome == "aborted", what="the follower to see the end")
+    finally:
+        run.close()
