@@ -634,9 +634,9 @@ class Run:
             name = step.ask or ""
             spec = self.book.vars[name]
             value = (value or "").strip()
-            why = problem(name, spec, value) if value or spec.default != "" else None
-            if not value and spec.default != "":
-                why = f"{name}: a value is needed"
+            if not value and spec.default != "":  # an empty default declares the variable optional
+                raise UserError(f"{name}: a value is needed", 2)
+            why = problem(name, spec, value)
             if why:
                 raise UserError(why, 2)
             if spec.secret:

@@ -734,3 +734,29 @@ def test_a_detour_that_returns_leaves_the_rest_of_the_path_as_it_was(tmp_path):
     run.tick("fix", 0)
     assert s.current == "patch[a]" and s.steps["patch[a]"].checks == [True, False]
     assert s.status("patch[b]") == DONE and s.steps["patch[b]"].attempt == 1
+
+
+def test_a_secret_asked_mid_run_never_reaches_the_journal(tmp_path):
+    run = start(tmp_path, """
+        [vars.db_password]
+        prompt = "Password of the new cluster's postgres user"
+        secret = true
+        [[steps]]
+        id = "ask"
+        title = "Password?"
+        ask = "db_password"
+        [[steps]]
+        id = "use"
+        title = "Use it"
+        run = "echo password is {{ db_password }}; test {{ db_password }} = s3cr3t-Value"
+        """)
+    with pytest.raises(UserError, match="at least"):
+        run.answer("ask", "abc")  # the start form's rule: too short to mask
+    run.answer("ask", "s3cr3t-Value")
+    assert "db_password" not in run.state.vars
+    finish(run, "use")
+    assert run.state.status("use") == DONE
+    assert events(run, ev.ANSWERED)[0].data == {"var": "db_password", "value": "[SECRET]", "secret": True}
+    started = events(run, ev.STEP_STARTED)[-1].data["command"]
+    assert "s3cr3t" not in started and "$DEPLOYTUI_SECRET_DB_PASSWORD" in started
+    assert "s3cr3t-Value" not in "".join(run.journal.tail(run.run_id, "use")[0])
