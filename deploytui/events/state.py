@@ -311,6 +311,12 @@ def _reset(state: RunState, sid: str) -> None:
     _fresh(state, sid)
 
 
+def _repeating(book: Runbook, of: str) -> list[str]:
+    """The steps a repetition repeats: those of a repeated section, or the one step."""
+    sec = book.section(of)
+    return [s.id for s in book.steps_of_section(of)] if sec is not None and sec.each else [of]
+
+
 def _collapse(state: RunState, ids: list[str]) -> list[str]:
     """The path again as the runbook lists it: each item replaced by the step(s) that repeat, once, so the
     repetition lists its items anew when it is reached."""
@@ -320,10 +326,7 @@ def _collapse(state: RunState, ids: list[str]) -> list[str]:
         if item is None:
             out.append(sid)
             continue
-        sec = state.book.section(item.group)
-        bases = [s.id for s in state.book.steps_of_section(item.group)] if sec is not None and sec.each \
-            else [item.of]
-        out.extend(b for b in bases if b not in out)
+        out.extend(b for b in _repeating(state.book, item.group) if b not in out)
     return out
 
 
@@ -393,9 +396,7 @@ def _detour(state: RunState, cut: int, target: str, then: str | None) -> None:
 
 def _items(state: RunState, p: ev.Items) -> None:
     """A repetition reached: its items take the place of the step(s) that repeat."""
-    book = state.book
-    sec = book.section(p.of)
-    bases = [s.id for s in book.steps_of_section(p.of)] if sec is not None and sec.each else [p.of]
+    bases = _repeating(state.book, p.of)
     for base in bases:
         _drop_items(state, base)
         state.children[base] = []

@@ -760,3 +760,39 @@ def test_a_secret_asked_mid_run_never_reaches_the_journal(tmp_path):
     started = events(run, ev.STEP_STARTED)[-1].data["command"]
     assert "s3cr3t" not in started and "$DEPLOYTUI_SECRET_DB_PASSWORD" in started
     assert "s3cr3t-Value" not in "".join(run.journal.tail(run.run_id, "use")[0])
+
+
+def test_going_back_before_a_repetition_lists_its_items_anew(tmp_path):
+    nodes = tmp_path / "nodes"
+    nodes.write_text("a\nb\n")
+    run = start(tmp_path, f"""
+        [[steps]]
+        id = "list"
+        title = "List"
+        run = "cat {nodes}"
+        capture = {{ nodes = "stdout" }}
+        auto = true
+        [[steps]]
+        id = "drain"
+        title = "Drain {{{{ node }}}}"
+        each = "node in nodes"
+        checks = ["drained"]
+        [[steps]]
+        id = "more"
+        title = "More nodes?"
+        decide = {{ question = "Did new nodes join?", options = [{{ label = "No" }},
+                   {{ label = "Yes: list them again", goto = "list" }}] }}
+        """)
+    s = run.state
+    assert wait_for(lambda: s.current == "drain[a]", run=run)
+    run.tick("drain[a]", 0)
+    run.tick("drain[b]", 0)
+    nodes.write_text("a\nb\nc\n")
+    run.decide("more", "Yes: list them again")
+    assert wait_for(lambda: s.children.get("drain") == ["drain[a]", "drain[b]", "drain[c]"], run=run)
+    assert s.current == "drain[a]" and s.steps["drain[a]"].attempt == 2  # a fresh pass; the attempt count goes on
+    for n in "abc":
+        run.tick(f"drain[{n}]", 0)
+    run.decide("more", "No")
+    assert s.outcome == "succeeded"
+    assert [e.data["values"] for e in events(run, ev.ITEMS)] == [["a", "b"], ["a", "b", "c"]]
