@@ -207,6 +207,41 @@ def publish(run):
         return None
 
 
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--reason", required=True, help="Why the run ends here (it goes into the record).")
+@click.option("--operator", metavar="NAME", help="Who ends it (default: $USER).")
+@journal_option
+def abort(run_id: str, reason: str, operator: str | None, journal_path: Path | None) -> None:
+    """End an open RUN as aborted, without opening it: what its stopped driver left running is ended and its
+    lock is released. A run open in a live deploytui is aborted there instead."""
+    from .engine.run import Run
+
+    if not _journal_exists(journal_path):
+        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
+    journal = open_journal(journal_path)
+    run = Run.abort_closed(journal, run_id, reason, operator=operator)
+    click.echo(f"run {run.run_id} aborted: {reason.strip()}")
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to FILE instead of standard output.")
+@journal_option
+def answers(run_id: str, out_path: Path | None, journal_path: Path | None) -> None:
+    """What the people of RUN did, as a TOML answers file: `run --headless --answers FILE` does it again
+    (a rehearsal a person drove, replayed in CI)."""
+    from .engine.headless import answers_toml
+
+    if not _journal_exists(journal_path):
+        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
+    journal = open_journal(journal_path, readonly=True)
+    row = journal.run(run_id)
+    text = answers_toml(journal.events(row.id), row.id)
+    _write_out(out_path, "toml", lambda f: f.write(text))
+
+
 def _stored_runbook(journal, run_id: str):
     from .runbook.loader import parse
 
@@ -391,15 +426,16 @@ def _write_out(out_path: Path | None, fmt: str, write) -> None:
     click.echo(f"wrote {out_path}", err=True)
 
 
-def _ask_plan_vars(book, values: dict) -> None:
+def _ask_plan_vars(book, values: dict) -> dict[str, str]:
     """A plan shows the commands that will run, so it needs every non-secret value: asked on a terminal,
-    refused in one line without one."""
+    refused in one line without one. Returns the values asked."""
     from .reports.plan import needed_vars
     from .runbook.variables import problem
 
     missing = needed_vars(book, values)
+    asked: dict[str, str] = {}
     if not missing:
-        return
+        return asked
     if not sys.stdin.isatty():
         raise UserError(f"{book.path}: the plan needs {', '.join(missing)}: give "
                         + " ".join(f"--var {n}=VALUE" for n in missing), 2)
@@ -410,9 +446,10 @@ def _ask_plan_vars(book, values: dict) -> None:
             value = click.prompt(spec.prompt or spec.description or name, type=choices, err=True)
             why = problem(name, spec, str(value))
             if not why:
-                values[name] = str(value)
+                asked[name] = str(value)
                 break
             click.echo(f"deploytui: {why}", err=True)
+    return asked
 
 
 @main.command()
@@ -446,8 +483,11 @@ def plan(runbook: Path, var_pairs, at_text: str | None, fmt: str, out_path: Path
         except ValueError:
             raise UserError(f"--at {at_text!r}: expected a date and time like '2026-11-24 10:00'", 2) from None
     # `today` and the defaults made from it are those of the planned day
-    values, _missing = resolve(book, given, builtins=builtins(datetime.fromtimestamp(at).astimezone()) if at else None)
-    _ask_plan_vars(book, values)
+    day = builtins(datetime.fromtimestamp(at).astimezone()) if at else None
+    values, _missing = resolve(book, given, builtins=day)
+    asked = _ask_plan_vars(book, values)
+    if asked:  # defaults made of the values asked follow from them
+        values, _missing = resolve(book, {**given, **asked}, builtins=day)
     journal = open_journal(journal_path, readonly=True) if _journal_exists(journal_path) else None
     try:
         _write_out(out_path, fmt, lambda f: write_plan(book, f, values, fmt, at=at, journal=journal,

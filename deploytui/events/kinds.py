@@ -198,13 +198,51 @@ class PaneEnded(Payload):
 
 @dataclass(frozen=True, kw_only=True)
 class Decision(Payload):
+    """A person chose an option. A `goto` is followed once the step finishes (a goto back along the path
+    repeats the steps from there); `then` says where the run goes on after an on-demand detour."""
+
     KIND = "decision"
     option: int
     label: str
     goto: str | None = None
+    then: str | None = None  # "return", a step or section id, or None: the detour is where the run ends
     reason: str = ""
     question: str = ""
     criteria: list[str] = field(default_factory=list)  # the checks that were ticked when deciding
+    set: dict[str, str] = field(default_factory=dict)  # variables the option sets
+
+
+@dataclass(frozen=True, kw_only=True)
+class Answered(Payload):
+    """A prompt step's question answered: the variable has this value from now on."""
+
+    KIND = "answered"
+    var: str
+    value: str  # "[SECRET]" for a secret variable (the value stays in memory only)
+    secret: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Items(Payload):
+    """A repeated step (or section) reached: its list, fixed for this pass. Each item's id is
+    `STEP[LABEL]` (model.item_id), one per step of a repeated section, in item order."""
+
+    KIND = "items"
+    of: str  # the step, or the section, that repeats
+    var: str  # the name each item's value has in templates
+    values: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Occurrence(Payload):
+    """A recurring step came due again: occurrence `number` (id `STEP[number]`) runs alongside the path."""
+
+    KIND = "occurrence"
+    of: str
+    number: int
+    due: float
+    next_due: float | None = None  # when the one after it comes due (the cadence as it was now)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -277,11 +315,13 @@ class SignedOff(Payload):
 
 @dataclass(frozen=True, kw_only=True)
 class Jump(Payload):
-    """The operator entered an on-demand section."""
+    """The run entered a section: the operator's jump, or (planned) a failed step's `on_failure` route."""
 
     KIND = "jump"
     target: str
     reason: str
+    then: str | None = None  # where the run goes on after it (see Decision.then)
+    planned: bool = False  # the runbook's own route (`on_failure`), not a person's deviation
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -341,8 +381,8 @@ class RunFinished(Payload):
 PAYLOADS: dict[str, type[Payload]] = {cls.KIND: cls for cls in (
     RunStarted, Resumed, RunbookChanged, ScheduleChecked, Override, StepStarted, ProcessStarted, CommandFinished,
     LeftRunning, Retried, TimerStarted, TimerExpired, CheckToggled, PaneMatched, PaneEnded, Decision, StepFinished,
-    StopRequested, Skipped, Rerun, Marked, StepInterrupted, SurvivorsFound, SignedOff, Jump, Note, DeadlinePassed, LockBroken,
-    LockLost, NotifyFailed, RunInterrupted, RunFinished)}
+    StopRequested, Skipped, Rerun, Marked, StepInterrupted, SurvivorsFound, SignedOff, Jump, Note, DeadlinePassed,
+    LockBroken, LockLost, NotifyFailed, RunInterrupted, RunFinished, Answered, Items, Occurrence)}
 
 # The kind names, for code that filters by kind.
 RUN_STARTED = RunStarted.KIND
@@ -361,6 +401,9 @@ CHECK_TOGGLED = CheckToggled.KIND
 PANE_MATCHED = PaneMatched.KIND
 PANE_ENDED = PaneEnded.KIND
 DECISION = Decision.KIND
+ANSWERED = Answered.KIND
+ITEMS = Items.KIND
+OCCURRENCE = Occurrence.KIND
 STEP_FINISHED = StepFinished.KIND
 STOP_REQUESTED = StopRequested.KIND
 SKIPPED = Skipped.KIND

@@ -97,8 +97,10 @@ def describe(event, state, title: Callable[[str], str] | None = None) -> str:
     said = say(event, step_title)
     if event.step is None:
         return f"{TONE_ICONS[said.tone]} {said.text}"
-    env = (getattr(state, "info", None) or {}).get("environment")
-    where = (book.runbook.title if book else "") + (f" ({env})" if env else "")
+    info = getattr(state, "info", None) or {}
+    env = info.get("environment")
+    # the title as the run rendered it when it started ("Upgrade PostgreSQL 15 to 16"), never a template
+    where = (info.get("title") or (book.runbook.title if book else "")) + (f" ({env})" if env else "")
     return f"{TONE_ICONS[said.tone]} {where}: {said.text}"
 
 
