@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable
 
 from textual.app import App, SuspendNotSupported, SystemCommand
@@ -654,10 +656,28 @@ def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale
                     break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
                     extra_vars=extra_vars, banner=banner, faults=faults, seal=seal, on_run=on_run)
     received: list[int] = []
+    closing = threading.Lock()
+
+    def finish(signum: int) -> None:
+        """End the run's commands and journal why, then leave: for when the screen cannot be shut down in
+        good order (the terminal is gone, and Textual's writer waits for it for ever)."""
+        with closing:
+            if app.current_run is not None:
+                app.current_run.close(reason_for(signum), signal=signum)
+            journal.close()
+            os._exit(128 + signum)
 
     def on_signal(signum: int) -> None:
+        if received:
+            return
         received.append(signum)
         app.exit_requested = True  # seen at mount when the app had not started yet
+        if signum == signal.SIGHUP:  # no terminal to restore: do not wait for the screen
+            threading.Thread(target=finish, args=(signum,), name="hang-up", daemon=True).start()
+            return
+        watchdog = threading.Timer(10.0, finish, args=(signum,))  # the screen's shutdown, if it hangs
+        watchdog.daemon = True
+        watchdog.start()
         try:
             asyncio.get_running_loop().call_soon(app.exit)
         except RuntimeError:  # the app has not started, or has already stopped
@@ -667,9 +687,10 @@ def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale
         with ending_signals(on_signal):
             app.run()
     finally:
-        if app.current_run is not None:
-            signum = received[0] if received else None
-            app.current_run.close(reason_for(signum) if signum else "the operator quit", signal=signum)
+        with closing:
+            if app.current_run is not None:
+                signum = received[0] if received else None
+                app.current_run.close(reason_for(signum) if signum else "the operator quit", signal=signum)
     if received:
         sys.exit(128 + received[0])
     if app.error is not None:
