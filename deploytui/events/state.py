@@ -111,7 +111,7 @@ class StepState:
     gate_deadline: float | None = None
     gate_open: bool = False
     panes_done: set[int] = field(default_factory=set)
-    decision: dict | None = None
+    decision: dict[str, Any] | None = None
     answered: bool = False  # a prompt step's question was answered
     outputs: dict[str, Any] = field(default_factory=dict)
     final: str | None = None  # done | failed | skipped (set by finish, mark, skip)
@@ -166,7 +166,7 @@ class RunState:
     finished: float | None = None
     last_seq: int = 0
     last_ts: float | None = None
-    notes: list[dict] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
     lock_lost: str | None = None  # who broke this run's lock
     # the run's history, for the record
     entries: list[Entry] = field(default_factory=list)  # how each on-demand section was entered
@@ -323,7 +323,7 @@ class RunState:
         return StepOutcomes(self)
 
 
-class StepOutcomes(Mapping):
+class StepOutcomes(Mapping[str, dict[str, Any]]):
     """`steps` in templates, read lazily: step id -> status, exit_code, decision (its label), attempt, outputs."""
 
     def __init__(self, state: RunState):
@@ -368,7 +368,7 @@ def _steps_from(book: Runbook, target: str) -> list[str]:
         return main[main.index(ids[0]):]
     step = book.step(target)
     if book.is_on_demand(step):
-        ids = [s.id for s in book.steps_of_section(step.section)]
+        ids = [s.id for s in book.steps_of_section(step.section or "")]
         return ids[ids.index(step.id):]
     return main[main.index(step.id):]
 
@@ -605,7 +605,8 @@ def apply(state: RunState, e: ev.Event) -> RunState:
         case ev.PaneMatched() | ev.PaneEnded() if st:
             st.panes_done.add(p.pane)
             matched = isinstance(p, ev.PaneMatched)
-            st.pane_events.append(PaneEvent(e.ts, e.actor, p.pane, matched, p.line if matched else p.reason))
+            said = p.line if isinstance(p, ev.PaneMatched) else p.reason
+            st.pane_events.append(PaneEvent(e.ts, e.actor, p.pane, matched, said))
         case ev.Decision() if st:
             st.decision = {**e.data, "ts": e.ts, "actor": e.actor}
             state.vars.update(p.set or {})
@@ -625,7 +626,7 @@ def apply(state: RunState, e: ev.Event) -> RunState:
                 if a.exit_code is None:
                     a.exit_code = p.exit_code
             goto = (st.decision or {}).get("goto")
-            if p.status == DONE and goto:
+            if p.status == DONE and goto and e.step:
                 _goto(state, e.step, goto, (st.decision or {}).get("then"))
         case ev.StopRequested() if st:
             st.stop = p.then

@@ -14,12 +14,21 @@ from ..errors import RunbookError
 from . import templates
 from .durations import parse_duration
 from .loader import LineMap, Problem, load
-from .model import RETURN, Runbook, Step, split_each
+from .model import RETURN, Runbook, Section, Step, split_each
 
 DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 FULL_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 RUNTIME_NAMES = {"run_id", "rehearsal", "environment", "release", "steps"}
 CAPTURE_SPECIAL = ("stdout", "last_line", "exit_code")
+
+
+Loc = tuple[Any, ...]  # where in the TOML: ("steps", 3, "with", "url")
+
+
+class Add(Protocol):
+    """How a check reports a problem (see `lint`)."""
+
+    def __call__(self, loc: Loc, where: str, field: str, message: str, warning: bool = False) -> None: ...
 
 
 class ActionSpecLike(Protocol):
@@ -71,7 +80,7 @@ def lint(book: Runbook, actions: Actions) -> list[Problem]:
     out: list[Problem] = []
     lines = LineMap(book.text)
 
-    def add(loc: tuple, where: str, field: str, message: str, warning: bool = False) -> None:
+    def add(loc: Loc, where: str, field: str, message: str, warning: bool = False) -> None:
         out.append(Problem(book.path, lines.find(loc), where, field, message, warning))
 
     names = known_names(book)
@@ -127,7 +136,7 @@ def lint(book: Runbook, actions: Actions) -> list[Problem]:
     return out
 
 
-def _lint_header(book: Runbook, add, names) -> None:
+def _lint_header(book: Runbook, add: Add, names: set[str]) -> None:
     asked = book.asked_vars()
     for field in ("environment", "release", "title", "description"):
         value = getattr(book.runbook, field)
@@ -144,7 +153,7 @@ def _lint_header(book: Runbook, add, names) -> None:
         _lint_template(route.slack, ("notify", "routes", i, "slack"), "notify", f"routes[{i}].slack", add, names)
 
 
-def _lint_schedule(book: Runbook, add) -> None:
+def _lint_schedule(book: Runbook, add: Add) -> None:
     sched = book.schedule
     if not sched:
         return
@@ -174,7 +183,7 @@ def _lint_schedule(book: Runbook, add) -> None:
             add(("schedule", "window", "tz"), "schedule", "window.tz", f"{sched.window.tz!r} is not a time zone")
 
 
-def _lint_step(book, i: int, step: Step, add, names, step_ids, targets, gotos, actions: Actions) -> None:
+def _lint_step(book: Runbook, i: int, step: Step, add: Add, names: set[str], step_ids: set[str], targets: set[str], gotos: set[str], actions: Actions) -> None:
     where = f"step '{step.id}'"
     loc = ("steps", i)
     names = names | item_names(book, step)
@@ -262,7 +271,7 @@ def _lint_step(book, i: int, step: Step, add, names, step_ids, targets, gotos, a
             _lint_action(actions, pane.uses, pane.with_, ploc, where, f"{pf}.", add)
 
 
-def _lint_repeats(book: Runbook, step: Step, loc, where, add, names) -> None:
+def _lint_repeats(book: Runbook, step: Step, loc: Loc, where: str, add: Add, names: set[str]) -> None:
     """`each` and `parallel`, `every` and `until`."""
     sec = book.section(step.section)
     if step.each is not None:
@@ -286,7 +295,7 @@ def _lint_repeats(book: Runbook, step: Step, loc, where, add, names) -> None:
         _lint_expression(book, step.until, loc + ("until",), where, "until", add, names)
 
 
-def _lint_each(text: str, loc, where, add, names) -> None:
+def _lint_each(text: str, loc: Loc, where: str, add: Add, names: set[str]) -> None:
     try:
         var, expression = split_each(text)
     except ValueError as e:
@@ -297,7 +306,7 @@ def _lint_each(text: str, loc, where, add, names) -> None:
     _lint_template(expression, loc, where, "each", add, names | RUNTIME_NAMES, expression=True)
 
 
-def _lint_asks(book: Runbook, step: Step, loc, where, add) -> None:
+def _lint_asks(book: Runbook, step: Step, loc: Loc, where: str, add: Add) -> None:
     if step.ask is None:
         return
     spec = book.vars.get(step.ask)
@@ -309,8 +318,10 @@ def _lint_asks(book: Runbook, step: Step, loc, where, add) -> None:
                                           "decision in the next step")
 
 
-def _lint_decide(book: Runbook, step: Step, loc, where, add, names, targets, gotos) -> None:
+def _lint_decide(book: Runbook, step: Step, loc: Loc, where: str, add: Add, names: set[str], targets: set[str],
+                 gotos: set[str]) -> None:
     decide = step.decide
+    assert decide is not None
     _lint_template(decide.question, loc + ("decide",), where, "decide.question", add, names)
     if not decide.options:
         add(loc + ("decide",), where, "decide.options", "a decision needs at least one option")
@@ -335,7 +346,7 @@ def _lint_decide(book: Runbook, step: Step, loc, where, add, names, targets, got
             _lint_set(book, name, value, loc + ("decide",), where, f"{field}.set.{name}", add, names)
 
 
-def _lint_set(book: Runbook, name: str, value: str, loc, where, field, add, names) -> None:
+def _lint_set(book: Runbook, name: str, value: str, loc: Loc, where: str, field: str, add: Add, names: set[str]) -> None:
     from .variables import problem
 
     spec = book.vars.get(name)
@@ -353,7 +364,7 @@ def _lint_set(book: Runbook, name: str, value: str, loc, where, field, add, name
             add(loc, where, field, why)
 
 
-def _lint_then(then: str, targets, loc, where, field, add) -> None:
+def _lint_then(then: str, targets: set[str], loc: Loc, where: str, field: str, add: Add) -> None:
     if then != RETURN and then not in targets:
         add(loc, where, field, f"{then!r}: give \"return\" (back to where the run left its path) or a step or "
                                "section id")
@@ -364,7 +375,7 @@ def _on_demand(book: Runbook, target: str) -> bool:
     return bool(sec and sec.on_demand)
 
 
-def _lint_section(book: Runbook, j: int, sec, add, names, targets) -> None:
+def _lint_section(book: Runbook, j: int, sec: Section, add: Add, names: set[str], targets: set[str]) -> None:
     where, loc = f"section '{sec.id}'", ("sections", j)
     for field in ("title", "body"):
         if getattr(sec, field):
@@ -383,7 +394,7 @@ def _lint_section(book: Runbook, j: int, sec, add, names, targets) -> None:
 _STEP_REFERENCE = re.compile(r"""\bsteps\s*(?:\[\s*['"]([^'"]+)['"]\s*\]|\.([A-Za-z_]\w*))""")
 
 
-def _lint_expression(book: Runbook, text: str, loc, where, field, add, names) -> None:
+def _lint_expression(book: Runbook, text: str, loc: Loc, where: str, field: str, add: Add, names: set[str]) -> None:
     """A condition (`when`, `until`): a template expression, whose `steps['id']` name real steps."""
     if not _lint_template(text, loc, where, field, add, names, expression=True):
         return
@@ -394,7 +405,7 @@ def _lint_expression(book: Runbook, text: str, loc, where, field, add, names) ->
             add(loc, where, field, f"steps[{ref!r}]: no step has that id")
 
 
-def _lint_duration(value: Any, loc, where, field, add, names=None) -> None:
+def _lint_duration(value: Any, loc: Loc, where: str, field: str, add: Add, names: set[str] | None = None) -> None:
     """A duration; where templates are allowed (`names` given), one that renders to a duration at run time."""
     if value is None:
         return
@@ -407,7 +418,7 @@ def _lint_duration(value: Any, loc, where, field, add, names=None) -> None:
         add(loc, where, field, f"bad duration: {e}")
 
 
-def _lint_pattern(text: str, loc, where, field, add, names) -> re.Pattern | None:
+def _lint_pattern(text: str, loc: Loc, where: str, field: str, add: Add, names: set[str]) -> re.Pattern[str] | None:
     """A regex that may hold variables (`until`, `capture = "re:..."`): each value stands for itself."""
     if not _lint_template(text, loc, where, field, add, names):
         return None
@@ -419,7 +430,7 @@ def _lint_pattern(text: str, loc, where, field, add, names) -> re.Pattern | None
         return None
 
 
-def _lint_template(text: str, loc, where, field, add, names, expression: bool = False) -> bool:
+def _lint_template(text: str, loc: Loc, where: str, field: str, add: Add, names: set[str], expression: bool = False) -> bool:
     if not isinstance(text, str) or ("{" not in text and not expression):
         return True
     problem = templates.syntax_problem(text, expression=expression)
@@ -432,7 +443,7 @@ def _lint_template(text: str, loc, where, field, add, names, expression: bool = 
     return not missing
 
 
-def _lint_with(value: Any, loc, where, field, add, names) -> None:
+def _lint_with(value: Any, loc: Loc, where: str, field: str, add: Add, names: set[str]) -> None:
     if isinstance(value, str):
         _lint_template(value, loc, where, field, add, names)
     elif isinstance(value, dict):
@@ -446,7 +457,7 @@ def _lint_with(value: Any, loc, where, field, add, names) -> None:
 _MARK = "__dtv{}__"
 
 
-def _lint_shell(text: str, loc, where, field, add, names) -> None:
+def _lint_shell(text: str, loc: Loc, where: str, field: str, add: Add, names: set[str]) -> None:
     if not _lint_template(text, loc, where, field, add, names):
         return
     referenced = templates.referenced_names(text)
@@ -584,7 +595,7 @@ def marker_contexts(shell: str) -> dict[str, str]:
     return found
 
 
-def _lint_action(actions: Actions, name: str, params: dict, loc, where, prefix: str, add) -> None:
+def _lint_action(actions: Actions, name: str, params: dict[str, Any], loc: Loc, where: str, prefix: str, add: Add) -> None:
     spec = actions.get(name)
     if spec is None:
         import difflib
