@@ -87,7 +87,7 @@ def check(runbooks: tuple[Path, ...]) -> None:
             click.echo(str(problem), err=True)
         if any(not getattr(p, "warning", False) for p in problems):
             bad += 1
-        else:
+        elif book is not None:
             n_sec = len({s.section for s in book.steps})
             click.echo(f"{path}: ok: {len(book.steps)} steps in {n_sec} sections, {len(book.vars)} variables")
     if bad:
@@ -151,6 +151,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
                         the_run = Run.resume(journal, resume_id, operator=operator, env=env, book=book, given=given,
                                              headless=True)
                     else:
+                        assert book is not None  # without --resume there is a RUNBOOK (refused above otherwise)
                         values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given},
                                                   environ=env)
                         if missing:
@@ -419,7 +420,7 @@ def _write_out(out_path: Path | None, fmt: str, write) -> None:
         write(sys.stdout.buffer if binary else sys.stdout)
         return
     try:
-        with open(out_path, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+        with open(out_path, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
             write(f)
     except OSError as e:
         raise UserError(f"{out_path}: cannot write: {e.strerror or e}") from None
@@ -515,7 +516,7 @@ def export(run_id: str, fmt: str, out_path: Path | None, summary: bool, full_out
         raise UserError("--sign-with signs a file: give -o FILE too", 2)
     journal = _existing_journal(journal_path)
     _write_out(out_path, fmt, lambda f: write_record(journal, run_id, f, fmt, full_output, summary=summary))
-    if key is not None:
+    if key is not None and out_path is not None:
         from .reports.signing import sign
 
         click.echo(f"signed: {sign(out_path, key)}", err=True)
@@ -587,13 +588,15 @@ def follow(run_id: str | None, socket_path: Path | None, sign: bool, journal_pat
             socket_path = Path(driver["socket"])
             feed.close()
             feed = None
-    if feed is None:
-        from .follow.client import SocketFollow
+    if feed is not None:
+        if sign:
+            raise UserError("signing off goes through the driver's published socket, and this run has none live", 2)
+        run_follow(feed)
+        return
+    from .follow.client import SocketFollow
 
-        feed = SocketFollow(socket_path)
-    elif sign:
-        raise UserError("signing off goes through the driver's published socket, and this run has none live", 2)
-    run_follow(feed, sign=sign)
+    assert socket_path is not None  # given, or found beside the journal's live driver
+    run_follow(SocketFollow(socket_path), sign=sign)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -631,4 +634,9 @@ def serve(run_id: str | None, host: str, port: int, no_token: bool, journal_path
     if not _journal_exists(journal_path):
         raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
     start_serve(journal_path, run_id, host=host, port=port, token=not no_token,
-                echo=lambda line: click.echo(line) or sys.stdout.flush())
+                echo=_echo_now)
+
+
+def _echo_now(line: str) -> None:
+    click.echo(line)
+    sys.stdout.flush()

@@ -19,7 +19,7 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 from ..events import kinds as ev
@@ -33,6 +33,9 @@ from ..text.redact import MASK, Redactor
 from . import planner, process, schedule
 from .clock import Clock
 from .executor import Executor, Outcome, trim
+
+if TYPE_CHECKING:
+    from ..integrations.lock import DynamoLock
 
 EventListener = Callable[[ev.Event], None]
 OutputListener = Callable[[str, int, str, str], None]  # step, attempt, stream, text
@@ -105,7 +108,7 @@ class Run:
         self._ticker: threading.Thread | None = None
         self.published_at = ""  # the socket the run is published on for followers (follow.publish)
         self._notifiers: list = []  # Slack, one per channel of the runbook's [notify]
-        self._shared_lock = None  # DynamoDB, when the runbook has [lock]
+        self._shared_lock: DynamoLock | None = None  # DynamoDB, when the runbook has [lock]
 
     @property
     def closed(self) -> bool:
@@ -141,10 +144,10 @@ class Run:
                             f"(pid {previous['pid']}, {previous['operator']}): quit that one (or "
                             f"`deploytui follow {previous['run_id']}`); --break-lock is for a lock whose "
                             "holder is gone", 2)
-        holder = run.lock_key and journal.take_lock(run.lock_key, run_id, operator, facts["host"], os.getpid(),
-                                                    now, force=bool(break_lock))
-        if holder:
-            raise UserError(_lock_message(book, environment, holder), 2)
+        local_holder = run.lock_key and journal.take_lock(run.lock_key, run_id, operator, facts["host"],
+                                                          os.getpid(), now, force=bool(break_lock))
+        if local_holder:
+            raise UserError(_lock_message(book, environment, local_holder), 2)
         try:
             shared_holder = run._take_shared_lock(force=bool(break_lock), reason=f"{operator}: deploying")
         except UserError:
@@ -169,7 +172,7 @@ class Run:
                      actor=operator)
             if break_lock and (previous or shared_holder):
                 holder = (f"run {previous['run_id']} ({previous.get('operator')} on {previous.get('host')})"
-                          if previous else str(shared_holder.get("holder")))
+                          if previous else str((shared_holder or {}).get("holder")))
                 run.emit(ev.LockBroken(reason=break_lock, shared_holder=shared_holder, holder=holder), actor=operator)
             run.emit(ev.ScheduleChecked(**schedule.check(book.schedule, now, base)))
         except BaseException:  # a run that could not even start must not hold the lock (a full disk, say)
@@ -419,7 +422,7 @@ class Run:
                     break
 
     def _apply(self, move: planner.Move) -> bool:
-        sid = move.step
+        sid = move.step or ""  # only FinishRun has no step
         match move:
             case planner.FinishRun():
                 self.emit(ev.RunFinished(outcome=move.outcome, section=move.section))
@@ -928,7 +931,10 @@ class Run:
         for notifier in notifiers(self.book.notify, lambda text: templates.render(text, variables), failed,
                                   self.redactor.add, self.redactor.text):
             self._notifiers.append(notifier)
-            self.subscribe(lambda event, n=notifier: n.notify(event, self.state, self.text_of_step))
+            self.subscribe(self._notify_with(notifier))
+
+    def _notify_with(self, notifier: Any) -> Callable[[ev.Event], None]:
+        return lambda event: notifier.notify(event, self.state, self.text_of_step)
 
 
 def _guarded(listener: Callable, *args: Any) -> None:
