@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Any
 
 from ..errors import UserError
 
@@ -21,6 +22,7 @@ def free_port(host: str) -> int:
 def make_server(command: str, *, host: str, port: int, token: str | None, title: str, echo=print):
     """A textual-serve server for `command`, refusing every request (page, assets, websocket) that does not
     carry the token: in the URL (`?token=`), or in the cookie the page sets when it was opened with it."""
+    import asyncio
     import hmac
 
     from aiohttp import web
@@ -38,11 +40,32 @@ def make_server(command: str, *, host: str, port: int, token: str | None, title:
         return response
 
     class FollowServer(Server):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.tabs: set[asyncio.Task] = set()  # one per open browser tab, each with its own follower
+
         async def _make_app(self) -> web.Application:
             app = await super()._make_app()
             if token:
                 app.middlewares.append(require_token)
             return app
+
+        async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
+            task = asyncio.current_task()
+            assert task is not None
+            self.tabs.add(task)
+            try:
+                return await super().handle_websocket(request)
+            finally:
+                self.tabs.discard(task)
+
+        async def on_shutdown(self, app: web.Application) -> None:
+            # aiohttp would wait a minute for open tabs; end each one now, which tells its follower to quit
+            # and waits for it (a stopped server leaves no follower behind)
+            for task in list(self.tabs):
+                task.cancel()
+            if self.tabs:
+                await asyncio.wait(list(self.tabs), timeout=10)
 
         async def on_startup(self, app: web.Application) -> None:
             url = f"{self.public_url}/" + (f"?token={token}" if token else "")
