@@ -31,12 +31,12 @@ def make_server(command: str, *, host: str, port: int, token: str | None, title:
     @web.middleware
     async def require_token(request: web.Request, handler):
         given = request.query.get("token") or request.cookies.get(TOKEN_COOKIE) or ""
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        if not token or not hmac.compare_digest(given.encode(), token.encode()):  # installed only with a token
             return web.Response(status=403, text="deploytui serve: this follower needs its access token: open the "
                                                  "URL `deploytui serve` printed\n")
         response = await handler(request)
         if request.query.get("token") and isinstance(response, web.Response) and not response.prepared:
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", path="/")
+            response.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="Strict", path="/")
         return response
 
     class FollowServer(Server):
