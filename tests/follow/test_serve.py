@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -156,3 +157,46 @@ async def test_ctrl_c_stops_serving_and_every_follower(finished):
             proc.kill()
         for pid in followers_of(run_id):
             os.kill(pid, 9)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here (.ci/run installs it)")
+async def test_a_real_browser_tab_closed_ends_its_follower(served, tmp_path):
+    """Headless Chromium opens the URL (its JavaScript opens the websocket, serve starts a follower);
+    closing the tab ends that follower."""
+    url, run_id = served
+    profile = tmp_path / "chromium-profile"
+    browser = subprocess.Popen([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        active = profile / "DevToolsActivePort"  # Chromium writes its debugging port and path here
+        end = time.monotonic() + 30
+        while not (active.exists() and len(active.read_text().split()) == 2) and time.monotonic() < end:
+            time.sleep(0.05)
+        port, path = active.read_text().split()
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(f"ws://127.0.0.1:{port}{path}", max_msg_size=0) as cdp:
+            ids = iter(range(1, 1000))
+
+            async def call(method: str, **params) -> dict:
+                n = next(ids)
+                await cdp.send_json({"id": n, "method": method, "params": params})
+                while True:
+                    msg = await cdp.receive_json(timeout=20)
+                    if msg.get("id") == n:
+                        assert "error" not in msg, msg
+                        return msg["result"]
+
+            tab = (await call("Target.createTarget", url=url))["targetId"]
+            end = time.monotonic() + 30
+            while not followers_of(run_id) and time.monotonic() < end:
+                time.sleep(0.05)
+            assert followers_of(run_id), "the page never opened its follower"
+            await call("Target.closeTarget", targetId=tab)
+            assert gone_within(10, run_id), f"the follower outlived its tab: {followers_of(run_id)}"
+    finally:
+        os.killpg(browser.pid, 9)
+        browser.wait()
