@@ -63,13 +63,53 @@ def _looks_located(line: str) -> bool:
 
 
 journal_option = click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path),
-                              envvar="DEPLOYTUI_JOURNAL", help="Journal file (default: your user data dir).")
+                              envvar="DEPLOYTUI_JOURNAL",
+                              help="Journal file (default: $DEPLOYTUI_JOURNAL, the settings' journal, or your user "
+                                   "data dir).")
+
+ENVIRONMENT = """\b
+Environment variables deploytui reads:
+  DEPLOYTUI_OPERATOR   who drives (else the settings' operator, else $USER)
+  DEPLOYTUI_JOURNAL    the journal file (like --journal)
+  DEPLOYTUI_CONFIG     the settings file (default: config.toml in your config dir)
+  DEPLOYTUI_DEBUG      set: an internal error prints its traceback
+  DEPLOYTUI_VAR_NAME   the value of runbook variable NAME (the way for secrets)
+  PAGER                the pager `p` opens a step's full output in (default: less -R +G)
+  VISUAL, EDITOR       the editor of core.edit steps
+  TMUX                 inside tmux: copying goes through tmux's buffer
+  AWS_*, GITHUB_TOKEN, GH_TOKEN, GITLAB_TOKEN, SLACK_WEBHOOK_URL: read by native actions (see the README)
+\b
+Settings: config.toml in your config dir (theme, operator, export_dir, journal; see the README).
+Deploytui sets DEPLOYTUI_PROCESS and DEPLOYTUI_SECRET_* in the environment of the commands it runs."""
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=ENVIRONMENT)
 @click.version_option(package_name="deploytui")
 def main() -> None:
     """Drive a deploy runbook from the terminal, with a journal that proves what happened."""
+
+
+def settings():
+    """The settings file (tui/config.py): read once, when a command needs it."""
+    from .tui.config import load
+
+    global _settings
+    if _settings is None:
+        _settings = load()
+    return _settings
+
+
+_settings = None
+
+
+def journal_of(path: Path | None) -> Path | None:
+    """--journal or $DEPLOYTUI_JOURNAL, else the settings' journal, else None (the default place)."""
+    return path or settings().journal_path()
+
+
+def operator_of(name: str | None) -> str | None:
+    """--operator or $DEPLOYTUI_OPERATOR, else the settings' operator, else None ($USER)."""
+    return name or settings().operator
 
 
 @main.command()
@@ -96,7 +136,7 @@ def check(runbooks: tuple[Path, ...]) -> None:
 def open_journal(path: Path | None, readonly: bool = False):
     from .journal import Journal
 
-    return Journal(path, readonly=readonly)
+    return Journal(journal_of(path), readonly=readonly)
 
 
 var_option = click.option("--var", "var_pairs", multiple=True, metavar="NAME=VALUE",
@@ -110,7 +150,8 @@ var_option = click.option("--var", "var_pairs", multiple=True, metavar="NAME=VAL
 @click.option("--headless", is_flag=True, help="No screen: run auto steps and timers, stop when a person is needed.")
 @click.option("--answers", type=click.Path(path_type=Path), help="TOML answers for checks, decisions and runs.")
 @click.option("--break-lock", metavar="REASON", help="Take over a runbook+environment locked by another run.")
-@click.option("--operator", metavar="NAME", help="Who is driving (default: $USER).")
+@click.option("--operator", metavar="NAME", envvar="DEPLOYTUI_OPERATOR",
+              help="Who is driving (default: $DEPLOYTUI_OPERATOR, the settings' operator, or $USER).")
 @click.option("--no-output", is_flag=True, help="Headless: do not print commands' output.")
 @journal_option
 def run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path) -> None:
@@ -130,6 +171,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
 
     if not runbook and not resume_id:
         raise UserError("give a RUNBOOK file, or --resume RUN", 2)
+    journal_path, operator = journal_of(journal_path), operator_of(operator)
     given = parse_assignments(var_pairs)
     answer_set = load_answers(answers)
     book = load(runbook) if runbook else None
@@ -170,7 +212,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
 
     run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
             break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
-            extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal)
+            extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal, config=settings())
 
 
 def _stored_runbook(journal, run_id: str):
@@ -198,7 +240,8 @@ def refuse_unchecked(book) -> None:
               help="How much faster time passes: at 60 a 15 minute gate lasts 15 s.")
 @click.option("--headless", is_flag=True, help="No screen: run auto steps and timers, stop when a person is needed.")
 @click.option("--answers", type=click.Path(path_type=Path), help="TOML answers for checks, decisions and runs.")
-@click.option("--operator", metavar="NAME", help="Who is practising (default: $USER).")
+@click.option("--operator", metavar="NAME", envvar="DEPLOYTUI_OPERATOR",
+              help="Who is practising (default: $DEPLOYTUI_OPERATOR, the settings' operator, or $USER).")
 @click.option("--no-output", is_flag=True, help="Headless: do not print commands' output.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the local world lives (default: a new temporary directory).")
@@ -296,7 +339,7 @@ def history(limit: int, journal_path: Path | None) -> None:
 def _journal_exists(path: Path | None) -> bool:
     from .journal import default_path
 
-    return Path(path or default_path()).exists()
+    return Path(journal_of(path) or default_path()).exists()
 
 
 @main.command()
@@ -376,10 +419,10 @@ def follow(run_id: str | None, journal_path: Path | None) -> None:
 
     if not _journal_exists(journal_path):
         raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
-    feed = open_follow(journal_path, run_id)
+    feed = open_follow(journal_of(journal_path), run_id)
     from .tui.follow import run_follow
 
-    run_follow(feed)
+    run_follow(feed, config=settings())
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -416,5 +459,5 @@ def serve(run_id: str | None, host: str, port: int, no_token: bool, journal_path
 
     if not _journal_exists(journal_path):
         raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
-    start_serve(journal_path, run_id, host=host, port=port, token=not no_token,
+    start_serve(journal_of(journal_path), run_id, host=host, port=port, token=not no_token,
                 echo=lambda line: click.echo(line) or sys.stdout.flush())

@@ -1,17 +1,16 @@
 """`deploytui follow`: a read-only screen of a run, rebuilt from the journal and kept current by polling it.
 
 It is the driver's run screen (header, step list, step detail, output panes, countdowns) over a
-`RunView` built from the journal instead of a live `Run`: `read_only=True`, and the only bindings are
-quit, theme, "back to the current step" and copying a command. Nothing here can change the run: the
-journal is opened read-only and no engine is ever created. Each follower has its own size, selection and
-scroll; the feed is polled on a worker thread and applied on the screen's thread."""
+`RunView` built from the journal instead of a live `Run`: `read_only=True`, so it allows no intent; its keys
+move, search, read the full output, copy and quit. Nothing here can change the run: the journal is opened
+read-only and no engine is ever created. Each follower has its own size, selection and scroll; the feed is
+polled on a worker thread and applied on the screen's thread."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import Label
 
@@ -20,12 +19,12 @@ from ..follow.feed import POLL_INTERVAL, Follow, Update
 from ..runbook import templates
 from ..runbook.variables import SECRET_VAR
 from ..text.redact import MASK
-from . import calm_garbage_collector
+from .base import RunApp
+from .config import Config
+from .keys import COMMON, FOLLOW, bindings
 from .output import KEEP_LINES, OutputStore
 from .screens.run import RunScreen
 from .view import RunView
-
-FLUSH_HZ = 15
 
 
 @dataclass
@@ -117,13 +116,11 @@ def follow_view(follow: Follow, store: OutputStore, clock: Clock) -> RunView:
 class FollowScreen(RunScreen):
     """The run screen, read-only, with a line saying whose run this is and that it cannot be changed here."""
 
-    BINDINGS = [
-        Binding("g", "app.follow_current", "Current step"),
-        Binding("c", "app.copy_command", "Copy cmd"),
-    ]
+    KEYS = [*FOLLOW, *COMMON]
+    BINDINGS = bindings(FOLLOW)
 
-    def __init__(self, view: RunView, banner: str, **kw):
-        super().__init__(view, **kw)
+    def __init__(self, view: RunView, banner: str, history=(), **kw):
+        super().__init__(view, history, **kw)
         self.banner = banner
 
     def compose(self) -> ComposeResult:
@@ -131,18 +128,17 @@ class FollowScreen(RunScreen):
         yield from super().compose()
 
 
-class FollowApp(App):
+class FollowApp(RunApp):
     CSS_PATH = ["app.tcss", "follow.tcss"]
     TITLE = "deploytui follow"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
     def __init__(self, follow: Follow, *, clock: Clock | None = None, interval: float = POLL_INTERVAL,
-                 blink: bool = True):
-        super().__init__()
+                 blink: bool = True, config: Config | None = None):
+        super().__init__(config=config, blink=blink)
         self.follow = follow
+        self.journal = follow.journal
         self.clock = clock or Clock()
         self.interval = interval
-        self.blink = blink
         self.store = FollowStore(follow)
         self.view = follow_view(follow, self.store, self.clock)
         self.updates_seen = 0  # feed updates applied (tests read it)
@@ -156,18 +152,16 @@ class FollowApp(App):
         return f" FOLLOWING {row.id} · driven by {who} on {row.host}{where} · read-only{state} "
 
     def on_mount(self) -> None:
-        calm_garbage_collector()
-        if not self.blink:
-            self.cursor_blink = False
-        self.push_screen(FollowScreen(self.view, self.banner()))
-        self.set_interval(1 / FLUSH_HZ, self.flush_output, name="flush")
-        self.set_interval(1.0, self.second, name="tick")
+        super().on_mount()
+        history = self.follow.journal.events(self.follow.run_id)[-500:]
+        self.push_screen(FollowScreen(self.view, self.banner(), history))
         if not self.follow.state.outcome:
             self.run_worker(self._feed, thread=True, group="feed", exclusive=True, exit_on_error=False,
                             description=f"poll the journal for run {self.follow.run_id}")
 
     # ---- the feed (worker thread) -----------------------------------------------------------------
     def _feed(self) -> None:
+        """Poll the journal; the state is folded on the screen's thread, with the output it goes with."""
         import time
 
         while not self._stopping:
@@ -189,13 +183,6 @@ class FollowApp(App):
             self.notify(f"Lost the journal: {event.worker.error}", severity="error", timeout=30)
 
     # ---- feed -> screen (screen thread) -------------------------------------------------------------
-    @property
-    def run_screen(self) -> FollowScreen | None:
-        for screen in self.screen_stack:
-            if isinstance(screen, FollowScreen):
-                return screen
-        return None
-
     async def on_feed_update(self, message: FeedUpdate) -> None:
         update = message.update
         self.follow.apply(update)
@@ -206,51 +193,23 @@ class FollowApp(App):
         screen = self.run_screen
         if screen is None:
             return
+        for e in update.events:
+            screen.heard(e)
         if update.events:
-            screen.refresh_view()
             screen.query_one("#follow-banner", Label).update(self.banner())
         if update.finished:
             self.notify(f"The run finished: {(self.follow.state.outcome or '').replace('_', ' ')}. q quits.",
                         timeout=30)
         self.flush_output()
 
-    def flush_output(self) -> None:
-        screen = self.run_screen
-        if screen is not None and screen.is_current:
-            screen.pull()
-
-    def second(self) -> None:
-        screen = self.run_screen
-        if screen is not None:
-            screen.tick()
-
-    # ---- the follower's own actions (none changes the run) ----------------------------------------
-    def action_follow_current(self) -> None:
-        screen, current = self.run_screen, self.follow.state.current
-        if screen is not None and current:
-            screen.query_one("#steps").select_step(current)
-
-    def action_copy_command(self) -> None:
-        screen = self.run_screen
-        sid = screen.selected if screen is not None else None
-        command = self.view.command(sid) if sid else None
-        if not command:
-            self.notify("This step has no command to copy.", severity="warning")
-            return
-        self.copy_to_clipboard(command)
-        self.notify("Command copied to the clipboard (OSC 52).")
-
-    def action_toggle_theme(self) -> None:
-        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
-
     async def action_quit(self) -> None:
         self._stopping = True
         self.exit()
 
 
-def run_follow(follow: Follow) -> None:
+def run_follow(follow: Follow, config: Config | None = None) -> None:
     """What `deploytui follow` calls."""
-    app = FollowApp(follow)
+    app = FollowApp(follow, config=config)
     try:
         app.run()
     finally:

@@ -4,6 +4,8 @@ sections (rollback) listed apart, below a rule."""
 from __future__ import annotations
 
 from rich.text import Text
+from textual.binding import Binding
+from textual.reactive import reactive
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
@@ -26,7 +28,17 @@ WORDS = {PENDING: "pending", RUNNING: "running", WAITING: "waiting", NEEDS_YOU: 
 
 class StepList(OptionList):
     """Option ids are step ids; section headings are disabled options. A click selects a step and never acts
-    on it: acting takes a key (Enter, r, ...) or a press of the action's own button."""
+    on it: acting takes a key (Enter, r, ...) or a press of the action's own button. j and k move like the
+    arrows."""
+
+    BINDINGS = [Binding("down,j", "screen.move(1)", "Down", show=False),
+                Binding("up,k", "screen.move(-1)", "Up", show=False)]
+    # a move redraws the two lines that change, not the whole list (and its scroll bar): see watch_highlighted
+    highlighted: reactive[int | None] = reactive(None, repaint=False)
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.shown: dict[str, tuple] = {}  # what each step's prompt shows: only a change is drawn again
 
     async def _on_click(self, event) -> None:
         event.prevent_default()  # OptionList would select (act on) the clicked option
@@ -57,22 +69,41 @@ class StepList(OptionList):
             group(on_demand, "ON DEMAND · ")
         self.set_options(options)
 
-    @staticmethod
-    def _prompt(view: RunView, step_id: str) -> Text:
-        s = view.state
-        status = s.status(step_id)
+    def _size_updated(self, size, virtual_size, container_size, layout: bool = True) -> bool:
+        """Textual's ScrollView redraws its scroll bar at every layout of the screen, even when nothing about it
+        changed; at every move in this list that cost more than the list itself. Only a change redraws here."""
+        sizes = (size, virtual_size, container_size)
+        if sizes == getattr(self, "_sizes", None):
+            return False
+        self._sizes = sizes
+        return super()._size_updated(size, virtual_size, container_size, layout)
+
+    def watch_highlighted(self, old: int | None, new: int | None) -> None:
+        super().watch_highlighted(new)
+        for index in (old, new):
+            if index is not None and index in self._index_to_line:
+                self.refresh_lines(self._index_to_line[index], self._heights.get(index, 1))
+
+    def _prompt(self, view: RunView, step_id: str) -> Text:
+        status, current, title = self._looks(view, step_id)
         glyph, style = GLYPHS[status]
-        current = s.current == step_id and not s.outcome
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("›" if current else " ", style="bold")
         text.append(glyph + " ", style=style)
-        title = view.text(view.book.step(step_id).title)
         text.append(title, style="bold" if current else ("dim" if status in (SKIPPED,) else ""))
+        self.shown[step_id] = (status, current, title)
         return text
 
+    @staticmethod
+    def _looks(view: RunView, step_id: str) -> tuple[str, bool, str]:
+        s = view.state
+        return s.status(step_id), s.current == step_id and not s.outcome, view.title(step_id)
+
     def show(self, view: RunView) -> None:
+        """Draw again the steps whose glyph, mark or title changed."""
         for step in view.book.steps:
-            self.replace_option_prompt(step.id, self._prompt(view, step.id))
+            if self.shown.get(step.id) != self._looks(view, step.id):
+                self.replace_option_prompt(step.id, self._prompt(view, step.id))
 
     @property
     def selected_step(self) -> str | None:
