@@ -51,14 +51,15 @@ on_demand = true
 [[steps]]
 id = "changelog"
 section = "pre"
-title = "Collect the changelog for RC {{ rc }}"
-body = "Lists the commits between production and **RC {{ rc }}** for the announcement."
+title = "Run the smoke tests against RC {{ rc }}"
+body = "The release candidate's smoke tests, against staging, before anything reaches **production**."
 run = """
-echo "Commits in RC {{ rc }}:"
-for c in "a1b2c3d Fix login throttle" "d4e5f6a Add PIV/CAC hint" "0a1b2c3 Bump rails to 7.1.3"; do
-  echo "  $c"
+printf '\\033[1mSmoke tests for RC %s\\033[0m\\n' {{ rc }}
+for t in "sign in|412" "sign up|388" "reset password|297" "PIV/CAC|640" "IdV: document capture|905" "IdV: phone|533"; do
+  printf '  \\033[32m✓\\033[0m %-24s \\033[2m%s ms\\033[0m\\n' "${t%%|*}" "${t##*|}"
 done
-printf '\\033[32mchangelog ok\\033[0m\\n'
+printf '  \\033[33m!\\033[0m %-24s \\033[33mslow: 2.4 s\\033[0m\\n' "IdV: address"
+printf '\\033[32m7 passed\\033[0m, \\033[33m1 slow\\033[0m\\n'
 """
 
 [[steps]]
@@ -66,6 +67,46 @@ id = "announce"
 section = "pre"
 title = "Announce the deploy in #login-devops"
 checks = ["Posted the changelog", "Paged the on-call engineer"]
+
+[[steps]]
+id = "servers"
+section = "prod"
+title = "List the servers"
+auto = true
+run = """
+printf '\\033[1m%-20s %-8s %-10s %-8s %s\\033[0m\\n' INSTANCE GROUP STATE SHA AGE
+printf '%-20s %-8s \\033[32m%-10s\\033[0m %-8s %s\\n' i-0a1b2c3d4e5f60718 idp running 4f2a9c1 6d
+printf '%-20s %-8s \\033[32m%-10s\\033[0m %-8s %s\\n' i-0b2c3d4e5f6071829 idp running 4f2a9c1 6d
+printf '%-20s %-8s \\033[32m%-10s\\033[0m %-8s %s\\n' i-0c3d4e5f607182930 worker running 4f2a9c1 6d
+printf '%-20s %-8s \\033[33m%-10s\\033[0m %-8s %s\\n' i-0d4e5f60718293041 idp pending 9e1b7d0 2m
+"""
+
+[[steps]]
+id = "sizes"
+section = "prod"
+title = "Check the auto scaling groups"
+auto = true
+run = """
+printf '\\033[1m%-12s %8s %4s %4s %10s\\033[0m\\n' GROUP DESIRED MIN MAX INSTANCES
+printf '%-12s %8s %4s %4s %10s\\n' prod-idp 2 2 8 '\\033[31m3\\033[0m'
+printf '%-12s %8s %4s %4s %10s\\n' prod-worker 1 1 4 1
+"""
+
+[[steps]]
+id = "extra"
+section = "prod"
+title = "Extra servers running?"
+body = "Compare the servers with the groups' desired capacity (both are shown below)."
+decide = { question = "Are there more servers than the groups' desired capacity?", options = [
+  { label = "No extra servers", goto = "recycle" },
+  { label = "Extra servers: scale in the old instances first" },
+  { label = "Not sure: ask #login-devops before going on" } ] }
+
+[[steps]]
+id = "scale-in-first"
+section = "prod"
+title = "Scale in the old instances first"
+run = "echo scaling in"
 
 [[steps]]
 id = "recycle"

@@ -26,8 +26,7 @@ from textual.strip import Strip
 from textual.widgets import Input, Label
 
 from ...text.clean import clean_line
-from ..output import for_display
-from ..widgets.panes import _CONTROL
+from ..widgets.panes import coloured
 
 MAX_MATCHES = 100_000
 
@@ -124,9 +123,7 @@ class JournalLog(ScrollView, can_focus=True):
         style = self.rich_style
         if i >= self.source.total:
             return Strip.blank(width, style)
-        raw = for_display(self.source.line(i))
-        text = Text.from_ansi(_CONTROL.sub("", raw), no_wrap=True, end="") if "\x1b" in raw else \
-            Text(raw.expandtabs(), no_wrap=True, end="")
+        text = coloured(self.source.line(i))
         number = Text(f"{i + 1:>8} ", style="dim")
         if self.pattern is not None:
             for m in self.pattern.finditer(text.plain):

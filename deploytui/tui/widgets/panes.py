@@ -17,17 +17,29 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Container, Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.geometry import Size
 from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widgets import DataTable, Label, Log, TabbedContent, TabPane
 
 from ...text.clean import ESCAPE, clean_line
-from ..output import OutputStore, Table
+from ..output import OutputStore, Table, for_display
 from ..view import Source
 
 MAX_LINES = 5000
 WIDE_ENOUGH = 120  # columns of the output area at which panes go side by side
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL_BUT_ESC = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]")  # what Rich's decoder must not meet
+
+
+def coloured(raw: str) -> Text:
+    """A raw line of output as Rich Text (`output.for_display`): its colours through Rich's ANSI decoder."""
+    line = for_display(raw)
+    if "\x1b" in line:
+        text = Text.from_ansi(_CONTROL_BUT_ESC.sub("", line), no_wrap=True, end="")
+        text.expand_tabs()
+        return text
+    return Text(_CONTROL.sub("", line).expandtabs(), no_wrap=True, end="")
 
 
 class OutputLog(Log):
@@ -63,8 +75,27 @@ class OutputLog(Log):
             follow = True
         self.generation, self.shown = gen, total
         if lines:
-            self.write_lines(lines, scroll_end=follow)
+            self.write_lines(lines, scroll_end=False)
+            if follow:  # once the new lines are laid out (Log's own scroll comes before, and then stops following)
+                self.call_after_refresh(self.scroll_end, animate=False, immediate=True, x_axis=False)
         return len(lines)
+
+    def write_lines(self, lines, scroll_end: bool | None = None):  # type: ignore[override]
+        """Append lines from the store (no newline in them): no split per line and no width measured per line
+        (Log measures every line on a worker thread; here the width grows with the lines drawn)."""
+        if not isinstance(lines, list):
+            lines = list(lines)
+        self._lines.extend(lines)
+        if self.max_lines is not None and len(self._lines) > self.max_lines:
+            self._prune_max_lines()
+        self.virtual_size = Size(self._width, len(self._lines))
+        self.refresh()
+        return self
+
+    def _grow(self, width: int) -> None:
+        if width > self._width:
+            self._width = width
+            self.virtual_size = Size(width, len(self._lines))
 
     def plain(self, y: int) -> str:
         return clean_line(self.lines[y])
@@ -83,21 +114,33 @@ class OutputLog(Log):
     def get_selection(self, selection):  # copying a selection copies the text, never escape sequences
         return selection.extract("\n".join(clean_line(x) for x in self.lines)), "\n"
 
+    def render_lines(self, crop):
+        self._style = self.rich_style  # once per frame: Log asks for it at every line (a walk up the DOM)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._style = None
+
+    def _render_line(self, y: int, scroll_x: int, width: int) -> Strip:
+        style = getattr(self, "_style", None) or self.rich_style
+        if y >= len(self._lines):
+            return Strip.blank(width, style)
+        return self._render_line_strip(y, style).crop_extend(scroll_x, scroll_x + width, style) \
+            .apply_offsets(scroll_x, y)
+
     def _render_line_strip(self, y: int, rich_style: Style) -> Strip:
         cache = self._render_line_cache
         if y in cache and self.text_selection is None:
             return cache[y]
-        raw = self.lines[y]
-        if "\x1b" in raw:
-            text = Text.from_ansi(_CONTROL.sub("", raw), no_wrap=True, end="")
-            text.expand_tabs()
-        else:
-            text = Text(self._process_line(raw), no_wrap=True, end="")
+        text = coloured(self.lines[y])
         text.stylize_before(rich_style)
         if self.pattern is not None:
             for m in self.pattern.finditer(text.plain):
                 text.stylize(self.match_style, m.start(), m.end())
-        strip = Strip(text.render(self.app.console), text.cell_len)
+        width = text.cell_len
+        strip = Strip(text.render(self.app.console), width)
+        if width > self._width:  # the scrollable width: the widest line drawn so far
+            self.call_later(self._grow, width)
         if self.text_selection is None:
             cache[y] = strip
         return strip
@@ -133,14 +176,18 @@ class LivePane(Vertical):
     LivePane DataTable { height: 1fr; display: none; }
     """
 
-    def __init__(self, source: Source, show_title: bool = True, **kw):
+    def __init__(self, source: Source, show_title: bool = True, tabbed: bool = False, **kw):
         super().__init__(**kw)
-        self.source, self.show_title = source, show_title
+        self.source, self.show_title, self.tabbed = source, show_title, tabbed
         self.table_seen: tuple | None = None
+
+    def titled(self, source: Source) -> bool:
+        """A title line: side by side, and for evidence on its own (a tab's label says it already)."""
+        return self.show_title or (source.evidence and not self.tabbed)
 
     def compose(self) -> ComposeResult:
         label = Label(self.source.title, classes="pane-title")
-        label.display = self.show_title or self.source.evidence  # evidence always says whose output it is
+        label.display = self.titled(self.source)
         yield label
         yield OutputLog(self.source.step, self.source.stream, id="main-log" if not self.source.evidence and
                         self.source.stream == "main" else None)
@@ -163,7 +210,7 @@ class LivePane(Vertical):
         self.show_table(False)
         for label in self.query(".pane-title").results(Label):
             label.update(source.title)
-            label.display = self.show_title or source.evidence
+            label.display = self.titled(source)
         self.log.point_at(source.step, source.stream)
 
     def on_resize(self) -> None:
@@ -249,7 +296,7 @@ class OutputArea(Container):
             with TabbedContent():
                 for k, (s, title) in enumerate(zip(sources, titles)):
                     with TabPane(title, id=f"tab-{k}"):
-                        yield LivePane(s, show_title=False)
+                        yield LivePane(s, show_title=False, tabbed=True)
 
     def _retitle(self) -> None:
         try:
