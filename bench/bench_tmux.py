@@ -259,23 +259,37 @@ def bench_output(repeat: int = int(os.environ.get("BENCH_REPEAT", "3"))) -> None
 
 # ---------------------------------------------------------------------------------------------- repaint
 def bench_repaint(repeat: int = 5) -> None:
-    """`r` on a step whose command is `true`, in the 37-step runbook, to the ✓ in the step list."""
+    """`r` on a step whose command is `true`, in the 37-step runbook, to the ✓ in the driver's step list; the
+    floor is the same run's follower (`deploytui follow`, polling the journal) in its own tmux."""
     text, steps = shaped_runbook("true", checks=False)
-    ms = []
+    driver_ms, follower_ms = [], []
     for _ in range(repeat):
-        with tempfile.TemporaryDirectory() as d, Tmux("repaint", COLS, ROWS, ENV) as t:
+        with tempfile.TemporaryDirectory() as d, Tmux("repaint", COLS, ROWS, ENV) as t, \
+                Tmux("follower", COLS, ROWS, ENV) as f:
             book, journal = Path(d) / "book.toml", Path(d) / "j.sqlite3"
             book.write_text(text)
             t.start(deploytui(book, journal, SHAPED_VARS), cwd=d)
             t.wait(lambda lines: "Stream the output" in detail_title(lines), timeout=30)
+            f.start(f"{DEPLOYTUI} follow --journal {journal}; sleep 600", cwd=d)
+            f.wait(lambda lines: any("Stream the output" in right(x) for x in lines[:4]), timeout=30)
             time.sleep(0.5)
+
+            def done(lines: list[str]) -> bool:
+                return any("✓ Stream the output" in x[:40] for x in lines)
+
+            seen: dict[str, float] = {}
             t0 = time.monotonic()
             t.keys("r")
-            t1 = t.wait(lambda lines: any("✓ Stream the output" in x[:40] for x in lines), timeout=10)
-            ms.append((t1 - t0) * 1000)
+            while len(seen) < 2 and time.monotonic() - t0 < 10:
+                for name, term in (("driver", t), ("follower", f)):
+                    if name not in seen and done(term.screen()):
+                        seen[name] = time.monotonic()
+            driver_ms.append((seen.get("driver", float("inf")) - t0) * 1000)
+            follower_ms.append((seen.get("follower", float("inf")) - t0) * 1000)
     result(f"a finished step repainted: `r` on `true` to the ✓ in the 37-step list (median of {repeat})",
-           f"{statistics.median(ms):.0f} ms (max {max(ms):.0f})", "<= 150 ms",
-           f"all: {', '.join(f'{x:.0f}' for x in ms)}")
+           f"{statistics.median(driver_ms):.0f} ms (max {max(driver_ms):.0f})", "<= the follower",
+           f"floor, its follower in its own tmux: {statistics.median(follower_ms):.0f} ms "
+           f"(max {max(follower_ms):.0f})")
 
 
 GROUPS = {"latency": bench_latency, "output": bench_output, "repaint": bench_repaint}

@@ -31,28 +31,35 @@ class HelpScreen(Dialog):
         super().__init__()
         self.of = screen
 
+    def rows(self) -> dict[str, list[tuple[str, Text]]]:
+        """group -> (key, what it does: and for an intent, "now" or why not)."""
+        screen = self.of
+        allowed = screen.allowed()
+        out: dict[str, list[tuple[str, Text]]] = {}
+        for group in GROUPS:
+            for key in screen.KEYS:
+                if key.group != group or (key.action.startswith("tick(") and key.display != "1-9"):
+                    continue
+                label = Text(key.label)
+                if key.intent:
+                    why = allowed.why_not(key.intent)
+                    label.append(f"  — {why}" if why else "  — now", style="dim" if why else "green")
+                out.setdefault(group, []).append((key.display, label))
+        return out
+
     def compose(self) -> ComposeResult:
         screen = self.of
         sid = screen.selected
-        allowed = screen.allowed()
         with Vertical(classes="dialog help"):
             title = "Keys" + (f" · on “{screen.view.title(sid)}” now" if sid else "")
             yield Label(title, classes="dialog-title")
             with VerticalScroll(classes="help-body"):
-                for group in GROUPS:
-                    keys = [k for k in screen.KEYS if k.group == group and not (k.action.startswith("tick(")
-                                                                                 and k.display != "1-9")]
-                    if not keys:
-                        continue
+                for group, rows in self.rows().items():
                     table = Table.grid(padding=(0, 2))
                     table.add_column(min_width=8, style="bold")
                     table.add_column()
-                    for key in keys:
-                        label = Text(key.label)
-                        if key.intent:
-                            why = allowed.why_not(key.intent)
-                            label.append(f"  — {why}" if why else "  — now", style="dim" if why else "green")
-                        table.add_row(key.display, label)
+                    for key, label in rows:
+                        table.add_row(key, label)
                     yield Label(group, classes="help-group")
                     yield Static(table)
             yield Label("Every action is also in the command palette (ctrl+p). Esc closes.", classes="hint")

@@ -129,7 +129,7 @@ class RunScreen(Screen):
         try:
             while self._dirty:
                 self._dirty = False
-                if not self.is_mounted:
+                if not self.is_mounted or not self.query(StepList):
                     return
                 steps = self.query_one(StepList)
                 steps.show(self.view)
@@ -154,8 +154,11 @@ class RunScreen(Screen):
 
     def tick(self) -> None:
         """Once a second: the clocks."""
-        self.query_one(RunHeader).show(self.view)
-        self.detail.tick()
+        try:
+            self.query_one(RunHeader).show(self.view)
+            self.detail.tick()
+        except NoMatches:  # composing, or closing
+            pass
 
     def pull(self) -> int:
         """New output onto the screen (the app calls it 15 times a second)."""

@@ -133,6 +133,14 @@ class DecisionList(OptionList):
         if self.disabled == enabled:  # only a change: it restyles the widget
             self.disabled = not enabled
 
+    async def _on_click(self, event: events.Click) -> None:
+        """A click on an option decides it (found by the line clicked: the cell's meta is not always there)."""
+        event.prevent_default()
+        line = event.y + int(self.scroll_offset.y)
+        if 0 <= line < len(self._lines) and not self.disabled:
+            self.highlighted = self._lines[line][0]
+            self.action_select()
+
     def on_key(self, event: events.Key) -> None:
         """1-9 choose an option directly while the options have the focus."""
         if event.character and event.character.isdigit() and 0 < int(event.character) <= len(self.labels):

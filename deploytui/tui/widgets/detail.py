@@ -225,8 +225,8 @@ class StepDetail(Vertical):
         elif status == PENDING and s.current != sid:
             t.append("Not reached yet", style="dim")
         elif status == PENDING:
-            why = allowed.why_not(planner.RUN) if step.has_command else None
-            t.append(why or "Waiting for the run", style="yellow")
+            why = allowed.why_not(planner.RUN) if step.has_command and not view.read_only else None
+            t.append(why or "The current step: waiting for the run", style="yellow")
         elif status in (NEEDS_YOU, WAITING):
             left = [view.text(b) for b in s.blockers(sid) if not b.startswith("check: ")]
             unticked = st.checks.count(False) if not step.decide else 0

@@ -199,10 +199,10 @@ class LivePane(Vertical):
 
     def show_table(self, table: bool) -> None:
         """The native table or the lines (display styles: a class change would restyle the tree)."""
-        dt = self.query_one(DataTable)
-        if dt.display != table:
-            dt.display = table
-            self.log.display = not table
+        for dt in self.query(DataTable).results(DataTable):  # none yet while the pane composes
+            if dt.display != table:
+                dt.display = table
+                self.log.display = not table
 
     def point_at(self, source: Source) -> None:
         self.source = source
@@ -219,6 +219,8 @@ class LivePane(Vertical):
     def pull(self, store: OutputStore) -> int:
         src = self.source
         table = store.table(src.step, src.table) if src.table is not None else None
+        if not self.query(OutputLog):  # still composing
+            return 0
         if table is not None and (table.version, self.size.width) != self.table_seen:
             self.table_seen = (table.version, self.size.width)
             self.show_table(True)
@@ -285,6 +287,7 @@ class OutputArea(Container):
 
     def compose(self) -> ComposeResult:
         sources = self.sources
+        self.pulled = None  # new panes: they fill at the next flush
         if len(sources) == 1:
             yield LivePane(sources[0], show_title=False)
         elif sources and self.wide:
