@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from textual.widgets import Digits, Input, Label, Log, Static, TabbedContent
+from textual.widgets import Digits, Input, Label, Log, TabbedContent
 
 from deploytui.events import kinds as ev
 from deploytui.runbook.loader import load
@@ -14,8 +14,8 @@ from deploytui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, DangerDia
 from deploytui.tui.screens.end import EndDialog
 from deploytui.tui.screens.run import DriveScreen
 from deploytui.tui.screens.start import ScheduleDialog, VarsForm
-from deploytui.tui.widgets.detail import StepDetail
 from deploytui.tui.widgets.choices import DecisionList
+from deploytui.tui.widgets.detail import StepDetail
 from deploytui.tui.widgets.panes import OutputArea, OutputLog
 from deploytui.tui.widgets.steplist import StepList
 

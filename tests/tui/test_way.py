@@ -6,7 +6,6 @@ The screen-size dependent ones run at 80x24, 120x40 and 250x70."""
 from __future__ import annotations
 
 import pytest
-from rich.text import Text
 
 from deploytui.engine import planner
 from deploytui.events import kinds as ev
@@ -19,7 +18,6 @@ from deploytui.tui.screens.run import DriveScreen
 from deploytui.tui.widgets.bars import ActivityLine, KeyBar
 from deploytui.tui.widgets.choices import CheckList, DecisionList, fit_words
 from deploytui.tui.widgets.detail import CommandBox, IntentButton, StepDetail
-from deploytui.tui.widgets.header import RunHeader
 from deploytui.tui.widgets.panes import OutputArea, fit_columns, fit_titles
 from deploytui.tui.widgets.steplist import StepList
 
