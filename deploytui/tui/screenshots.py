@@ -16,9 +16,13 @@ from ..engine.clock import FakeClock
 from ..journal import Journal
 from ..runbook.loader import parse
 from .app import DeployApp, build_app
+from .config import Config
+from .screens.help import HelpScreen
+from .widgets.detail import StepDetail
+from .widgets.panes import OutputLog
 
 T0 = 1_799_744_400.0  # Tue 2027-01-12 09:00 UTC
-SIZES = [(80, 24), (160, 48)]
+SIZES = [(80, 24), (120, 40), (250, 70)]
 ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
 
 DEMO = r'''
@@ -159,8 +163,6 @@ async def settle(pilot, cond: Callable[[], bool], timeout: float = 10.0) -> None
 
 
 def _on_run_screen(app: DeployApp) -> bool:
-    from .widgets.detail import StepDetail
-
     return app.current_run is not None and bool(app.screen.query(StepDetail))
 
 
@@ -171,10 +173,12 @@ async def _advance_to(pilot, app: DeployApp, step: str) -> None:
         st, s = run.state.steps[cur], run.book.step(cur)
         if st.gate_deadline and not st.gate_open:
             run.override("gate", "demo", cur)
-        elif s.has_command and not st.activated:
+        elif s.has_command and not st.activated and not s.auto:
             run.run_step(cur, confirm=run.state.info["environment"])
             await settle(pilot, lambda c=cur: run.state.steps[c].command_ok is not None)
-        else:
+        elif s.decide and st.activated:
+            run.decide(cur, 0, "demo")
+        elif st.activated:
             for i in range(len(st.checks)):
                 run.tick(cur, i)
         await pilot.pause()
@@ -204,9 +208,9 @@ def scenes() -> dict[str, tuple[str, bool, Callable]]:
         await settle(pilot, lambda: _on_run_screen(app))
         await pilot.press("r")
         await settle(pilot, lambda: app.current_run.state.steps["changelog"].command_ok)
-        app.current_run.tick("announce", 0)
-        await pilot.press("up")
-        await settle(pilot, lambda: app.screen.query_one("#main-log").line_count >= 5)
+        await pilot.press("up")  # the screen followed the run to the next step: back to the output
+        await settle(pilot, lambda: app.screen.query_one("#main-log").line_count >= 9
+                     and app.screen.query_one("#main-log").is_vertical_scroll_end)
         await _finish(pilot, app, clock)
 
     async def gate(pilot, app, clock):
@@ -216,13 +220,21 @@ def scenes() -> dict[str, tuple[str, bool, Callable]]:
         await _finish(pilot, app, clock)
 
     async def decision(pilot, app, clock):
+        """A decision with its evidence: the two steps before it that ran by themselves."""
         await settle(pilot, lambda: _on_run_screen(app))
-        await _advance_to(pilot, app, "decide")
-        app.current_run.tick("decide", 0)
+        await _advance_to(pilot, app, "extra")
+        await settle(pilot, lambda: app.screen.query_one(StepDetail).step_id == "extra" and all(
+            log.line_count >= 3 for log in app.screen.query(OutputLog) if log.display))
         await _finish(pilot, app, clock)
 
+    async def help(pilot, app, clock):
+        await settle(pilot, lambda: _on_run_screen(app))
+        await _finish(pilot, app, clock)
+        await pilot.press("question_mark")
+        await settle(pilot, lambda: isinstance(app.screen, HelpScreen))
+
     return {"form": (DEMO, True, form), "schedule": (DEMO + SCHEDULE, False, schedule), "output": (DEMO, False, output),
-            "gate": (DEMO, False, gate), "decision": (DEMO, False, decision)}
+            "gate": (DEMO, False, gate), "decision": (DEMO, False, decision), "help": (DEMO, False, help)}
 
 
 def make_scene(name: str, workdir: str) -> tuple[DeployApp, Callable[..., Awaitable[None]]]:
@@ -233,7 +245,7 @@ def make_scene(name: str, workdir: str) -> tuple[DeployApp, Callable[..., Awaita
     clock = FakeClock(T0)
     journal = Journal(tempfile.mkstemp(dir=workdir, prefix=name, suffix=".sqlite3")[1])
     app = build_app(journal=journal, book=book, given={}, operator="alice", clock=clock, env=ENV, blink=False,
-                    form=form)
+                    form=form, config=Config(path=Path(workdir) / "config.toml"))
 
     async def run_before(pilot) -> None:
         await before(pilot, app, clock)

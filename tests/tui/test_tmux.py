@@ -140,3 +140,45 @@ def test_closing_the_terminal_ends_the_commands_and_journals_why(tmux, tmp_path)
         if alive:
             os.kill(pid, 9)
         assert not alive, f"pid {pid} outlived the terminal"
+
+
+def test_copy_inside_tmux_goes_through_tmux_and_quitting_says_how_to_resume(tmux, tmp_path):
+    """Inside tmux an application's OSC 52 does not reach the outer terminal with tmux's default settings:
+    `c` puts the command in tmux's buffer (load-buffer -w) and says so. Quitting mid-deploy asks, then prints
+    the command that resumes the run."""
+    db = tmp_path / "journal.sqlite3"
+    config = tmp_path / "config.toml"
+    command = (f"{DEPLOYTUI} run {HERE / 'small.toml'} --journal {db} --operator tester; echo EXITED $?; sleep 60")
+    tmux("-f", "/dev/null", "new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40",
+         "-e", "TERM=xterm-256color", "-e", f"DEPLOYTUI_CONFIG={config}", command)
+    tmux("set-option", "-g", "escape-time", "10")
+    tmux.wait_for("Say hello")
+    tmux.keys("c")
+    tmux.wait_for("Copied the command")
+    assert tmux("show-buffer").strip() == "echo hello from the runbook"
+    tmux.keys("q")
+    tmux.wait_for("Quit in the middle of the deploy?")
+    tmux.keys("y")
+    screen = tmux.wait_for("EXITED 0")
+    [run] = Journal(db, readonly=True).runs()
+    assert f"deploytui: run {run.id} is still open. Resume it with:" in screen
+    assert f"deploytui run --resume {run.id} --journal {db}" in screen.replace("\n", "")
+
+
+def test_the_theme_chosen_stays_chosen(tmux, tmp_path):
+    db = tmp_path / "journal.sqlite3"
+    config = tmp_path / "settings" / "config.toml"
+    command = f"{DEPLOYTUI} run {HERE / 'small.toml'} --journal {db} --operator tester; echo EXITED $?; sleep 60"
+    tmux("-f", "/dev/null", "new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40",
+         "-e", "TERM=xterm-256color", "-e", f"DEPLOYTUI_CONFIG={config}", command)
+    tmux.wait_for("Say hello")
+    tmux.keys("t")
+    tmux.wait_for("textual-light")
+    end = time.monotonic() + 10
+    while time.monotonic() < end and not config.exists():
+        time.sleep(0.05)
+    text = config.read_text()
+    assert 'theme = "textual-light"' in text
+    from deploytui.tui.config import load
+
+    assert load(config).theme == "textual-light" and load(config).ours

@@ -256,7 +256,7 @@ class RunScreen(Screen):
 
     def _log(self) -> OutputLog | None:
         pane = self.detail.output.active_pane() if self.detail.output.display else None
-        return pane.log if pane is not None else None
+        return pane.output_log if pane is not None and hasattr(pane, "output_log") else None
 
     @on(SearchBar.Changed)
     def _search(self, event: SearchBar.Changed) -> None:

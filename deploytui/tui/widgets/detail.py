@@ -27,14 +27,15 @@ from .steplist import GLYPHS, WORDS
 
 # the buttons of a step, in the order they show; each appears when the engine allows its intent
 BUTTONS = [
-    (planner.RUN, "Run (r)", "success"),
-    (planner.RERUN, "Re-run (R)", "warning"),
-    (planner.OVERRIDE_GATE, "Override gate (o)", "warning"),
-    (planner.END_PANE, "End pane wait (e)", "default"),
-    (planner.MARK_DONE, "Mark done (d)", "default"),
-    (planner.MARK_FAILED, "Mark failed (f)", "default"),
-    (planner.SKIP, "Skip (s)", "default"),
+    (planner.RUN, "Run", "r", "success"),
+    (planner.RERUN, "Re-run", "R", "default"),
+    (planner.OVERRIDE_GATE, "Override gate", "o", "warning"),
+    (planner.END_PANE, "End pane wait", "e", "default"),
+    (planner.MARK_DONE, "Mark done", "d", "default"),
+    (planner.MARK_FAILED, "Mark failed", "f", "default"),
+    (planner.SKIP, "Skip", "s", "default"),
 ]
+ROOMY = 90  # columns of the detail from which a button also names its key
 
 
 def countdown(view: RunView, step_id: str) -> tuple[str, float] | None:
@@ -82,9 +83,15 @@ class CommandBox(Static):
 
 
 class IntentButton(Button):
-    def __init__(self, intent: str, label: str, variant: str, **kw):
-        super().__init__(label, variant=variant, compact=True, **kw)  # type: ignore[arg-type]
-        self.intent = intent
+    def __init__(self, intent: str, label: str, key: str, variant: str, **kw):
+        super().__init__(f"{label} ({key})", variant=variant, compact=True, **kw)  # type: ignore[arg-type]
+        self.intent, self.word, self.key = intent, label, key
+
+    def roomy(self, roomy: bool) -> None:
+        """With its key when there is room; the key bar names the keys anyway."""
+        label = f"{self.word} ({self.key})" if roomy else self.word
+        if str(self.label) != label:
+            self.label = label
 
 
 class StepDetail(Vertical):
@@ -108,8 +115,8 @@ class StepDetail(Vertical):
             yield Label("", id="d-question")
             yield DecisionList(id="d-options")
             with Horizontal(id="d-actions"):
-                for intent, label, variant in BUTTONS:
-                    yield IntentButton(intent, label, variant, id=f"act-{intent}")
+                for intent, label, key, variant in BUTTONS:
+                    yield IntentButton(intent, label, key, variant, id=f"act-{intent}")
             yield Static("", id="d-body")
         yield OutputArea(id="output")
 
@@ -160,6 +167,10 @@ class StepDetail(Vertical):
             else [], chosen, enabled=planner.DECIDE in allowed)
         for button in self.w_buttons:
             button.display = button.intent in allowed
+            if button.intent == planner.RERUN:  # the way out of a failure stands out; otherwise it is a detour
+                variant = "warning" if status in (FAILED, INTERRUPTED) else "default"
+                if button.variant != variant:
+                    button.variant = variant  # type: ignore[assignment]
         self.w_actions.display = not view.read_only and any(b.display for b in self.w_buttons)
         self.tick()
         sources = view.sources(step_id)
@@ -260,6 +271,10 @@ class StepDetail(Vertical):
         if timer:
             self.w_countdown_label.update(timer[0])
             self.w_digits.update(clock_text(timer[1] - self.view.clock.now()))
+
+    def on_resize(self) -> None:
+        for button in getattr(self, "w_buttons", []):
+            button.roomy(self.size.width >= ROOMY)
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

@@ -94,8 +94,11 @@ class OutputLog(Log):
 
     def _grow(self, width: int) -> None:
         if width > self._width:
+            following = self.is_vertical_scroll_end or self.max_scroll_y == 0
             self._width = width
             self.virtual_size = Size(width, len(self._lines))
+            if following:  # a horizontal scroll bar takes a line: still show the last one
+                self.call_after_refresh(self.scroll_end, animate=False, immediate=True, x_axis=False)
 
     def plain(self, y: int) -> str:
         return clean_line(self.lines[y])
@@ -189,20 +192,18 @@ class LivePane(Vertical):
         label = Label(self.source.title, classes="pane-title")
         label.display = self.titled(self.source)
         yield label
-        yield OutputLog(self.source.step, self.source.stream, id="main-log" if not self.source.evidence and
-                        self.source.stream == "main" else None)
-        yield DataTable(zebra_stripes=True, cursor_type="row")
-
-    @property
-    def log(self) -> OutputLog:
-        return self.query_one(OutputLog)
+        # kept: a pane pointed at another step while it is still being mounted points them too
+        self.output_log = OutputLog(self.source.step, self.source.stream, id="main-log" if not self.source.evidence
+                             and self.source.stream == "main" else None)
+        self.data_table = DataTable(zebra_stripes=True, cursor_type="row")
+        yield self.output_log
+        yield self.data_table
 
     def show_table(self, table: bool) -> None:
         """The native table or the lines (display styles: a class change would restyle the tree)."""
-        for dt in self.query(DataTable).results(DataTable):  # none yet while the pane composes
-            if dt.display != table:
-                dt.display = table
-                self.log.display = not table
+        if hasattr(self, "data_table") and self.data_table.display != table:
+            self.data_table.display = table
+            self.output_log.display = not table
 
     def point_at(self, source: Source) -> None:
         self.source = source
@@ -211,7 +212,8 @@ class LivePane(Vertical):
         for label in self.query(".pane-title").results(Label):
             label.update(source.title)
             label.display = self.titled(source)
-        self.log.point_at(source.step, source.stream)
+        if hasattr(self, "output_log"):  # else compose makes it for self.source
+            self.output_log.point_at(source.step, source.stream)
 
     def on_resize(self) -> None:
         self.table_seen = None  # the columns that fit change with the width
@@ -219,16 +221,16 @@ class LivePane(Vertical):
     def pull(self, store: OutputStore) -> int:
         src = self.source
         table = store.table(src.step, src.table) if src.table is not None else None
-        if not self.query(OutputLog):  # still composing
+        if not hasattr(self, "output_log") or not self.output_log.is_mounted:  # still composing
             return 0
         if table is not None and (table.version, self.size.width) != self.table_seen:
             self.table_seen = (table.version, self.size.width)
             self.show_table(True)
             self._fill(table)
-        return self.log.pull(store)
+        return self.output_log.pull(store)
 
     def _fill(self, table: Table) -> None:
-        dt = self.query_one(DataTable)
+        dt = self.data_table
         keep = fit_columns(table, max(20, self.size.width - 2))
         dt.clear(columns=True)
         dt.add_columns(*(table.columns[c] for c in keep))
@@ -302,13 +304,16 @@ class OutputArea(Container):
                         yield LivePane(s, show_title=False, tabbed=True)
 
     def _retitle(self) -> None:
-        try:
-            tabs = self.query_one(TabbedContent)
-        except NoMatches:
-            return
-        for k, title in enumerate(fit_titles((s.title for s in self.sources), self.size.width or 80)):
-            tab = tabs.get_tab(f"tab-{k}")
-            tab.label = title
+        """Tab labels that fit the area's width (on a new step, and when the width changes)."""
+        for tabs in self.query(TabbedContent).results(TabbedContent):
+            titles = fit_titles((s.title for s in self.sources), self.size.width or 80)
+            for k, title in enumerate(titles):
+                try:
+                    tab = tabs.get_tab(f"tab-{k}")
+                except NoMatches:  # the tabs are still being made: compose gave them fitting titles
+                    return
+                if str(tab.label) != title:
+                    tab.label = title
 
     def on_resize(self) -> None:
         self.wide = self.size.width >= WIDE_ENOUGH
