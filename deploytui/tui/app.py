@@ -21,6 +21,7 @@ from ..errors import UserError
 from ..events import kinds as ev
 from ..events.describe import outcome_words
 from ..events.state import INTERRUPTED
+from ..journal import Journal
 from ..journal.store import default_path
 from ..reports.estimate import usual_durations
 from ..runbook.model import Runbook
@@ -50,14 +51,15 @@ def run_commands(run_id: str, journal_path: Path | str) -> dict[str, str]:
 class DeployApp(RunApp):
     TITLE = "deploytui"
 
-    def __init__(self, journal, book: Runbook | None, *, values: dict[str, str] | None = None,
+    def __init__(self, journal: Journal, book: Runbook | None, *, values: dict[str, str] | None = None,
                  need_form: bool = False, operator: str | None = None, break_lock: str | None = None,
                  time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
                  banner: list[str] | None = None, clock: Clock | None = None, blink: bool = True,
                  faults: list[str] | None = None, seal: str = "", config: Config | None = None):
         super().__init__(config=config, blink=blink)
         self.faults, self.seal = list(faults or []), seal
-        self.journal, self.book = journal, book
+        self.journal: Journal = journal
+        self.book = book
         self.values, self.need_form = dict(values or {}), need_form
         self.operator, self.break_lock = operator, break_lock
         self.time_scale, self.rehearsal, self.env = time_scale, rehearsal, env
@@ -72,7 +74,10 @@ class DeployApp(RunApp):
         self.current_run, self.book = run, run.book
         store = OutputStore(loader=journal_loader(self.journal, run.run_id, run.state))
         self.view = live_view(run, store, usual_durations(self.journal, run.book.runbook.id))
-        run.subscribe(lambda e: self.post_message(EngineEvent(e)), store.add, store.add_table)
+        def tell(event: ev.Event) -> None:
+            self.post_message(EngineEvent(event))
+
+        run.subscribe(tell, store.add, store.add_table)
 
     def on_mount(self) -> None:
         super().on_mount()

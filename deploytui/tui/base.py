@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
+from ..journal import Journal
 from . import calm_garbage_collector, terminal
 from .config import Config, config_path, load
 from .screens.output import FullOutputScreen, JournalLines
@@ -55,7 +56,7 @@ class RunApp(App):
         self.config = config if config is not None else _load_quietly()
         self.blink = blink
         self.attention: list[str] = []  # what rang the bell (tests read it)
-        self.journal = None  # set by the subclass: where full output is read from
+        self.journal: Journal | None = None  # set by the subclass: where full output is read from
         self._skip_flushes = 0
 
     def on_mount(self) -> None:

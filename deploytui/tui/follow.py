@@ -129,7 +129,7 @@ class FollowScreen(RunScreen):
 
 
 class FollowApp(RunApp):
-    CSS_PATH = ["app.tcss", "follow.tcss"]
+    CSS_PATH = ["app.tcss", "follow.tcss"]  # type: ignore[assignment]
     TITLE = "deploytui follow"
 
     def __init__(self, follow: Follow, *, clock: Clock | None = None, interval: float = POLL_INTERVAL,

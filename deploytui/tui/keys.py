@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 from ..engine import planner
 
@@ -79,7 +79,7 @@ DRIVE = [
 
 
 
-def bindings(keys: list[Key]) -> list[Binding]:
+def bindings(keys: list[Key]) -> list[BindingType]:
     return [k.binding() for k in keys if k.bound]
 
 

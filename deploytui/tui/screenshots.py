@@ -10,9 +10,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 from ..engine.clock import FakeClock
+from ..engine.run import Run
 from ..journal import Journal
 from ..runbook.loader import parse
 from .app import DeployApp, build_app
@@ -168,20 +170,26 @@ def _on_run_screen(app: DeployApp) -> bool:
 
 async def _advance_to(pilot, app: DeployApp, step: str) -> None:
     run = app.current_run
+    assert run is not None
     while run.state.current != step:
         cur = run.state.current
+        assert cur is not None
         st, s = run.state.steps[cur], run.book.step(cur)
         if st.gate_deadline and not st.gate_open:
             run.override("gate", "demo", cur)
         elif s.has_command and not st.activated and not s.auto:
             run.run_step(cur, confirm=run.state.info["environment"])
-            await settle(pilot, lambda c=cur: run.state.steps[c].command_ok is not None)
+            await settle(pilot, partial(_command_ended, run, cur))
         elif s.decide and st.activated:
             run.decide(cur, 0, "demo")
         elif st.activated:
             for i in range(len(st.checks)):
                 run.tick(cur, i)
         await pilot.pause()
+
+
+def _command_ended(run: Run, step: str) -> bool:
+    return run.state.steps[step].command_ok is not None
 
 
 async def _finish(pilot, app: DeployApp, clock: FakeClock) -> None:

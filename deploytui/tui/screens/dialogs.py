@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList
+from textual.widgets.button import ButtonVariant
 from textual.widgets.option_list import Option
 
 
@@ -26,7 +27,8 @@ class EntryDialog(Dialog):
     Subclasses set what it says and `problem(text)`, the inline error for text that will not do."""
 
     classes_ = "dialog"
-    ok_label, ok_variant, cancel_label, cancel_id = "OK", "primary", "Cancel (Esc)", "cancel"
+    ok_label, cancel_label, cancel_id = "OK", "Cancel (Esc)", "cancel"
+    ok_variant: ButtonVariant = "primary"
     input_id, placeholder = "reason", "why"
 
     def __init__(self, title: str, lines: list[str]):
@@ -82,7 +84,8 @@ class DangerDialog(EntryDialog):
     """A `danger` step: the whole command as it will run, then type the environment's name to run it."""
 
     classes_ = "dialog danger"
-    ok_label, ok_variant, input_id = "Run", "error", "confirm"
+    ok_label, input_id = "Run", "confirm"
+    ok_variant: ButtonVariant = "error"
 
     def __init__(self, step_title: str, expected: str, command: str | None = None):
         super().__init__(f"DANGER: {step_title}", [f"Type [b]{expected}[/b] to run it."])
@@ -205,7 +208,7 @@ class ChoiceDialog(Dialog):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.dismiss(int(event.option.id))
+        self.dismiss(event.option_index)
 
     def on_key(self, event) -> None:
         if event.character and event.character.isdigit() and 0 < int(event.character) <= len(self.options):

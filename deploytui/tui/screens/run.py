@@ -8,6 +8,8 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -41,7 +43,8 @@ from .dialogs import (
     TextDialog,
 )
 
-QUIET = {ev.PROCESS_STARTED}  # events the activity line does not need to show
+QUIET = {ev.PROCESS_STARTED}
+T = TypeVar("T")  # events the activity line does not need to show
 
 
 @dataclass(frozen=True)
@@ -278,6 +281,7 @@ class RunScreen(Screen):
             [y for y in found if y > int(log.scroll_y)]
         y = (before[-1] if event.direction < 0 else before[0]) if before else \
             (found[-1] if event.direction < 0 else found[0])
+        log.sticky = False  # reading a match: new output must not pull the view away from it
         log.scroll_to(y=max(0, y - log.size.height // 2), animate=False)
         bar.say(f"line {y + 1} · {len(found)} matching lines · Enter: older, shift+Enter: newer")
 
@@ -325,7 +329,7 @@ class RunScreen(Screen):
         if sid:
             for k, source in enumerate(self.detail.output.sources):
                 out.append(Command(f"Switch to pane: {source.title}", "show this output",
-                                   lambda k=k: self.detail.output.switch(k)))
+                                   partial(self.detail.output.switch, k)))
         return out
 
     def _runner(self, action: str) -> Callable[[], object]:
@@ -353,6 +357,15 @@ class DriveScreen(RunScreen):
         except UserError as e:
             self.notify(str(e), severity="error", timeout=8)
             return False
+
+    def ask(self, dialog: Screen[T], then: Callable[[T], object], empty: bool = False) -> None:
+        """Open a dialog; `then(answer)` once it is answered (not cancelled, and not empty unless `empty`)."""
+
+        def answered(answer: T | None) -> None:
+            if answer is not None and (answer or empty):
+                then(answer)
+
+        self.app.push_screen(dialog, answered)
 
     def refuse(self, allowed: Allowed, intent: str) -> None:
         self.notify(allowed.why_not(intent) or "not possible now", severity="warning", timeout=8)
@@ -432,8 +445,8 @@ class DriveScreen(RunScreen):
             self.refuse(allowed, planner.RUN)  # e.g. gated: until when, and how to override
             return
         if planner.RUN in allowed.confirm:
-            self.app.push_screen(DangerDialog(self._step_title(sid), self.run.danger_word(), self.view.command(sid)),
-                                 lambda typed: typed and self.intent(self.run.run_step, sid, confirm=typed))
+            self.ask(DangerDialog(self._step_title(sid), self.run.danger_word(), self.view.command(sid)),
+                     lambda typed: self.intent(self.run.run_step, sid, confirm=typed))
             return
         self.intent(self.run.run_step, sid)
 
@@ -447,17 +460,14 @@ class DriveScreen(RunScreen):
             self.refuse(allowed, planner.RERUN)
             return
 
-        def with_reason(reason: str | None) -> None:
-            if not reason:
-                return
+        def with_reason(reason: str) -> None:
             if planner.RERUN in self.run.allowed(sid).confirm:
-                self.app.push_screen(DangerDialog(self._step_title(sid), self.run.danger_word(),
-                                                  self.view.command(sid)),
-                                     lambda typed: typed and self.intent(self.run.rerun, sid, reason, confirm=typed))
+                self.ask(DangerDialog(self._step_title(sid), self.run.danger_word(), self.view.command(sid)),
+                         lambda typed: self.intent(self.run.rerun, sid, reason, confirm=typed))
             else:
                 self.intent(self.run.rerun, sid, reason)
 
-        self.app.push_screen(ReasonDialog(f"Re-run: {self._step_title(sid)}"), with_reason)
+        self.ask(ReasonDialog(f"Re-run: {self._step_title(sid)}"), with_reason)
 
     def action_skip(self) -> None:
         if self.selected:
@@ -465,8 +475,8 @@ class DriveScreen(RunScreen):
 
     def skip(self, sid: str) -> None:
         self._stopping_first(sid, planner.SKIP, "Stop it and skip the step",
-                             lambda: self.app.push_screen(ReasonDialog(f"Skip: {self._step_title(sid)}"),
-                                                          lambda r: r and self.intent(self.run.skip, sid, r)))
+                             lambda: self.ask(ReasonDialog(f"Skip: {self._step_title(sid)}"),
+                                              lambda r: self.intent(self.run.skip, sid, r)))
 
     def action_mark(self, status: str) -> None:
         if self.selected:
@@ -475,8 +485,8 @@ class DriveScreen(RunScreen):
     def mark(self, sid: str, status: str) -> None:
         self._stopping_first(
             sid, status, f"Stop it and mark the step {status}",
-            lambda: self.app.push_screen(ReasonDialog(f"Mark {status}: {self._step_title(sid)}"),
-                                         lambda r: r and self.intent(self.run.mark, sid, status, r)))
+            lambda: self.ask(ReasonDialog(f"Mark {status}: {self._step_title(sid)}"),
+                             lambda r: self.intent(self.run.mark, sid, status, r)))
 
     def _stopping_first(self, sid: str, intent: str, yes: str, then: Callable[[], object]) -> None:
         """Skip, done and failed on a step whose command runs stop that command: ask before anything else, in
@@ -488,9 +498,9 @@ class DriveScreen(RunScreen):
         if not allowed.running:
             then()
             return
-        self.app.push_screen(StopDialog(f"{self._step_title(sid)} is running", "Its command is still running. "
-                                        "Stopping it ends it (TERM, then KILL), and the journal records that.", yes),
-                             lambda stop: stop and then())
+        self.ask(StopDialog(f"{self._step_title(sid)} is running", "Its command is still running. "
+                            "Stopping it ends it (TERM, then KILL), and the journal records that.", yes),
+                 lambda stop: then())
 
     def action_override(self) -> None:
         """Override what blocks: the schedule, the deploy window's deadline, or the selected step's gate."""
@@ -513,7 +523,7 @@ class DriveScreen(RunScreen):
                 self.refuse(allowed, planner.OVERRIDE_GATE)
                 return
         title = f"Override the gate of {self._step_title(sid)}" if sid else f"Override the {what}"
-        self.app.push_screen(ReasonDialog(title), lambda r: r and self.intent(self.run.override, what, r, sid))
+        self.ask(ReasonDialog(title), lambda r: self.intent(self.run.override, what, r, sid))
 
     def action_rollback(self) -> None:
         book = self.run.book
@@ -522,17 +532,14 @@ class DriveScreen(RunScreen):
             self.notify("This runbook has no on-demand section to jump to.", severity="warning")
             return
 
-        def jump(index: int | None) -> None:
-            if index is None:
-                return
+        def jump(index: int) -> None:
             sec = sections[index]
-            self.app.push_screen(ReasonDialog(f"Jump to: {sec.title}"),
-                                 lambda r: r and self.intent(self.run.jump, sec.id, r))
+            self.ask(ReasonDialog(f"Jump to: {sec.title}"), lambda r: self.intent(self.run.jump, sec.id, r))
 
         if len(sections) == 1:
             jump(0)
         else:
-            self.app.push_screen(ChoiceDialog("Jump to which section?", [s.title for s in sections]), jump)
+            self.ask(ChoiceDialog("Jump to which section?", [s.title for s in sections]), jump, empty=True)
 
     def decide(self, sid: str, option: int | None) -> None:
         allowed = self.run.allowed(sid)
@@ -545,9 +552,8 @@ class DriveScreen(RunScreen):
             self.action_primary()
             return
         label = self.view.text(decide.options[option].label)
-        self.app.push_screen(ReasonDialog(f"{self.view.text(decide.question)} → {label}", "Reason (optional):",
-                                          required=False),
-                             lambda r: r is not None and self.intent(self.run.decide, sid, option, r))
+        self.ask(ReasonDialog(f"{self.view.text(decide.question)} → {label}", "Reason (optional):", required=False),
+                 lambda r: self.intent(self.run.decide, sid, option, r), empty=True)
 
     def action_tick(self, index: int) -> None:
         sid = self.selected
@@ -574,18 +580,16 @@ class DriveScreen(RunScreen):
         step, st = self.run.book.step(sid), self.run.state.steps[sid]
         waiting = [k for k, p in enumerate(step.panes) if p.until and k not in st.panes_done]
 
-        def end(choice: int | None) -> None:
-            if choice is None:
-                return
+        def end(choice: int) -> None:
             k = waiting[choice]
-            self.app.push_screen(ReasonDialog(f"Stop waiting for /{self.view.text(step.panes[k].until)}/"),
-                                 lambda r: r and self.intent(self.run.end_pane, sid, k, r))
+            self.ask(ReasonDialog(f"Stop waiting for /{self.view.text(step.panes[k].until)}/"),
+                     lambda r: self.intent(self.run.end_pane, sid, k, r))
 
         if len(waiting) == 1:
             end(0)
         else:
-            self.app.push_screen(ChoiceDialog("End which pane's wait?", [self.view.text(step.panes[k].title)
-                                                                         or f"pane {k + 1}" for k in waiting]), end)
+            self.ask(ChoiceDialog("End which pane's wait?", [self.view.text(step.panes[k].title) or f"pane {k + 1}"
+                                                             for k in waiting]), end, empty=True)
 
     def action_end_survivors(self) -> None:
         if self.selected:
@@ -596,20 +600,22 @@ class DriveScreen(RunScreen):
         if planner.END_SURVIVORS not in allowed:
             self.refuse(allowed, planner.END_SURVIVORS)
             return
-        self.app.push_screen(ReasonDialog(f"End what the interrupted command of {self._step_title(sid)} left"),
-                             lambda r: r and self.intent(self.run.end_survivors, sid, r))
+        self.ask(ReasonDialog(f"End what the interrupted command of {self._step_title(sid)} left"),
+                 lambda r: self.intent(self.run.end_survivors, sid, r))
 
     def action_note(self) -> None:
         sid = self.selected
-        self.app.push_screen(ReasonDialog("Add a note to the journal", "Note:", placeholder="what happened"),
-                             lambda text: text and self.intent(self.run.note, text, sid)
-                             and self.notify("Note added to the journal."))
+        def note(text: str) -> None:
+            if self.intent(self.run.note, text, sid):
+                self.notify("Note added to the journal.")
+
+        self.ask(ReasonDialog("Add a note to the journal", "Note:", placeholder="what happened"), note)
 
     def action_export(self) -> None:
         self.app.export_record(self.run)  # type: ignore[attr-defined]
 
     def action_abort(self) -> None:
-        self.app.push_screen(ReasonDialog("Abort the run"), lambda r: r and self.intent(self.run.abort, r))
+        self.ask(ReasonDialog("Abort the run"), lambda r: self.intent(self.run.abort, r))
 
     async def action_quit(self) -> None:
         """Quitting mid-deploy asks (and says how to come back); a finished run just quits."""
@@ -623,8 +629,8 @@ class DriveScreen(RunScreen):
         if running:
             names = ", ".join(self._step_title(x) for x in running)
             text = f"Running: {names}\nQuitting stops it (TERM, then KILL) and records that.\n" + text
-        self.app.push_screen(ConfirmDialog("Quit in the middle of the deploy?", text, yes="Quit"),
-                             lambda yes: yes and self.app.call_later(self.app.action_quit))
+        self.ask(ConfirmDialog("Quit in the middle of the deploy?", text, yes="Quit"),
+                 lambda yes: self.app.call_later(self.app.action_quit))
 
     def commands(self) -> list[Command]:
         out = super().commands()
@@ -634,14 +640,14 @@ class DriveScreen(RunScreen):
         step = self.run.book.step(sid)
         for i, label in enumerate(step.checks):
             out.append(Command(f"Tick check {i + 1}: {self.view.text(label)}", "tick or untick it",
-                               lambda i=i: self.action_tick(i)))
+                               partial(self.action_tick, i)))
         if step.decide:
             for i, o in enumerate(step.decide.options):
                 out.append(Command(f"Decide: {self.view.text(o.label)}", self.view.text(step.decide.question),
-                                   lambda i=i: self.decide(sid, i)))
+                                   partial(self.decide, sid, i)))
         out.append(Command("Abort the run", "end the run as aborted, with a reason", self.action_abort))
         for what in ("schedule", "deadline"):
-            out.append(Command(f"Override the {what}", "with a reason", lambda w=what: self.override_what(w)))
+            out.append(Command(f"Override the {what}", "with a reason", partial(self.override_what, what)))
         return out
 
 

@@ -80,6 +80,7 @@ class VarsForm(Screen[dict]):
         widget = self.query_one(f"#var-{name}")
         if isinstance(widget, Select):
             return "" if widget.value is Select.NULL else str(widget.value)
+        assert isinstance(widget, Input)
         return widget.value
 
     def _check(self, name: str, value: str, final: bool) -> bool:
@@ -109,7 +110,8 @@ class ScheduleDialog(EntryDialog):
     """The schedule guard's verdict when it needs an override: a reason to go on, or stop."""
 
     classes_ = "dialog warning"
-    ok_label, ok_variant, cancel_label, cancel_id = "Override and go on", "warning", "Stop (abort the run)", "stop"
+    ok_label, cancel_label, cancel_id = "Override and go on", "Stop (abort the run)", "stop"
+    ok_variant = "warning"
     placeholder = "reason"
 
     def __init__(self, verdict: dict):

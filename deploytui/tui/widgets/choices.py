@@ -45,7 +45,7 @@ class CheckList(Widget, can_focus=True):
     CheckList:focus { background-tint: $foreground 5%; }
     """
     BINDINGS = [Binding("up,k", "move(-1)", "Up", show=False), Binding("down,j", "move(1)", "Down", show=False),
-                Binding("space,enter", "toggle", "Tick", show=False)]
+                Binding("space,enter", "tick_here", "Tick", show=False)]
     cursor: reactive[int] = reactive(0)
 
     def __init__(self, **kw):
@@ -99,7 +99,7 @@ class CheckList(Widget, can_focus=True):
             self.cursor = (self.cursor + by) % len(self.labels)
             self.scroll_visible()
 
-    def action_toggle(self) -> None:
+    def action_tick_here(self) -> None:
         self.toggle(self.cursor)
 
     def toggle(self, index: int) -> None:

@@ -49,7 +49,7 @@ class RunHeader(Horizontal):
         level = window_level(s, view.usual, now) if not s.outcome else ""
         window.display = bool(level)
         window.set_classes(f"level-{level}" if level else "")
-        if level == "red":
-            window.update(f" window closed {format_duration(now - s.deadline)} ago ")
-        elif level:
-            window.update(f" window {clock_text(s.deadline - now)} ")
+        if level and s.deadline is not None:  # a level is only given for a run with a deadline
+            left = s.deadline - now
+            window.update(f" window closed {format_duration(-left)} ago " if level == "red" else
+                          f" window {clock_text(left)} ")

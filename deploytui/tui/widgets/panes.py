@@ -52,6 +52,7 @@ class OutputLog(Log):
         super().__init__(max_lines=MAX_LINES, highlight=False, auto_scroll=True, **kw)
         self.step, self.stream = step, stream
         self.generation, self.shown = -1, 0
+        self.sticky = True  # follows the tail
         self.pattern: re.Pattern | None = None
         self.match_style = Style(bgcolor="yellow", color="black")
 
@@ -64,21 +65,27 @@ class OutputLog(Log):
         if (step, stream) != (self.step, self.stream):
             self.step, self.stream = step, stream
             self.generation, self.shown = -1, 0
+            self.sticky = True
             self.clear()
 
     def pull(self, store: OutputStore) -> int:
         """Write what arrived since the last pull (one write_lines); returns the number of lines."""
         gen, total, lines, restart = store.since(self.step, self.stream, self.generation, self.shown)
-        follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
         if restart:
             self.clear()
-            follow = True
+            self.sticky = True
         self.generation, self.shown = gen, total
         if lines:
-            self.write_lines(lines, scroll_end=False)
-            if follow:  # once the new lines are laid out (Log's own scroll comes before, and then stops following)
-                self.call_after_refresh(self.scroll_end, animate=False, immediate=True, x_axis=False)
+            self.write_lines(lines, scroll_end=False)  # the tail is followed when the lines are drawn
         return len(lines)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        """Following the tail: until the operator scrolls up, and again once they are back at the end."""
+        super().watch_scroll_y(old_value, new_value)
+        if self.is_vertical_scroll_end:
+            self.sticky = True
+        elif new_value < old_value:
+            self.sticky = False
 
     def write_lines(self, lines, scroll_end: bool | None = None):  # type: ignore[override]
         """Append lines from the store (no newline in them): no split per line and no width measured per line
@@ -94,11 +101,8 @@ class OutputLog(Log):
 
     def _grow(self, width: int) -> None:
         if width > self._width:
-            following = self.is_vertical_scroll_end or self.max_scroll_y == 0
             self._width = width
             self.virtual_size = Size(width, len(self._lines))
-            if following:  # a horizontal scroll bar takes a line: still show the last one
-                self.call_after_refresh(self.scroll_end, animate=False, immediate=True, x_axis=False)
 
     def plain(self, y: int) -> str:
         return clean_line(self.lines[y])
@@ -118,6 +122,8 @@ class OutputLog(Log):
         return selection.extract("\n".join(clean_line(x) for x in self.lines)), "\n"
 
     def render_lines(self, crop):
+        if self.sticky and self.scroll_y < self.max_scroll_y:  # drawn with the geometry it really has:
+            self.call_later(self.scroll_end, animate=False, immediate=True, x_axis=False)  # the tail, then
         self._style = self.rich_style  # once per frame: Log asks for it at every line (a walk up the DOM)
         try:
             return super().render_lines(crop)
@@ -195,7 +201,7 @@ class LivePane(Vertical):
         # kept: a pane pointed at another step while it is still being mounted points them too
         self.output_log = OutputLog(self.source.step, self.source.stream, id="main-log" if not self.source.evidence
                              and self.source.stream == "main" else None)
-        self.data_table = DataTable(zebra_stripes=True, cursor_type="row")
+        self.data_table: DataTable = DataTable(zebra_stripes=True, cursor_type="row")
         yield self.output_log
         yield self.data_table
 

@@ -78,7 +78,7 @@ class StepList(OptionList):
         self._sizes = sizes
         return super()._size_updated(size, virtual_size, container_size, layout)
 
-    def watch_highlighted(self, old: int | None, new: int | None) -> None:
+    def watch_highlighted(self, old: int | None, new: int | None) -> None:  # type: ignore[override]
         super().watch_highlighted(new)
         for index in (old, new):
             if index is not None and index in self._index_to_line:
