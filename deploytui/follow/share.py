@@ -135,8 +135,11 @@ def share(command: list[str], *, socket: Path | None = None, group: str | None =
     if size:
         args += ["-x", str(size[0]), "-y", str(size[1])]
     # server options first, in the same tmux command, so they hold before the app reads its first key
+    # allow-passthrough: the app's desktop notifications reach the attached terminals (tmux drops them otherwise);
+    # set-clipboard stays tmux's default (external): the app copies through `tmux load-buffer -w`
     _tmux(socket, "start-server", ";", "set-option", "-s", "escape-time", str(ESCAPE_TIME_MS), ";",
-          "set-option", "-g", "window-size", "latest", ";", *args, "--", *command, env=env)
+          "set-option", "-g", "window-size", "latest", ";", "set-option", "-g", "allow-passthrough", "on", ";",
+          *args, "--", *command, env=env)
     try:
         if gid is not None:
             os.chown(socket, -1, gid)

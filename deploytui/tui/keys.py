@@ -69,8 +69,8 @@ DRIVE = [
         palette="Mark the step done (with a reason)"),
     Key("f", "mark('failed')", "Failed", STEP, intent=planner.MARK_FAILED, rank=22,
         palette="Mark the step failed (with a reason)"),
-    *[Key(str(i), f"tick({i - 1})", f"Tick check {i}", STEP, shown="1-9" if i == 1 else str(i))
-      for i in range(1, 10)],
+    *[Key(str(i), f"tick({i - 1})", "Tick or untick check 1-9" if i == 1 else f"Tick check {i}", STEP,
+          shown="1-9" if i == 1 else str(i)) for i in range(1, 10)],
     Key("n", "note", "Note", RUN, rank=35, palette="Add a note to the journal"),
     Key("b", "rollback", "Rollback", RUN, rank=55, palette="Jump to an on-demand section (rollback)"),
     Key("x", "export", "Export the record", RUN, palette="Export the deploy record (md, html, json)"),

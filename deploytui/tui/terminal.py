@@ -17,8 +17,8 @@ def in_tmux(env: dict[str, str] | None = None) -> bool:
 
 
 def tmux_option(name: str, pane: bool = False) -> str | None:
-    """The value of a tmux option for this pane (or globally), or None when tmux cannot say."""
-    args = ["tmux", "show-options", "-v", *(["-p", "-t", os.environ["TMUX_PANE"]]
+    """The value of a tmux option for this pane (its own or inherited), or globally; None when tmux cannot say."""
+    args = ["tmux", "show-options", "-v", *(["-A", "-p", "-t", os.environ["TMUX_PANE"]]
                                              if pane and os.environ.get("TMUX_PANE") else ["-g"]), name]
     try:
         done = subprocess.run(args, capture_output=True, text=True, timeout=2)

@@ -122,6 +122,7 @@ def test_share_prints_the_commands_and_sets_up_tmux(shared):
     assert os.stat(socket.parent).st_mode & 0o777 == 0o710
     assert tmux(socket, "show-options", "-s", "escape-time").split() == ["escape-time", "10"]
     assert tmux(socket, "show-options", "-g", "window-size").split() == ["window-size", "latest"]
+    assert tmux(socket, "show-options", "-g", "allow-passthrough").split() == ["allow-passthrough", "on"]
     run_id = wait_for_run(journal)
     # the journal records the tmux session the run was shared in
     db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)

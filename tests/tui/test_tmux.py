@@ -182,3 +182,22 @@ def test_the_theme_chosen_stays_chosen(tmux, tmp_path):
     from deploytui.tui.config import load
 
     assert load(config).theme == "textual-light" and load(config).ours
+
+
+def test_notifications_leave_tmux_only_where_passthrough_is_on(tmux, tmp_path):
+    """What the app sends the terminal for a desktop notification, asked from inside a real tmux pane."""
+    out = tmp_path / "out"
+    probe = (f"{sys.executable} -c \"import os; from deploytui.tui.terminal import notification; "
+             f"open('{out}.tmp', 'w').write(repr(notification('t', 'b'))); os.replace('{out}.tmp', '{out}')\"")
+    tmux("-f", "/dev/null", "new-session", "-d", "-s", tmux.session, f"{probe}; sleep 30")
+    end = time.monotonic() + 10
+    while time.monotonic() < end and not out.exists():
+        time.sleep(0.05)
+    assert out.read_text() == "''"  # tmux's default drops them: only the bell rings
+    out.unlink()
+    tmux("set-option", "-g", "allow-passthrough", "on")
+    tmux("new-window", "-t", tmux.session, f"{probe}; sleep 30")
+    end = time.monotonic() + 10
+    while time.monotonic() < end and not out.exists():
+        time.sleep(0.05)
+    assert out.read_text().startswith("'\\x1bPtmux;")

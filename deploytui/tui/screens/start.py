@@ -13,6 +13,11 @@ from ...runbook.variables import problem
 from .dialogs import EntryDialog
 
 
+def reflow(text: str) -> str:
+    """A TOML description as the screen wraps it: its paragraphs kept, its line breaks not."""
+    return "\n\n".join(" ".join(p.split()) for p in text.strip().split("\n\n"))
+
+
 class VarsForm(Screen[dict]):
     """One field per variable: prompt, default, choices, inline pattern errors. Dismisses with values."""
 
@@ -29,13 +34,13 @@ class VarsForm(Screen[dict]):
             for line in self.banner:
                 yield Label(line, classes="banner")
             if self.book.runbook.description:
-                yield Label(self.book.runbook.description, classes="hint")
+                yield Label(reflow(self.book.runbook.description), classes="hint")
             for name, spec in self.book.vars.items():
                 with Vertical(classes="field"):
                     label = spec.prompt or name
                     yield Label(f"{label} [dim]({name})[/dim]" if spec.prompt else name, classes="field-label")
                     if spec.description:
-                        yield Label(spec.description, classes="hint")
+                        yield Label(reflow(spec.description), classes="hint")
                     value = self.values.get(name)
                     if spec.choices:
                         yield Select([(c, c) for c in spec.choices], value=value if value in spec.choices
