@@ -158,12 +158,12 @@ class RunApp(App):
                 driver.write(sequences)
 
     # ---- full output ------------------------------------------------------------------------------
-    def open_full_output(self, source: Source, run_id: str, attempt: int) -> None:
+    def open_full_output(self, source: Source, title: str, run_id: str, attempt: int) -> None:
         if self.journal is None or not attempt:
             self.notify("No output for this step yet.", timeout=4)
             return
         lines = JournalLines(self.journal, run_id, source.step, attempt, source.stream)
-        self.push_screen(FullOutputScreen(f"Full output: {source.title} (attempt {attempt})", lines))
+        self.push_screen(FullOutputScreen(f"Full output of {title} (attempt {attempt})", lines))
 
 
 def _load_quietly() -> Config:

@@ -94,7 +94,7 @@ title = "Check the auto scaling groups"
 auto = true
 run = """
 printf '\\033[1m%-12s %8s %4s %4s %10s\\033[0m\\n' GROUP DESIRED MIN MAX INSTANCES
-printf '%-12s %8s %4s %4s %10s\\n' prod-idp 2 2 8 '\\033[31m3\\033[0m'
+printf '%-12s %8s %4s %4s \\033[31m%10s\\033[0m\\n' prod-idp 2 2 8 3
 printf '%-12s %8s %4s %4s %10s\\n' prod-worker 1 1 4 1
 """
 

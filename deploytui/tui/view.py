@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 
 from ..engine.clock import Clock
@@ -58,23 +59,37 @@ class RunView:
     render: Callable[[str | None], str] | None = None  # the run's own renderer (it knows the secrets)
     allowed_for: Callable[[str], Allowed] | None = None  # the engine's answer; None: nothing is allowed here
     practised_for: Callable[[str], str | None] = lambda step_id: None
+    _memo: dict = field(default_factory=dict, repr=False)
+
+    def _remembered(self, key: tuple, make: Callable[[], Any]) -> Any:
+        """What a text renders to, until the next event: variables only change with events (a capture, a
+        decision), and rendering a template costs a Jinja compile, at every move in the step list."""
+        if self._memo.get("seq") != self.state.last_seq:
+            self._memo.clear()
+            self._memo["seq"] = self.state.last_seq
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
 
     def text(self, template: str | None) -> str:
         """Any runbook text a person reads, with the run's variables filled in and secrets masked
         (`templates.for_people`: unknown variables show as ‹name›, never as template syntax)."""
+        if not template or "{" not in template:
+            return template or ""
         if self.render is not None:
-            return self.render(template)
-        return templates.for_people(template, self.variables())
+            render = self.render
+            return self._remembered(("text", template), lambda: render(template))
+        return self._remembered(("text", template), lambda: templates.for_people(template, self.variables()))
 
     def title(self, step_id: str) -> str:
         return self.text(self.book.step(step_id).title)
 
     def command(self, step_id: str) -> str | None:
-        return self.command_for(step_id)
+        return self._remembered(("command", step_id), lambda: self.command_for(step_id))
 
     def practised(self, step_id: str) -> str | None:
         """In a rehearsal: the real command the stand-in (`command`) practises."""
-        return self.practised_for(step_id)
+        return self._remembered(("practised", step_id), lambda: self.practised_for(step_id))
 
     def allowed(self, step_id: str) -> Allowed:
         if self.read_only or self.allowed_for is None:

@@ -26,8 +26,10 @@ class Tmux:
         self.session = "t"
 
     def __call__(self, *args: str) -> str:
+        # the snapshot plugin sets COLUMNS and LINES for the test session: the app in tmux would believe them
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True,
-                              timeout=10).stdout
+                              timeout=10, env=env).stdout
 
     def screen(self) -> str:
         return self("capture-pane", "-p", "-t", self.session)
@@ -74,10 +76,14 @@ def test_drive_a_runbook_to_the_end_in_tmux_with_a_resize(tmux, tmp_path):
 
     tmux("resize-window", "-t", tmux.session, "-x", "80", "-y", "24")  # a smaller client attached
     assert tmux.size() == (80, 24)
-    screen = tmux.wait_for("Log in interactively")
-    lines = screen.splitlines()
+    end = time.monotonic() + 10
+    lines = tmux.screen().splitlines()
+    while time.monotonic() < end and not (lines and "Quit" in lines[-1]):  # laid out again for 80 columns
+        time.sleep(0.05)
+        lines = tmux.screen().splitlines()
     assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
-    assert "Quit" in lines[-1]  # the footer is on the last row, laid out for 80 columns
+    assert "Quit" in lines[-1] and "Help" in lines[-1]  # the key bar on the last row, its essential keys kept
+    assert "Small deploy" in lines[0]  # and the title
 
     tmux.keys("r")  # the terminal is handed over to the interactive command
     tmux.wait_for("type ok:")

@@ -291,8 +291,10 @@ class RunScreen(Screen):
         if not sid or pane is None:
             self.notify("This step has no output.", severity="warning", timeout=4)
             return
-        attempt = self.view.state.steps[pane.source.step].attempt
-        self.app.open_full_output(pane.source, self.view.state.run_id, attempt)  # type: ignore[attr-defined]
+        source = pane.source
+        attempt = self.view.state.steps[source.step].attempt
+        title = self.view.title(source.step) + (f" · {source.title}" if source.stream != "main" else "")
+        self.app.open_full_output(source, title, self.view.state.run_id, attempt)  # type: ignore[attr-defined]
 
     def action_view_command(self) -> None:
         sid = self.selected

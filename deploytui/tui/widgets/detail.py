@@ -237,7 +237,7 @@ class StepDetail(Vertical):
             t.append("Not reached yet", style="dim")
         elif status == PENDING:
             why = allowed.why_not(planner.RUN) if step.has_command and not view.read_only else None
-            t.append(why or "The current step: waiting for the run", style="yellow")
+            t.append(why or "The current step: the driver runs it next", style="yellow")
         elif status in (NEEDS_YOU, WAITING):
             left = [view.text(b) for b in s.blockers(sid) if not b.startswith("check: ")]
             unticked = st.checks.count(False) if not step.decide else 0
