@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..engine.clock import Clock
 from ..engine.planner import STEP_INTENTS, Allowed

@@ -393,3 +393,20 @@ async def test_buttons_and_keys_offer_exactly_what_the_engine_allows(make_app):
         await pilot.press("r")
         await until(pilot, lambda: run.state.steps["build"].command_ok, what="build")
         await check_every_step()
+
+
+async def test_a_decision_without_checks_takes_its_number_from_anywhere(make_app, make_book):
+    app = make_app(make_book(SIX))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await on_screen(pilot, app)
+        assert "1-6 or Enter decides" in str(app.screen.query_one("#d-status").render())
+        assert any(h.key == "1-6" and h.label == "Decide" for h in app.screen.hints())
+        await pilot.press("enter", "3")  # Enter then a number at once: the number reaches the options
+        await until(pilot, lambda: isinstance(app.screen, ReasonDialog), what="the reason")
+        await pilot.press("escape")
+        await pilot.press("escape")  # back to the step list
+        await pilot.press("4")
+        await until(pilot, lambda: isinstance(app.screen, ReasonDialog), what="the reason")
+        await pilot.press("enter")
+        await until(pilot, lambda: events(app, ev.DECISION), what="decided")
+        assert events(app, ev.DECISION)[0].data["option"] == 3

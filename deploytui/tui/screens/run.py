@@ -188,7 +188,9 @@ class RunScreen(Screen):
                 continue
             out.append(Hint(key.display, key.short or key.label, key.rank))
         if sid and planner.DECIDE in allowed:
-            out.append(Hint("⏎", "Decide", 9))
+            decide = self.view.book.step(sid)
+            n = len(decide.decide.options) if decide.decide and not decide.checks else 0
+            out.append(Hint(f"1-{min(n, 9)}" if n > 1 else "⏎", "Decide", 9))
         step = self.view.book.step(sid) if sid else None
         if step is not None and planner.TICK in allowed and step.checks:
             n = min(9, len(step.checks))
@@ -413,7 +415,7 @@ class DriveScreen(RunScreen):
         status = self.run.state.status(sid)
         if planner.DECIDE in allowed:
             options = self.query_one(DecisionList)
-            options.focus()
+            self.set_focus(options)  # now: a digit typed right after Enter must reach the options
             options.highlighted = options.highlighted or 0
         elif planner.TICK in allowed and False in st.checks and not step.decide:
             self.action_tick(st.checks.index(False))
@@ -562,9 +564,13 @@ class DriveScreen(RunScreen):
         if not sid:
             return
         st, step = self.run.state.steps[sid], self.run.book.step(sid)
+        allowed = self.run.allowed(sid)
+        if not step.checks and step.decide and planner.DECIDE in allowed:  # no checks: the digits decide
+            if index < len(step.decide.options):
+                self.decide(sid, index)
+            return
         if index >= len(step.checks):
             return
-        allowed = self.run.allowed(sid)
         if planner.TICK not in allowed:
             self.refuse(allowed, planner.TICK)
             return

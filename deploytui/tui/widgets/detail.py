@@ -254,7 +254,9 @@ class StepDetail(Vertical):
         """The keys that act on this step now, as the engine allows them."""
         out = []
         if planner.DECIDE in allowed:
-            out.append("Enter decides (or click an option)")
+            n = len(step.decide.options) if not step.checks else 0
+            out.append(f"1-{min(n, 9)} or Enter decides (or click an option)" if n > 1 else
+                       "Enter decides (or click an option)")
         if planner.TICK in allowed and step.checks:
             n = len(step.checks)
             out.append("1 ticks" if n == 1 else f"1-{min(n, 9)} tick")
