@@ -116,9 +116,10 @@ checks = ["Looked at the tail", "Looked at health"]
 
 
 # ---- search and the full output -------------------------------------------------------------------------------
-async def test_slash_searches_the_output_on_screen(make_app):
+@sizes
+async def test_slash_searches_the_output_on_screen(make_app, size):
     app = make_app(flow(), {"rc": "7"})
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await on_screen(pilot, app)
         await pilot.press("r")
         await until(pilot, lambda: app.current_run.state.steps["build"].command_ok, what="build")
@@ -138,11 +139,12 @@ async def test_slash_searches_the_output_on_screen(make_app):
         await until(pilot, lambda: not bar.has_class("open") and log.pattern is None, what="closed")
 
 
-async def test_the_full_output_opens_in_the_app_from_the_journal(make_app, make_book):
+@sizes
+async def test_the_full_output_opens_in_the_app_from_the_journal(make_app, make_book, size):
     book = make_book('[runbook]\nid = "f"\ntitle = "F"\n[[steps]]\nid = "s"\ntitle = "S"\nrun = "seq 1 50000"\n'
                      'checks = ["read it"]\n')
     app = make_app(book)
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await on_screen(pilot, app)
         await pilot.press("r")
         await until(pilot, lambda: app.current_run.state.steps["s"].command_ok, what="the command")
@@ -328,9 +330,10 @@ async def test_a_decision_shows_the_evidence_it_depends_on(make_app, make_book, 
         assert "List the servers" in text or "List the serv…" in text
 
 
-async def test_steps_that_run_by_themselves_stay_visible(make_app, make_book):
+@sizes
+async def test_steps_that_run_by_themselves_stay_visible(make_app, make_book, size):
     app = make_app(make_book(EVIDENCE))
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await until(pilot, lambda: app.current_run.state.current == "extra", what="the auto steps")
         line = app.screen.query_one(ActivityLine)
         await until(pilot, lambda: "Extra servers running?: started" in str(line.render()), what="the line")
@@ -341,9 +344,10 @@ async def test_steps_that_run_by_themselves_stay_visible(make_app, make_book):
         assert said.index("List the servers: done in 0s") < said.index("Check the group sizes: started")
 
 
-async def test_r_on_a_gated_step_says_why_and_until_when(make_app):
+@sizes
+async def test_r_on_a_gated_step_says_why_and_until_when(make_app, size):
     app = make_app(flow(), {"rc": "7"})
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await on_screen(pilot, app)
         await reach(pilot, app, "scale-in")
         app.clear_notifications()
@@ -354,12 +358,13 @@ async def test_r_on_a_gated_step_says_why_and_until_when(make_app):
 
 
 # ---- rehearsal --------------------------------------------------------------------------------------------------
-async def test_a_rehearsal_shows_the_real_command_beside_its_stand_in(make_app, make_book):
+@sizes
+async def test_a_rehearsal_shows_the_real_command_beside_its_stand_in(make_app, make_book, size):
     book = make_book('[runbook]\nid = "r"\ntitle = "R"\n[[steps]]\nid = "recycle"\ntitle = "Recycle"\n'
                      'run = "aws autoscaling start-instance-refresh --auto-scaling-group-name prod-idp"\n'
                      'rehearse = "echo pretending to refresh prod-idp"\n')
     app = make_app(book, rehearsal=True)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await on_screen(pilot, app)
         real = app.screen.query_one("#d-practised", CommandBox)
         stand_in = app.screen.query_one("#d-command", CommandBox)
