@@ -24,10 +24,11 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check deploytui tests bench
 	$(BIN)/lint-imports
-	$(BIN)/deploytui check runbooks/*.toml
+	$(BIN)/deploytui check runbooks/*.toml runbooks/examples/*.toml
 
 screenshots: $(STAMP)
 	$(BIN)/python -m deploytui.tui.screenshots
+	$(BIN)/python -m tests.export.golden screenshots   # screenshots/plan.png, record.png (needs pdftoppm)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import click
@@ -74,6 +75,8 @@ Environment variables deploytui reads:
   DEPLOYTUI_CONFIG     the settings file (default: config.toml in your config dir)
   DEPLOYTUI_DEBUG      set: an internal error prints its traceback
   DEPLOYTUI_VAR_NAME   the value of runbook variable NAME (the way for secrets)
+  DEPLOYTUI_PUBLISH    the socket a driver publishes its run on for followers (default: a private one per run)
+  DEPLOYTUI_PUBLISH_GROUP  the group that may read that socket (`share --group` sets both)
   PAGER                the pager `p` opens a step's full output in (default: less -R +G)
   VISUAL, EDITOR       the editor of core.edit steps
   TMUX                 inside tmux: copying goes through tmux's buffer
@@ -126,7 +129,7 @@ def check(runbooks: tuple[Path, ...]) -> None:
             click.echo(str(problem), err=True)
         if any(not getattr(p, "warning", False) for p in problems):
             bad += 1
-        else:
+        elif book is not None:
             n_sec = len({s.section for s in book.steps})
             click.echo(f"{path}: ok: {len(book.steps)} steps in {n_sec} sections, {len(book.vars)} variables")
     if bad:
@@ -163,7 +166,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
               time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
               extra_vars: dict | None = None, banner: list[str] | None = None, vet_values=None,
               faults: list[str] | None = None, seal: str = "") -> None:
-    from .engine.ending import Ended, ending_signals, reason_for
+    from .engine.ending import Ended, Ending, ending_signals, reason_for
     from .engine.headless import drive, load_answers, progress_printer
     from .engine.run import Run
     from .runbook.loader import load
@@ -178,41 +181,110 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
     if book is not None:
         refuse_unchecked(book)
     journal = open_journal(journal_path)
-    refuse_secrets_on_the_command_line(book or _stored_runbook(journal, resume_id), given)
-    if book is not None and not resume_id and not rehearsal:
-        resume_id = _offer_resume(journal, book, headless, given, env)
-    if headless:
-        with ending_signals():
-            if resume_id:
-                the_run = Run.resume(journal, resume_id, operator=operator, env=env, book=book, given=given,
-                                     headless=True)
-            else:
-                values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given}, environ=env)
-                if missing:
-                    raise UserError(f"{book.path}: no value for {', '.join(missing)}: give --var NAME=VALUE", 2)
-                if vet_values:
-                    vet_values(values)
-                the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
-                                    rehearsal=rehearsal, env=env, break_lock=break_lock, headless=True,
-                                    faults=faults, seal=seal)
-            printer = progress_printer(the_run, click.echo, show_output=not no_output)
-            for line in banner or []:
-                printer(line)
+    with closing(journal):  # folds the WAL into the file on every way out
+        refuse_secrets_on_the_command_line(book or _stored_runbook(journal, resume_id), given)
+        if book is not None and not resume_id and not rehearsal:
+            resume_id = _offer_resume(journal, book, headless, given, env)
+        if headless:
+            ending = Ending()
+            the_run = publisher = None
             code, why, signum = 0, "the headless driver stopped", None
-            try:
-                code = drive(the_run, answer_set, printer)
-            except Ended as e:
-                code, why, signum = e.exit_code, e.reason, e.signum
-            except KeyboardInterrupt:
-                code, why, signum = 130, reason_for(2), 2
-            finally:
-                the_run.close(why, signal=signum)
-        sys.exit(code)
-    from .tui.app import run_app
+            with ending_signals(ending):
+                try:
+                    if resume_id:
+                        the_run = Run.resume(journal, resume_id, operator=operator, env=env, book=book, given=given,
+                                             headless=True)
+                    else:
+                        assert book is not None  # without --resume there is a RUNBOOK (refused above otherwise)
+                        values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given},
+                                                  environ=env)
+                        if missing:
+                            raise UserError(f"{book.path}: no value for {', '.join(missing)}: give --var NAME=VALUE",
+                                            2)
+                        if vet_values:
+                            vet_values(values)
+                        the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
+                                            rehearsal=rehearsal, env=env, break_lock=break_lock, headless=True,
+                                            faults=faults, seal=seal)
+                    publisher = publish(the_run)
+                    printer = progress_printer(the_run, click.echo, show_output=not no_output)
+                    for line in banner or []:
+                        printer(line)
+                    ending.arm()  # a signal kept while the run started is raised here
+                    code = drive(the_run, answer_set, printer)
+                except Ended as e:
+                    code, why, signum = e.exit_code, e.reason, e.signum
+                except KeyboardInterrupt:
+                    code, why, signum = 130, reason_for(2), 2
+                finally:
+                    ending.disarm()  # a second signal must not cut the closing short
+                    if the_run is not None:
+                        the_run.close(why, signal=signum)
+                    if publisher is not None:
+                        publisher.close()
+            sys.exit(code)
+        from .tui.app import run_app
 
-    run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
-            break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
-            extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal, config=settings())
+        publishers: list = []
+        try:
+            run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
+                    break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
+                    extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal,
+                    config=settings(), on_run=lambda run: publishers.append(publish(run)))
+        finally:
+            for publisher in filter(None, publishers):
+                publisher.close()
+
+
+def publish(run):
+    """Publish the run for followers (follow/publish.py) on DEPLOYTUI_PUBLISH (default: a private per-run
+    socket), readable by DEPLOYTUI_PUBLISH_GROUP when `share --group` set it. A socket that cannot be made
+    is said once and never stops the deploy."""
+    import os
+
+    from .follow.publish import Publisher
+
+    path = os.environ.get("DEPLOYTUI_PUBLISH")
+    try:
+        return Publisher(run, Path(path) if path else None, os.environ.get("DEPLOYTUI_PUBLISH_GROUP") or None).start()
+    except (UserError, OSError) as e:
+        run.note(f"followers must read the journal: the run could not be published ({e})")
+        return None
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--reason", required=True, help="Why the run ends here (it goes into the record).")
+@click.option("--operator", metavar="NAME", help="Who ends it (default: $USER).")
+@journal_option
+def abort(run_id: str, reason: str, operator: str | None, journal_path: Path | None) -> None:
+    """End an open RUN as aborted, without opening it: what its stopped driver left running is ended and its
+    lock is released. A run open in a live deploytui is aborted there instead."""
+    from .engine.run import Run
+
+    if not _journal_exists(journal_path):
+        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
+    journal = open_journal(journal_path)
+    run = Run.abort_closed(journal, run_id, reason, operator=operator)
+    click.echo(f"run {run.run_id} aborted: {reason.strip()}")
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to FILE instead of standard output.")
+@journal_option
+def answers(run_id: str, out_path: Path | None, journal_path: Path | None) -> None:
+    """What the people of RUN did, as a TOML answers file: `run --headless --answers FILE` does it again
+    (a rehearsal a person drove, replayed in CI)."""
+    from .engine.headless import answers_toml
+
+    if not _journal_exists(journal_path):
+        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
+    journal = open_journal(journal_path, readonly=True)
+    row = journal.run(run_id)
+    text = answers_toml(journal.events(row.id), row.id)
+    _write_out(out_path, "toml", lambda f: f.write(text))
 
 
 def _stored_runbook(journal, run_id: str):
@@ -313,25 +385,30 @@ def resumable(journal, book, given: dict[str, str], env: dict | None):
 
 @main.command()
 @click.option("--limit", default=30, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
 @journal_option
-def history(limit: int, journal_path: Path | None) -> None:
+def history(limit: int, as_json: bool, journal_path: Path | None) -> None:
     """List runs: id, runbook, environment, operator, started, duration, outcome."""
+    import json
+    import time
     from datetime import datetime
 
+    from .reports.timeline import run_json
     from .runbook.durations import format_duration
 
     journal = open_journal(journal_path, readonly=True) if _journal_exists(journal_path) else None
     rows = journal.runs(limit) if journal else []
+    if as_json:
+        click.echo(json.dumps([run_json(r) for r in rows], indent=2, ensure_ascii=False))
+        return
     if not rows:
         click.echo("no runs yet")
         return
     click.echo(f"{'RUN':22} {'RUNBOOK':24} {'ENV':10} {'OPERATOR':12} {'STARTED':16} {'DURATION':9} OUTCOME")
     for r in rows:
         started = datetime.fromtimestamp(r.started).strftime("%Y-%m-%d %H:%M")
-        duration = format_duration((r.finished or __import__("time").time()) - r.started)
-        outcome = r.outcome or "open"
-        if r.rehearsal:
-            outcome += " (rehearsal)"
+        duration = format_duration((r.finished or time.time()) - r.started)
+        outcome = (r.outcome or "open") + (" (REHEARSAL)" if r.rehearsal else "")
         click.echo(f"{r.id:22} {r.runbook_id[:24]:24} {(r.environment or '-')[:10]:10} {r.operator[:12]:12} "
                    f"{started:16} {duration:9} {outcome}")
 
@@ -342,69 +419,190 @@ def _journal_exists(path: Path | None) -> bool:
     return Path(journal_of(path) or default_path()).exists()
 
 
-@main.command()
-@click.argument("run_id")
-@click.option("--output/--no-output", "with_output", default=False, help="Include each step's output tail.")
-@journal_option
-def show(run_id: str, with_output: bool, journal_path: Path | None) -> None:
-    """Print a run's timeline."""
-    from .reports.timeline import timeline
+def _existing_journal(path: Path | None):
+    if not _journal_exists(path):
+        raise UserError(f"{path or 'the default journal'}: no journal yet (nothing has been run)", 2)
+    return open_journal(path, readonly=True)
 
-    if not _journal_exists(journal_path):
-        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
-    journal = open_journal(journal_path, readonly=True)
-    for line in timeline(journal, run_id, with_output=with_output):
+
+run_id_argument = click.argument("run_id", metavar="RUN")  # a run id, a unique prefix of one, or `last`
+
+
+@main.command()
+@run_id_argument
+@click.option("--output/--no-output", "with_output", default=False, help="Include each step's output tail.")
+@click.option("--json", "as_json", is_flag=True, help="The run and its events as JSON, for scripts.")
+@journal_option
+def show(run_id: str, with_output: bool, as_json: bool, journal_path: Path | None) -> None:
+    """Print a run's timeline (RUN: an id, a unique prefix of one, or `last`)."""
+    import json
+    import shutil
+
+    from .reports.timeline import timeline, timeline_json
+
+    journal = _existing_journal(journal_path)
+    if as_json:
+        click.echo(json.dumps(timeline_json(journal, run_id), indent=2, ensure_ascii=False, default=str))
+        return
+    width = shutil.get_terminal_size((100, 24)).columns
+    for line in timeline(journal, run_id, with_output=with_output, width=width):
         click.echo(line)
 
 
-format_option = click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md",
+format_option = click.option("--format", "fmt", type=click.Choice(["md", "html", "json", "pdf"]), default="md",
                              show_default=True)
 output_option = click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False, path_type=Path),
                              help="Write to FILE instead of standard output.")
+summary_option = click.option("--summary", is_flag=True,
+                              help="Markdown short enough for a Jira description (32,767 characters).")
 
 
-def _write_out(out_path: Path | None, write) -> None:
+def _write_out(out_path: Path | None, fmt: str, write) -> None:
+    binary = fmt == "pdf"
     if out_path is None:
-        write(sys.stdout)
+        if binary and sys.stdout.isatty():
+            raise UserError("a PDF on a terminal is unreadable: give -o FILE.pdf (or redirect the output)", 2)
+        write(sys.stdout.buffer if binary else sys.stdout)
         return
     try:
-        with open(out_path, "w", encoding="utf-8") as f:
+        with open(out_path, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
             write(f)
     except OSError as e:
         raise UserError(f"{out_path}: cannot write: {e.strerror or e}") from None
     click.echo(f"wrote {out_path}", err=True)
 
 
+def _ask_plan_vars(book, values: dict) -> dict[str, str]:
+    """A plan shows the commands that will run, so it needs every non-secret value: asked on a terminal,
+    refused in one line without one. Returns the values asked."""
+    from .reports.plan import needed_vars
+    from .runbook.variables import problem
+
+    missing = needed_vars(book, values)
+    asked: dict[str, str] = {}
+    if not missing:
+        return asked
+    if not sys.stdin.isatty():
+        raise UserError(f"{book.path}: the plan needs {', '.join(missing)}: give "
+                        + " ".join(f"--var {n}=VALUE" for n in missing), 2)
+    for name in missing:
+        spec = book.vars[name]
+        choices = click.Choice(spec.choices) if spec.choices else None
+        while True:
+            value = click.prompt(spec.prompt or spec.description or name, type=choices, err=True)
+            why = problem(name, spec, str(value))
+            if not why:
+                asked[name] = str(value)
+                break
+            click.echo(f"deploytui: {why}", err=True)
+    return asked
+
+
 @main.command()
 @click.argument("runbook", type=click.Path(path_type=Path))
 @var_option
+@click.option("--at", "at_text", metavar="'YYYY-MM-DD HH:MM'",
+              help="When the deploy is planned (in the deploy window's time zone): checked against the schedule.")
 @format_option
 @output_option
-def plan(runbook: Path, var_pairs, fmt: str, out_path: Path | None) -> None:
-    """The deploy plan for CAB review, before the deploy."""
+@summary_option
+@journal_option
+def plan(runbook: Path, var_pairs, at_text: str | None, fmt: str, out_path: Path | None, summary: bool,
+         journal_path: Path | None) -> None:
+    """The deploy plan for CAB review, before the deploy (durations from the journal's earlier runs)."""
+    from datetime import datetime
+
     from .reports.export import write_plan
+    from .reports.plan import parse_at
     from .runbook.loader import load
-    from .runbook.variables import parse_assignments, resolve
+    from .runbook.templates import builtins
+    from .runbook.variables import parse_assignments, refuse_secrets_on_the_command_line, resolve
 
     book = load(runbook)
-    values, _missing = resolve(book, parse_assignments(var_pairs))  # unknown values stay as templates
-    _write_out(out_path, lambda f: write_plan(book, f, values, fmt))
+    given = parse_assignments(var_pairs)
+    refuse_secrets_on_the_command_line(book, given)
+    at = None
+    if at_text:
+        tz = book.schedule.window.tz if book.schedule and book.schedule.window else None
+        try:
+            at = parse_at(at_text, tz)
+        except ValueError:
+            raise UserError(f"--at {at_text!r}: expected a date and time like '2026-11-24 10:00'", 2) from None
+    # `today` and the defaults made from it are those of the planned day
+    day = builtins(datetime.fromtimestamp(at).astimezone()) if at else None
+    values, _missing = resolve(book, given, builtins=day)
+    asked = _ask_plan_vars(book, values)
+    if asked:  # defaults made of the values asked follow from them
+        values, _missing = resolve(book, {**given, **asked}, builtins=day)
+    journal = open_journal(journal_path, readonly=True) if _journal_exists(journal_path) else None
+    try:
+        _write_out(out_path, fmt, lambda f: write_plan(book, f, values, fmt, at=at, journal=journal,
+                                                       summary=summary))
+    finally:
+        if journal is not None:
+            journal.close()
 
 
 @main.command()
-@click.argument("run_id")
+@run_id_argument
 @format_option
 @output_option
+@summary_option
 @click.option("--full-output", is_flag=True, help="Every line of every step's output (default: the last 40).")
+@click.option("--sign-with", "key", type=click.Path(dir_okay=False, path_type=Path),
+              help="Sign the written record with this SSH private key (ssh-keygen -Y sign): FILE.sig beside it.")
 @journal_option
-def export(run_id: str, fmt: str, out_path: Path | None, full_output: bool, journal_path: Path | None) -> None:
-    """The deploy record of a run for CAB review, after the deploy."""
+def export(run_id: str, fmt: str, out_path: Path | None, summary: bool, full_output: bool, key: Path | None,
+           journal_path: Path | None) -> None:
+    """The deploy record of a run for CAB review, after the deploy (RUN: an id, a unique prefix, or `last`)."""
     from .reports.export import write_record
 
-    if not _journal_exists(journal_path):
-        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
-    journal = open_journal(journal_path, readonly=True)
-    _write_out(out_path, lambda f: write_record(journal, run_id, f, fmt, full_output))
+    if key is not None and out_path is None:
+        raise UserError("--sign-with signs a file: give -o FILE too", 2)
+    journal = _existing_journal(journal_path)
+    _write_out(out_path, fmt, lambda f: write_record(journal, run_id, f, fmt, full_output, summary=summary))
+    if key is not None and out_path is not None:
+        from .reports.signing import sign
+
+        click.echo(f"signed: {sign(out_path, key)}", err=True)
+
+
+@main.command()
+@click.argument("run_id", required=False)
+@click.option("--expect", metavar="HASH", help="The final hash the chain must end at (a record prints it).")
+@click.option("--record", "record_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A record: its JSON holds the final hash; with --signature, check who signed it.")
+@click.option("--signature", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="The record's .sig.")
+@click.option("--allowed-signers", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="ssh-keygen's allowed signers file: who may sign records.")
+@click.option("--identity", help="The signer the signature must be from (as in the allowed signers file).")
+@journal_option
+def verify(run_id, expect, record_path, signature, allowed_signers, identity, journal_path) -> None:
+    """Was anything in a run's record changed, removed or reordered? Exit 0 intact, 1 with where it breaks."""
+    import json
+
+    if signature is not None:
+        from .reports.signing import check
+
+        if not (record_path and allowed_signers and identity):
+            raise UserError("checking a signature needs --record, --allowed-signers and --identity", 2)
+        click.echo(check(record_path, signature, allowed_signers, identity))
+    if run_id is None:
+        if signature is None:
+            raise UserError("give a RUN to verify (or --record with --signature)", 2)
+        return
+    if record_path is not None and expect is None:
+        try:
+            expect = json.loads(record_path.read_text())["run"]["chain"]["final"]
+        except (ValueError, KeyError, TypeError):
+            raise UserError(f"{record_path}: not a JSON deploy record with a final hash (export --format json)", 2) \
+                from None
+    journal = _existing_journal(journal_path)
+    verdict = journal.verify(journal.run(run_id).id, expect)
+    if not verdict.intact:
+        click.echo(f"run {verdict.run_id}: NOT INTACT: {verdict.problems[0]}", err=True)
+        sys.exit(1)
+    click.echo(f"run {verdict.run_id}: intact: {verdict.events} events chained, final hash {verdict.final}")
 
 
 # ---- following a deploy (issue 7) --------------------------------------------------------------------
@@ -412,17 +610,38 @@ def export(run_id: str, fmt: str, out_path: Path | None, full_output: bool, jour
 
 @main.command()
 @click.argument("run_id", required=False)
+@click.option("--socket", "socket_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Follow the run the driver publishes on this socket (no access to the journal needed).")
+@click.option("--sign", is_flag=True, help="Let this pair sign off steps that ask for it (key A), as themselves.")
 @journal_option
-def follow(run_id: str | None, journal_path: Path | None) -> None:
-    """A read-only screen of a run (default: the active one), updated from the journal as it is written."""
-    from .follow.feed import follow as open_follow
+def follow(run_id: str | None, socket_path: Path | None, sign: bool, journal_path: Path | None) -> None:
+    """A read-only screen of a run (default: the one being driven now), with its own size and scroll.
 
-    if not _journal_exists(journal_path):
-        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
-    feed = open_follow(journal_of(journal_path), run_id)
+    It follows the driver's published socket when there is one (cheap for the driver, and the way for a pair
+    of another Unix user, or on another machine through an SSH forward of the socket), else the journal."""
+    from .follow.feed import follow as open_follow
     from .tui.follow import run_follow
 
-    run_follow(feed, config=settings())
+    feed = None
+    if socket_path is None:
+        if not _journal_exists(journal_path):
+            raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run); "
+                            "a pair of another user gives --socket PATH", 2)
+        feed = open_follow(journal_of(journal_path), run_id)
+        driver = feed.journal.driver(feed.run_id)
+        if driver and driver.get("socket") and not feed.stopped and Path(driver["socket"]).exists():
+            socket_path = Path(driver["socket"])
+            feed.close()
+            feed = None
+    if feed is not None:
+        if sign:
+            raise UserError("signing off goes through the driver's published socket, and this run has none live", 2)
+        run_follow(feed, config=settings())
+        return
+    from .follow.client import SocketFollow
+
+    assert socket_path is not None  # given, or found beside the journal's live driver
+    run_follow(SocketFollow(socket_path), sign=sign, config=settings())
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -460,4 +679,9 @@ def serve(run_id: str | None, host: str, port: int, no_token: bool, journal_path
     if not _journal_exists(journal_path):
         raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
     start_serve(journal_of(journal_path), run_id, host=host, port=port, token=not no_token,
-                echo=lambda line: click.echo(line) or sys.stdout.flush())
+                echo=_echo_now)
+
+
+def _echo_now(line: str) -> None:
+    click.echo(line)
+    sys.stdout.flush()

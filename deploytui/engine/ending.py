@@ -31,13 +31,35 @@ def reason_for(signum: int) -> str:
             signal.SIGINT: "Ctrl+C (SIGINT)"}.get(signal.Signals(signum), signal.Signals(signum).name)
 
 
-def raise_ended(signum: int) -> None:
-    raise Ended(signum)
+class Ending:
+    """Ending signals for a driver that has work to finish first: a signal that arrives while the run starts
+    (or while it is being closed) is kept, not raised in the middle of it; `arm()` raises a kept one, and
+    from then on a signal raises Ended at once. Only the first signal counts."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.armed = False
+
+    def __call__(self, signum: int) -> None:
+        if self.signum is not None:
+            return
+        self.signum = signum
+        if self.armed:
+            self.armed = False
+            raise Ended(signum)
+
+    def arm(self) -> None:
+        if self.signum is not None:
+            raise Ended(self.signum)
+        self.armed = True
+
+    def disarm(self) -> None:
+        self.armed = False
 
 
 @contextmanager
-def ending_signals(on_signal: Callable[[int], None] = raise_ended) -> Iterator[None]:
-    """While inside, SIGTERM and SIGHUP call `on_signal(signum)` (by default: raise Ended) in the main thread."""
+def ending_signals(on_signal: Callable[[int], None]) -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP call `on_signal(signum)` in the main thread."""
     previous = {}
     for sig in ENDING:
         try:

@@ -215,11 +215,6 @@ def kill_all(grace: float = 2.0) -> int:
     return len(procs)
 
 
-def live_pids() -> list[int]:
-    with _live_lock:
-        return list(_live)
-
-
 def run(argv: list[str], on_output: Callable[[bytes], None], *, cwd: str | None = None,
         env: dict[str, str] | None = None, use_pty: bool = True, timeout: float | None = None,
         cancel: threading.Event | None = None, grace: float = GRACE,

@@ -89,7 +89,20 @@ def describe(event: k.Event, title: Callable[[str], str] | None = None) -> Said:
             return Said(f"{step}: pane {p.pane + 1}'s wait ended by hand{by}{_because(p.reason)}", WARN)
         case k.Decision():
             goto = f" → {p.goto}" if p.goto else ""
-            return Said(f"{step}: decided “{p.label}”{goto}{by}{_because(p.reason)}")
+            sets = f" (sets {', '.join(f'{n} = {v}' for n, v in p.set.items())})" if p.set else ""
+            return Said(f"{step}: decided “{p.label}”{goto}{sets}{by}{_because(p.reason)}")
+        case k.Answered():
+            return Said(f"{step}: {p.var} = {p.value}{by}", OK)
+        case k.Items():
+            what = (title(p.of) if title else p.of) or p.of
+            if not p.values:
+                return Said(f"{what}: its list is empty, nothing to repeat")
+            shown = ", ".join(p.values[:8]) + (f", … ({len(p.values)} in all)" if len(p.values) > 8 else "")
+            return Said(f"{what}: once for each {p.var}: {shown}")
+        case k.Occurrence():
+            what = (title(p.of) if title else p.of) or p.of
+            return Said(f"{what}: #{p.number} is due" + (f" (the next at {_clock(p.next_due)})"
+                                                         if p.next_due else ""))
         case k.StepFinished():
             if p.status == "failed":
                 return Said(f"{step}: failed{_because(p.error)}", BAD)
@@ -112,7 +125,11 @@ def describe(event: k.Event, title: Callable[[str], str] | None = None) -> Said:
             if p.ended:
                 return Said(f"{step}: ended what the interrupted command left running{by}: {procs}", WARN)
             return Said(f"{step}: the interrupted command is still running: {procs}", WARN)
+        case k.SignedOff():
+            return Said(f"{step}: signed off by {p.user} (four eyes)", OK)
         case k.Jump():
+            if p.planned:
+                return Said(f"{step}: its on_failure route leads to {p.target}", WARN)
             return Said(f"Entered {p.target}{by}{_because(p.reason)}", WARN)
         case k.Note():
             return Said(f"Note{by}: {p.text}" if not sid else f"{step}: note{by}: {p.text}")
@@ -138,7 +155,7 @@ OUTCOME_WORDS = {
     "succeeded": "succeeded",
     "rolled_back": "rolled back",
     "recovered": "completed through a recovery section",
-    "completed_on_demand": "completed through an on-demand section",  # journals before outcomes had names
+    "completed_on_demand": "ended in an on-demand section",  # not a rollback (a deferral, a call-off, ...)
     "failed": "failed",
     "aborted": "aborted",
 }
@@ -154,9 +171,49 @@ def is_deviation(event: k.Event) -> bool:
     match p:
         case k.Skipped():
             return not p.planned and not (p.reason or "").startswith("when:")  # older journals
-        case (k.Rerun() | k.Marked() | k.Override() | k.StepInterrupted() | k.Jump() | k.LockBroken()
-              | k.LockLost() | k.StopRequested() | k.PaneEnded() | k.RunInterrupted() | k.DeadlinePassed()):
+        case k.Jump():
+            return not p.planned  # an on_failure route is the runbook's plan (the failure is its own line)
+        case (k.Rerun() | k.Marked() | k.Override() | k.StepInterrupted() | k.LockBroken()
+              | k.LockLost() | k.StopRequested() | k.PaneEnded() | k.RunInterrupted() | k.DeadlinePassed()
+              | k.RunbookChanged()):
             return True
         case k.SurvivorsFound():
             return True
     return False
+
+
+# What a person did, in the record's list of people: kind -> (once, n times). A kind not here shows as its name.
+ACTS: dict[str, tuple[str, str]] = {
+    k.RunStarted.KIND: ("started the run", "started the run"),
+    k.Resumed.KIND: ("resumed the run", "resumed the run {n} times"),
+    k.StepStarted.KIND: ("ran a step", "ran {n} steps"),
+    k.CheckToggled.KIND: ("ticked a check", "ticked {n} checks"),
+    k.Decision.KIND: ("made a decision", "made {n} decisions"),
+    k.Skipped.KIND: ("skipped a step", "skipped {n} steps"),
+    k.Marked.KIND: ("marked a step by hand", "marked {n} steps by hand"),
+    k.Rerun.KIND: ("re-ran a step", "re-ran {n} steps"),
+    k.Override.KIND: ("overrode a guard", "overrode {n} guards"),
+    k.Note.KIND: ("wrote a note", "wrote {n} notes"),
+    k.Jump.KIND: ("entered an on-demand section", "entered {n} on-demand sections"),
+    k.PaneEnded.KIND: ("ended a pane's wait", "ended {n} panes' waits"),
+    k.StopRequested.KIND: ("stopped a command", "stopped {n} commands"),
+    k.LockBroken.KIND: ("took the lock", "took the lock {n} times"),
+    k.SurvivorsFound.KIND: ("ended left-over processes", "ended left-over processes {n} times"),
+    k.RunFinished.KIND: ("ended the run", "ended the run"),
+}
+
+
+def acts(events: list[k.Event]) -> str:
+    """What one person did in a run, in a few words: "started the run, ran 5 steps, ticked 12 checks"."""
+    counts: dict[str, int] = {}
+    for e in events:
+        kind = e.kind
+        if isinstance(e.payload, k.CheckToggled) and not e.payload.checked:
+            kind = "unticked"
+        counts[kind] = counts.get(kind, 0) + 1
+    words = []
+    for kind, n in counts.items():
+        once, many = ACTS.get(kind, ("unticked a check", "unticked {n} checks") if kind == "unticked"
+                              else (kind.replace("_", " "), kind.replace("_", " ") + " ×{n}"))
+        words.append(once if n == 1 else many.format(n=n))
+    return ", ".join(words)

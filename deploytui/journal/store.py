@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import UserError
 from ..events.kinds import Event
 from ..text.redact import Redactor
+from . import chain
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -30,7 +31,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE TABLE IF NOT EXISTS events (
   run_id TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL, kind TEXT NOT NULL, step TEXT,
-  actor TEXT, data TEXT NOT NULL, PRIMARY KEY (run_id, seq)
+  actor TEXT, data TEXT NOT NULL, hash TEXT, PRIMARY KEY (run_id, seq)
 );
 CREATE TABLE IF NOT EXISTS output (
   id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, step TEXT NOT NULL, attempt INTEGER NOT NULL,
@@ -39,6 +40,9 @@ CREATE TABLE IF NOT EXISTS output (
 CREATE INDEX IF NOT EXISTS output_by_step ON output (run_id, step, attempt, id);
 CREATE TABLE IF NOT EXISTS locks (
   key TEXT PRIMARY KEY, run_id TEXT NOT NULL, operator TEXT, host TEXT, pid INTEGER, since REAL
+);
+CREATE TABLE IF NOT EXISTS drivers (
+  run_id TEXT PRIMARY KEY, pid INTEGER, host TEXT, beat REAL NOT NULL, socket TEXT
 );
 """
 
@@ -154,6 +158,8 @@ class Journal:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=FULL")
                 self.db.executescript(SCHEMA)
+                if "hash" not in [row[1] for row in self.db.execute("PRAGMA table_info(events)")]:
+                    self.db.execute("ALTER TABLE events ADD COLUMN hash TEXT")  # journals from before chains
                 if self.db.execute("PRAGMA user_version").fetchone()[0] < FORMAT:
                     self.db.execute(f"PRAGMA user_version = {FORMAT}")
             self.db.execute("PRAGMA busy_timeout=5000")
@@ -172,11 +178,17 @@ class Journal:
                             f"this one knows format {FORMAT}): upgrade deploytui to use it", 2)
 
     def close(self) -> None:
+        """Close, folding the write-ahead log into the main file: a copy of the journal file alone is whole."""
         with self._lock:
+            if not self.readonly:
+                try:
+                    self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                except sqlite3.DatabaseError:  # busy (a follower reading) or a full disk: the WAL stays valid
+                    pass
             self.db.close()
 
     # ---- writing ---------------------------------------------------------------------------
-    def _tx(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+    def _tx(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         with self._lock, self._writing():
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -211,16 +223,19 @@ class Journal:
              tmux, int(rehearsal), started, json.dumps(vars, default=str)),
         )
 
-    def append(self, run_id: str, kind: str, step: str | None, actor: str, data: dict, ts: float) -> Event:
+    def append(self, run_id: str, kind: str, step: str | None, actor: str, data: dict[str, Any], ts: float) -> Event:
         """Commit one event durably and return it with its sequence number."""
         payload = json.dumps(data, sort_keys=True, default=str)
         with self._lock, self._writing():
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                (seq,) = self.db.execute(
-                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?", (run_id,)).fetchone()
-                self.db.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?)",
-                                (run_id, seq, ts, kind, step, actor, payload))
+                last = self.db.execute("SELECT seq, hash FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
+                                       (run_id,)).fetchone()
+                seq, previous = (last[0] + 1, last[1] or "") if last else (1, "")
+                self.db.execute("INSERT INTO events (run_id, seq, ts, kind, step, actor, data, hash) "
+                                "VALUES (?,?,?,?,?,?,?,?)", (run_id, seq, ts, kind, step, actor, payload,
+                                                             chain.link(previous, run_id, seq, ts, kind, step,
+                                                                        actor, payload)))
                 if kind == "run_finished":
                     self.db.execute("UPDATE runs SET finished = ?, outcome = ? WHERE id = ?",
                                     (ts, data.get("outcome"), run_id))
@@ -234,10 +249,10 @@ class Journal:
         """Commit one chunk of output (many lines); returns its row id."""
         cur = self._tx("INSERT INTO output (run_id, step, attempt, stream, ts, lines, data) VALUES (?,?,?,?,?,?,?)",
                        (run_id, step, attempt, stream, ts, data.count("\n"), data))
-        return cur.lastrowid
+        return int(cur.lastrowid or 0)
 
     # ---- reading ---------------------------------------------------------------------------
-    def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self.db.execute(sql, params).fetchall()
 
@@ -247,10 +262,22 @@ class Journal:
         return [Event(seq, ts, kind, step, actor or "engine", json.loads(data)) for seq, ts, kind, step, actor, data
                 in rows]
 
+    def verify(self, run_id: str, expect: str | None = None) -> chain.Verdict:
+        """Whether the run's events are as they were written (journal/chain.py)."""
+        rows = self._rows("SELECT seq, ts, kind, step, actor, data, hash FROM events WHERE run_id = ? ORDER BY seq",
+                          (run_id,))
+        return chain.verify(rows, run_id, expect)
+
+    def final_hash(self, run_id: str) -> str:
+        rows = self._rows("SELECT hash FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1", (run_id,))
+        return (rows[0][0] or "") if rows else ""
+
     def run(self, run_id: str) -> RunRow:
         cols = ("id, runbook_id, title, path, sha256, runbook_text, environment, release, operator, host, tty,"
                 " tmux, rehearsal, started, finished, outcome, vars")
         rows = self._rows(f"SELECT {cols} FROM runs WHERE id = ?", (run_id,))
+        if not rows and run_id == "last":  # the run started most recently
+            rows = self._rows(f"SELECT {cols} FROM runs ORDER BY started DESC, rowid DESC LIMIT 1")
         if not rows:
             rows = self._rows(f"SELECT {cols} FROM runs WHERE id LIKE ? ORDER BY started DESC", (run_id + "%",))
             if len(rows) > 1:
@@ -293,8 +320,9 @@ class Journal:
 
     @staticmethod
     def _output_filter(run_id: str, step: str, attempt: int | None, stream: str | None,
-                       upto: int | None) -> tuple[str, list]:
-        where, params = "run_id = ? AND step = ?", [run_id, step]
+                       upto: int | None) -> tuple[str, list[Any]]:
+        where = "run_id = ? AND step = ?"
+        params: list[Any] = [run_id, step]
         for column, value in (("attempt", attempt), ("stream", stream)):
             if value is not None:
                 where += f" AND {column} = ?"
@@ -355,8 +383,28 @@ class Journal:
         """The id of the newest output chunk of a run (0 when there is none)."""
         return int(self._rows("SELECT COALESCE(MAX(id), 0) FROM output WHERE run_id = ?", (run_id,))[0][0])
 
+    # ---- the driver's heartbeat: followers tell a live driver from a dead one ----------------------------
+    def beat(self, run_id: str, pid: int, host: str, ts: float, socket: str = "") -> None:
+        """The driver of `run_id` is alive at `ts` (written about once a second while it drives)."""
+        self._tx("INSERT INTO drivers VALUES (?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET pid = excluded.pid,"
+                 " host = excluded.host, beat = excluded.beat, socket = excluded.socket",
+                 (run_id, pid, host, ts, socket))
+
+    def stop_beating(self, run_id: str) -> None:
+        self._tx("DELETE FROM drivers WHERE run_id = ?", (run_id,))
+
+    def driver(self, run_id: str) -> dict[str, Any] | None:
+        """{pid, host, beat, socket} of the driver last seen driving `run_id`, or None."""
+        try:
+            rows = self._rows("SELECT pid, host, beat, socket FROM drivers WHERE run_id = ?", (run_id,))
+        except sqlite3.OperationalError:  # a journal from before heartbeats
+            return None
+        if not rows:
+            return None
+        return dict(zip(("pid", "host", "beat", "socket"), rows[0]))
+
     # ---- locks: one active run per runbook and environment ----------------------------------
-    def lock_holder(self, key: str) -> dict | None:
+    def lock_holder(self, key: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT run_id, operator, host, pid, since FROM locks WHERE key = ?", (key,))
         if not rows:
             return None
@@ -364,7 +412,7 @@ class Journal:
         return {"run_id": run_id, "operator": operator, "host": host, "pid": pid, "since": since}
 
     def take_lock(self, key: str, run_id: str, operator: str, host: str, pid: int, since: float,
-                  force: bool = False) -> dict | None:
+                  force: bool = False) -> dict[str, Any] | None:
         """Take the lock; returns the holder instead when someone else has it (unless `force`)."""
         with self._lock, self._writing():
             self.db.execute("BEGIN IMMEDIATE")
@@ -398,7 +446,7 @@ class RunWriter:
     def __init__(self, journal: Journal, run_id: str, redactor: Redactor):
         self.journal, self.run_id, self.redactor = journal, run_id, redactor
 
-    def event(self, kind: str, step: str | None, actor: str, data: dict, ts: float) -> Event:
+    def event(self, kind: str, step: str | None, actor: str, data: dict[str, Any], ts: float) -> Event:
         return self.journal.append(self.run_id, kind, step, actor, self.redactor.value(data), ts)
 
     def output(self, step: str, attempt: int, stream: str, text: str, ts: float) -> str:

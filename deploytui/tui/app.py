@@ -55,9 +55,10 @@ class DeployApp(RunApp):
                  need_form: bool = False, operator: str | None = None, break_lock: str | None = None,
                  time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
                  banner: list[str] | None = None, clock: Clock | None = None, blink: bool = True,
-                 faults: list[str] | None = None, seal: str = "", config: Config | None = None):
+                 faults: list[str] | None = None, seal: str = "", config: Config | None = None, on_run=None):
         super().__init__(config=config, blink=blink)
         self.faults, self.seal = list(faults or []), seal
+        self.on_run = on_run  # told of the run once it exists (the CLI publishes it for followers)
         self.journal: Journal = journal
         self.book = book
         self.values, self.need_form = dict(values or {}), need_form
@@ -72,6 +73,8 @@ class DeployApp(RunApp):
     # ---- starting ---------------------------------------------------------------------------
     def attach(self, run: Run) -> None:
         self.current_run, self.book = run, run.book
+        if self.on_run is not None:
+            self.on_run(run)
         store = OutputStore(loader=journal_loader(self.journal, run.run_id, run.state))
         self.view = live_view(run, store, usual_durations(self.journal, run.book.runbook.id))
         def tell(event: ev.Event) -> None:
@@ -79,11 +82,16 @@ class DeployApp(RunApp):
 
         run.subscribe(tell, store.add, store.add_table)
 
+    exit_requested = False  # SIGTERM or SIGHUP came before the app was running (run_app)
+
     def on_mount(self) -> None:
+        if self.exit_requested:
+            self.exit()
+            return
         super().on_mount()
         if self.current_run is not None:
             self.call_later(self.show_run)
-        elif self.need_form and self.book is not None and self.book.vars:
+        elif self.need_form and self.book is not None and set(self.book.vars) - set(self.book.asked_vars()):
             self.push_screen(VarsForm(self.book, self.values, self.banner), self.start_run)
         else:
             self.call_later(self.start_run, self.values)
@@ -184,6 +192,7 @@ class DeployApp(RunApp):
 
             fmt = self.EXPORT_FORMATS[choice][1]
             text = record(self.journal, run.run_id, fmt, secrets=run.secret_values())
+            assert isinstance(text, str)  # md, html and json are text (only pdf is bytes)
             name = f"deploy-record-{run.run_id}.{fmt}"
             self.deliver_text(io.StringIO(text), save_filename=name, name=name)
 
@@ -230,13 +239,13 @@ def build_app(*, journal, book: Runbook | None, given: dict[str, str] | None = N
               rehearsal: bool = False, env: dict | None = None, extra_vars: dict | None = None,
               banner: list[str] | None = None, clock: Clock | None = None, blink: bool = True,
               form: bool | None = None, faults: list[str] | None = None, seal: str = "",
-              config: Config | None = None) -> DeployApp:
+              config: Config | None = None, on_run=None) -> DeployApp:
     """The app, ready to run. Bad --var values and resume problems raise UserError here, before the
     screen opens. `form`: show the variables form (default: unless every variable was given)."""
     given = dict(given or {})
     if resume_id:
         app = DeployApp(journal, book, operator=operator, env=env, banner=banner, clock=clock, blink=blink,
-                        config=config)
+                        config=config, on_run=on_run)
         app.attach(Run.resume(journal, resume_id, operator=operator, clock=clock, env=env, handover=app.handover,
                               given=given, book=book))
         return app
@@ -244,14 +253,16 @@ def build_app(*, journal, book: Runbook | None, given: dict[str, str] | None = N
         raise UserError("give a RUNBOOK file, or --resume RUN", 2)
     supplied = {**(extra_vars or {}), **given}
     values, missing = resolve(book, supplied, environ=env)
-    need_form = form if form is not None else bool(missing) or any(n not in given for n in book.vars)
+    asked = book.asked_vars()  # asked by a prompt step during the run, not by the form
+    need_form = form if form is not None else bool(missing) or any(n not in given and n not in asked
+                                                                   for n in book.vars)
     return DeployApp(journal, book, values=values, need_form=need_form, operator=operator, break_lock=break_lock,
                      time_scale=time_scale, rehearsal=rehearsal, env=env, banner=banner, clock=clock, blink=blink,
-                     faults=faults, seal=seal, config=config)
+                     faults=faults, seal=seal, config=config, on_run=on_run)
 
 
 def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale, rehearsal, env, extra_vars,
-            banner, faults=None, seal="", config: Config | None = None) -> None:
+            banner, faults=None, seal="", config: Config | None = None, on_run=None) -> None:
     """What `deploytui run` (and `rehearse`) calls for the full-screen app. SIGTERM and a closed terminal
     (SIGHUP) end the app like a quit: the run's commands are ended and the journal says why. A run left open
     is named on the way out, with the command that resumes it."""
@@ -262,7 +273,8 @@ def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale
 
     app = build_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
                     break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
-                    extra_vars=extra_vars, banner=banner, faults=faults, seal=seal, config=config)
+                    extra_vars=extra_vars, banner=banner, faults=faults, seal=seal, config=config,
+                    on_run=on_run)
     received: list[int] = []
     closing: list[threading.Thread] = []
     over = threading.Event()
@@ -276,6 +288,7 @@ def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale
 
     def on_signal(signum: int) -> None:
         received.append(signum)
+        app.exit_requested = True  # seen at mount when the app had not started yet
         # end the commands and journal why at once, on a thread: the terminal may be gone (SIGHUP), and the
         # app's own shutdown then waits on writes to it that never finish
         if not closing:

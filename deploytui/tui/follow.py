@@ -15,16 +15,22 @@ from textual.message import Message
 from textual.widgets import Label
 
 from ..engine.clock import Clock
+from ..errors import UserError
+from ..follow.client import SocketFollow
 from ..follow.feed import POLL_INTERVAL, Follow, Update
 from ..runbook import templates
+from ..runbook.model import sign_offs_needed
 from ..runbook.variables import SECRET_VAR
 from ..text.redact import MASK
 from .base import RunApp
 from .config import Config
-from .keys import COMMON, FOLLOW, bindings
+from .keys import COMMON, FOLLOW, SIGN, bindings
 from .output import KEEP_LINES, OutputStore
 from .screens.run import RunScreen
-from .view import RunView
+from .view import RunView, Source
+from .widgets.bars import Hint
+
+Feeds = Follow | SocketFollow  # the journal's follower, or the driver's socket's
 
 
 @dataclass
@@ -40,7 +46,7 @@ class FollowStore(OutputStore):
     lost or shown twice. Chunks may end mid-line: the unfinished line waits for the next chunk (or for
     the step's command to finish, `flush`)."""
 
-    def __init__(self, follow: Follow, keep: int = KEEP_LINES):
+    def __init__(self, follow: Feeds, keep: int = KEEP_LINES):
         super().__init__(keep=keep)
         self.follow = follow
         self.applied = follow.chunk_cursor
@@ -85,7 +91,7 @@ class FollowStore(OutputStore):
         return super().since(step, stream, generation, shown)
 
 
-def follow_view(follow: Follow, store: OutputStore, clock: Clock) -> RunView:
+def follow_view(follow: Feeds, store: OutputStore, clock: Clock) -> RunView:
     state = follow.state
 
     def variables() -> dict:
@@ -101,13 +107,14 @@ def follow_view(follow: Follow, store: OutputStore, clock: Clock) -> RunView:
         step = follow.book.step(step_id)
         if step.run:
             try:
-                return templates.render(step.run, variables(), shell=True, secrets=secrets()).strip()
+                return templates.render(step.run, {**variables(), **state.bindings(step_id)}, shell=True,
+                                        secrets=secrets()).strip()
             except templates.TemplateProblem:
                 return step.run.strip()
         return step.uses or None
 
-    def render(template: str | None) -> str:
-        return templates.for_people(template, variables(), secrets=secrets())
+    def render(template: str | None, step: str | None = None) -> str:
+        return templates.for_people(template, {**variables(), **state.bindings(step)}, secrets=secrets())
 
     return RunView(state=state, book=follow.book, store=store, clock=clock, variables=variables,
                    command_for=command_for, read_only=True, render=render)
@@ -127,16 +134,24 @@ class FollowScreen(RunScreen):
         yield Label(self.banner, id="follow-banner")
         yield from super().compose()
 
+    def hints(self) -> list[Hint]:
+        """Sign off shows only to a pair who may sign (`--sign`), on a step that asks for a sign-off."""
+        sid = self.selected
+        may = getattr(self.app, "signing", False) and sid is not None and \
+            sign_offs_needed(self.view.book, self.view.book.step(sid))[0] > 0
+        return [h for h in super().hints() if may or h.key != SIGN.display]
+
 
 class FollowApp(RunApp):
     CSS_PATH = ["app.tcss", "follow.tcss"]  # type: ignore[assignment]
     TITLE = "deploytui follow"
 
-    def __init__(self, follow: Follow, *, clock: Clock | None = None, interval: float = POLL_INTERVAL,
-                 blink: bool = True, config: Config | None = None):
+    def __init__(self, follow: Feeds, *, clock: Clock | None = None, interval: float = POLL_INTERVAL,
+                 blink: bool = True, config: Config | None = None, sign: bool = False):
         super().__init__(config=config, blink=blink)
         self.follow = follow
-        self.journal = follow.journal
+        self.journal = getattr(follow, "journal", None)  # a socket follower has none: full output asks the driver
+        self.signing = sign  # `deploytui follow --sign`: this pair may sign off steps that ask for it
         self.clock = clock or Clock()
         self.interval = interval
         self.store = FollowStore(follow)
@@ -149,11 +164,22 @@ class FollowApp(RunApp):
         who = s.info.get("operator") or row.operator
         where = f" in tmux {row.tmux}" if row.tmux else ""
         state = f" · finished: {s.outcome.replace('_', ' ')}" if s.outcome else " · open"
+        if not s.outcome and self.follow.stopped:
+            state = f" · THE DRIVER HAS STOPPED{self._last_words()}"
         return f" FOLLOWING {row.id} · driven by {who} on {row.host}{where} · read-only{state} "
+
+    def _last_words(self) -> str:
+        """What happened last, for a pair whose driver went silent."""
+        from ..events.describe import describe
+
+        events = getattr(self, "_last_event", None)
+        if events is None:
+            return ""
+        return f" · last: {describe(events, self.view.text_of_step).text}"
 
     def on_mount(self) -> None:
         super().on_mount()
-        history = self.follow.journal.events(self.follow.run_id)[-500:]
+        history = self.journal.events(self.follow.run_id)[-500:] if self.journal is not None else ()
         self.push_screen(FollowScreen(self.view, self.banner(), history))
         if not self.follow.state.outcome:
             self.run_worker(self._feed, thread=True, group="feed", exclusive=True, exit_on_error=False,
@@ -178,6 +204,14 @@ class FollowApp(RunApp):
             if len(update.chunks) < 512:
                 time.sleep(self.interval)
 
+    def open_full_output(self, source: Source, title: str, run_id: str, attempt: int) -> None:
+        if self.journal is None:
+            self.notify("The whole output is read from the journal, and this pair follows the driver's socket: "
+                        "the pane shows its last lines (follow with the journal to read all of it).",
+                        severity="warning", timeout=10)
+            return
+        super().open_full_output(source, title, run_id, attempt)
+
     def on_worker_state_changed(self, event) -> None:
         if event.worker.group == "feed" and event.worker.error is not None:
             self.notify(f"Lost the journal: {event.worker.error}", severity="error", timeout=30)
@@ -186,6 +220,8 @@ class FollowApp(RunApp):
     async def on_feed_update(self, message: FeedUpdate) -> None:
         update = message.update
         self.follow.apply(update)
+        if update.events:
+            self._last_event = update.events[-1]
         for chunk in update.chunks:
             self.store.add(chunk.step, chunk.attempt, chunk.stream, chunk.data)
         self.store.applied = update.last_chunk
@@ -202,16 +238,79 @@ class FollowApp(RunApp):
                         timeout=30)
         self.flush_output()
 
+    def second(self) -> None:
+        super().second()
+        screen = self.run_screen
+        if screen is None or not screen.is_mounted:
+            return
+        stopped = not self.follow.state.outcome and self.follow.stopped
+        if stopped != getattr(self, "_said_stopped", False):  # within a second of the driver going silent
+            self._said_stopped = stopped
+            screen.query_one("#follow-banner", Label).update(self.banner())
+            if stopped:
+                self.notify("The driver has stopped: nothing moves until someone resumes the run.",
+                            severity="error", timeout=30)
+
+    # ---- the follower's own action that reaches the driver (it changes no step) -----------------------
+    def action_sign(self) -> None:
+        """Sign off the selected step's command as yourself (the four-eyes rule), after reading it whole."""
+        from .screens.dialogs import ConfirmDialog
+
+        screen = self.run_screen
+        sid = screen.selected if screen is not None else None
+        feed = self.follow
+        if not self.signing or sid is None or not isinstance(feed, SocketFollow):
+            self.notify("Signing off needs `deploytui follow --sign` on the driver's published run.",
+                        severity="warning")
+            return
+        need, group = sign_offs_needed(self.follow.book, self.follow.book.step(sid))
+        if not need:
+            self.notify("This step asks for no sign-off.", severity="warning")
+            return
+        command = self.view.command(sid) or ""
+
+        def signed(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                feed.sign(sid, command)
+            except UserError as e:
+                self.notify(str(e), severity="error", timeout=10)
+                return
+            self.notify("Signed off: the journal records it under your name.")
+
+        self.push_screen(ConfirmDialog(f"Sign off: {self.view.title(sid)}",
+                                       f"As your own Unix user you approve this command:\n\n{command}",
+                                       yes="Sign off"), signed)
+
     async def action_quit(self) -> None:
         self._stopping = True
         self.exit()
 
+    def on_exit_app(self) -> None:
+        """However the app is told to end (q, a browser tab closed under `serve`, SIGTERM), the feed's thread
+        stops with it: a thread left polling would keep the process alive for ever."""
+        self._stopping = True
 
-def run_follow(follow: Follow, config: Config | None = None) -> None:
-    """What `deploytui follow` calls."""
-    app = FollowApp(follow, config=config)
+
+def run_follow(follow: Feeds, sign: bool = False, config: Config | None = None) -> None:
+    """What `deploytui follow` calls. SIGTERM and SIGHUP end it (a browser tab closed under `serve`)."""
+    import asyncio
+
+    from ..engine.ending import ending_signals
+
+    app = FollowApp(follow, sign=sign, config=config)
+
+    def on_signal(_signum: int) -> None:
+        app._stopping = True
+        try:
+            asyncio.get_running_loop().call_soon(app.exit)
+        except RuntimeError:
+            pass
+
     try:
-        app.run()
+        with ending_signals(on_signal):
+            app.run()
     finally:
         app._stopping = True
         follow.close()

@@ -83,4 +83,5 @@ def bindings(keys: list[Key]) -> list[BindingType]:
     return [k.binding() for k in keys if k.bound]
 
 
-FOLLOW: list[Key] = [Key("ctrl+s", "app.screenshot", "Screenshot", APP, palette="Save a screenshot (SVG)")]
+SIGN = Key("A", "app.sign", "Sign off", STEP, rank=15, palette="Sign off the step's command as yourself (four eyes)")
+FOLLOW: list[Key] = [SIGN, Key("ctrl+s", "app.screenshot", "Screenshot", APP, palette="Save a screenshot (SVG)")]

@@ -56,7 +56,7 @@ class RunView:
     command_for: Callable[[str], str | None] = lambda step_id: None
     read_only: bool = False
     usual: dict[str, float] = field(default_factory=dict)
-    render: Callable[[str | None], str] | None = None  # the run's own renderer (it knows the secrets)
+    render: Callable[..., str] | None = None  # the run's own renderer (template, step): it knows the secrets
     allowed_for: Callable[[str], Allowed] | None = None  # the engine's answer; None: nothing is allowed here
     practised_for: Callable[[str], str | None] = lambda step_id: None
     _memo: dict = field(default_factory=dict, repr=False)
@@ -71,18 +71,27 @@ class RunView:
             self._memo[key] = make()
         return self._memo[key]
 
-    def text(self, template: str | None) -> str:
+    def text(self, template: str | None, step: str | None = None) -> str:
         """Any runbook text a person reads, with the run's variables filled in and secrets masked
-        (`templates.for_people`: unknown variables show as ‹name›, never as template syntax)."""
+        (`templates.for_people`: unknown variables show as ‹name›, never as template syntax). `step` gives
+        an item of a repeated step its own variable."""
         if not template or "{" not in template:
             return template or ""
         if self.render is not None:
             render = self.render
-            return self._remembered(("text", template), lambda: render(template))
-        return self._remembered(("text", template), lambda: templates.for_people(template, self.variables()))
+            return self._remembered(("text", template, step), lambda: render(template, step))
+        return self._remembered(("text", template, step), lambda: templates.for_people(
+            template, {**self.variables(), **self.state.bindings(step)}))
 
     def title(self, step_id: str) -> str:
-        return self.text(self.book.step(step_id).title)
+        """A step's title as people read it; an item's says which item it is."""
+        return self.state.titled(step_id, self.text(self.book.step(step_id).title, step_id))
+
+    def text_of_step(self, step_id: str) -> str:
+        try:
+            return self.text(self.book.step(step_id).title)
+        except KeyError:
+            return step_id
 
     def command(self, step_id: str) -> str | None:
         return self._remembered(("command", step_id), lambda: self.command_for(step_id))
@@ -100,7 +109,7 @@ class RunView:
         """What the step's output area shows: its command's output, its panes, then its evidence."""
         step = self.book.step(step_id)
         own = [Source("Output", step_id)] if step.has_command else []
-        own += [Source(self.text(p.title) or f"pane {k + 1}", step_id, f"pane{k}", table=k)
+        own += [Source(self.text(p.title, step_id) or f"pane {k + 1}", step_id, f"pane{k}", table=k)
                 for k, p in enumerate(step.panes)]
         for other in evidence(self.book, step_id):
             title = self.title(other.id)
@@ -117,7 +126,7 @@ def evidence(book: Runbook, step_id: str) -> list[Step]:
     step = book.step(step_id)
     if not (step.decide or step.checks):
         return []
-    index = [s.id for s in book.steps].index(step_id)
+    index = [s.id for s in book.steps].index(step.id)  # an item's evidence is its step's
     found: list[Step] = []
     for before in reversed(book.steps[:index]):
         if not before.auto or before.section != step.section:
@@ -139,6 +148,6 @@ def _texts(step: Step) -> str:
 
 def live_view(run, store: OutputStore, usual: dict[str, float] | None = None) -> RunView:
     return RunView(state=run.state, book=run.book, store=store, clock=run.clock, variables=run.variables,
-                   command_for=lambda sid: run.resolved_command(run.book.step(sid)), usual=usual or {},
+                   command_for=lambda sid: run.resolved_command(run.state.step(sid)), usual=usual or {},
                    render=run.text, allowed_for=run.allowed,
-                   practised_for=lambda sid: run.practised_command(run.book.step(sid)))
+                   practised_for=lambda sid: run.practised_command(run.state.step(sid)))

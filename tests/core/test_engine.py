@@ -10,7 +10,7 @@ from deploytui.engine.clock import FakeClock
 from deploytui.errors import UserError
 from deploytui.events import kinds as ev
 
-from .helpers import kinds, start, wait_for
+from .helpers import alive, kinds, start, wait_for
 
 
 def test_command_output_capture_and_quoting(tmp_path):
@@ -291,7 +291,8 @@ def test_until_pane_gates_the_step(tmp_path):
         """)
     run.run_step("recycle")
     assert wait_for(lambda: run.state.steps["recycle"].command_ok, run=run)
-    time.sleep(0.3)
+    # the pane has read what the log holds (and it is not the awaited line): the step still needs a person
+    assert wait_for(lambda: run.journal.tail(run.run_id, "recycle", stream="pane0")[0] == ["starting"], run=run)
     assert run.state.status("recycle") == "needs_you"
     with open(log, "a") as f:
         f.write("All done! provision.sh finished for i-0abc\n")
@@ -399,7 +400,7 @@ def test_quitting_during_a_command_leaves_no_child(tmp_path):
     killed = run.close()
     assert killed == ["long"]
     for pid in map(int, pids.read_text().split()):
-        assert wait_for(lambda pid=pid: not _alive(pid), timeout=10), f"pid {pid} survived"
+        assert wait_for(lambda pid=pid: not alive(pid), timeout=10), f"pid {pid} survived"
     events = run.journal.events(run.run_id)
     finished = [e for e in events if e.kind == ev.COMMAND_FINISHED]
     assert finished[0].data["error"] == "the run was interrupted: the operator quit"
@@ -407,16 +408,3 @@ def test_quitting_during_a_command_leaves_no_child(tmp_path):
     # the record says the driver stopped with the run open, and the step is interrupted, not failed
     assert [e.kind for e in events][-2:] == [ev.STEP_INTERRUPTED, ev.RUN_INTERRUPTED]
     assert events[-1].data["ended"] == ["long"] and ev.STEP_FINISHED not in [e.kind for e in events]
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purposes
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False

@@ -21,7 +21,7 @@ def test_rehearse_headless_login_gov_to_the_end(tmp_path):
     (row,) = Journal(j, readonly=True).runs()
     assert row.rehearsal and row.outcome == "succeeded"
     hist = deploytui("history", "--journal", j)
-    assert "succeeded (rehearsal)" in hist.stdout
+    assert "succeeded (REHEARSAL)" in hist.stdout
 
 
 def test_rehearsals_hold_no_lock(tmp_path):

@@ -20,17 +20,9 @@ from deploytui.errors import UserError
 from deploytui.events import kinds as ev
 from deploytui.journal import Journal
 
-from .helpers import HEADER, deploytui, kinds, start, wait_for, write_book
+from .helpers import HEADER, alive, deploytui, kinds, start, wait_for, write_book
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
 
 
 def read_pids(path: Path, n: int) -> list[int]:
@@ -461,3 +453,18 @@ def test_the_resume_offer_never_picks_a_run_of_another_environment(tmp_path):
     assert resumable(first.journal, book, {"env": "staging"}, env={}) is None
     offered = resumable(first.journal, book, {"env": "prod"}, env={})
     assert offered is not None and offered[0].id == first.run_id and offered[1] == []
+
+
+def test_after_deploytui_ends_the_journal_file_alone_holds_everything(tmp_path):
+    """The WAL is folded into the main file on the way out: a copy of the journal file (without its -wal)
+    is a whole journal."""
+    book = write_book(tmp_path, '[[steps]]\nid = "a"\ntitle = "A"\nrun = "echo hi"\n[[steps]]\nid = "b"\n'
+                                'title = "B"\nchecks = ["x"]\n')
+    j = tmp_path / "j.db"
+    res = deploytui("run", book, "--headless", "--answers", _run_all(tmp_path), "--journal", j)
+    assert res.returncode == 0, res.stderr
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(j.read_bytes())
+    db = sqlite3.connect(copy)
+    assert db.execute("SELECT outcome FROM runs").fetchone() == ("succeeded",)
+    assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] > 5

@@ -215,3 +215,28 @@ def test_revert_merge_commit_with_mainline_1(gw, recorder):
 def test_not_a_repository(tmp_path, recorder):
     with pytest.raises(ActionError, match="not a git repository"):
         gitactions.changelog(recorder().ctx, repo=str(tmp_path), base="a", head="b")
+
+
+def _cat_files() -> list[int]:
+    """`git cat-file` processes this test process started (GitPython keeps them per open repository)."""
+    me, found = os.getpid(), []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except (OSError, ValueError):
+            continue
+        if ppid == me and b"cat-file" in cmd:
+            found.append(int(pid))
+    return found
+
+
+def test_an_action_leaves_no_git_processes_behind(gw, recorder):
+    before = set(_cat_files())  # other tests' repositories, not this one's
+    r = recorder()
+    gitactions.changelog(r.ctx, repo=str(gw.clone), base="stages/prod", head="main")
+    assert set(_cat_files()) - before  # GitPython's readers, while the repository is open
+    r.ctx.close()  # what the engine does when an action ends
+    assert set(_cat_files()) - before == set()

@@ -25,7 +25,7 @@ def test_example_keeps_the_release(rehearse):
 def test_example_rolls_back_through_the_on_demand_section(rehearse):
     r = rehearse("example.toml", EVERYTHING + '[decide]\nkeep-or-roll-back = "Roll back"\n')
     assert r.code == EXIT_OK, r.text
-    assert r.state.outcome == "completed_on_demand"
+    assert r.state.outcome == "rolled_back"
     assert r.started("restore") and r.started("retro")
     assert not r.started("announce")  # the run ends with the rollback section
     workdir = r.world.vars["workdir"]
@@ -134,7 +134,7 @@ go-no-go = "Go: push production"
 healthy = "Pods missing or down: roll back"
 """, clock=FakeClock(_london(9, 5)))
     assert r.code == EXIT_OK, r.text
-    assert r.state.outcome == "completed_on_demand"
+    assert r.state.outcome == "rolled_back"
     sha = r.state.vars["good_sha"]
     manifest = (__import__("pathlib").Path(r.world.vars["repo_dir"]) / "k8s/production.deployment.yaml").read_text()
     assert f"gcr.io/vetspire-app/vetspire:release-{sha}" in manifest
@@ -179,7 +179,7 @@ def test_login_gov_rollback_path(rehearse):
     answers = LOGIN_GOV_FULL.replace('rollback-decision = "None: keep the release"', 'rollback-decision = "Roll back"')
     r = rehearse("login-gov-idp.toml", answers)
     assert r.code == EXIT_OK, r.text
-    assert r.state.outcome == "completed_on_demand"
+    assert r.state.outcome == "rolled_back"
     for step in ("scale-out-new", "revert-branch", "revert-commit", "revert-pr", "revert-merge",
                  "rollback-recycle", "rollback-remove-old", "retrospective"):
         assert r.status(step) == "done", step

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from deploytui.engine.spool import Spool
-from deploytui.reports import export
+from deploytui.reports import record
 from deploytui.text.clean import clean_line, clean_lines, clean_text
 from deploytui.tui import output
 
@@ -47,7 +47,7 @@ def test_chunks_clean_line_by_line():
 
 
 def test_the_screen_and_the_exports_use_the_one_cleaner():
-    assert output.clean_line is clean_line and export.clean_line is clean_line
+    assert output.clean_line is clean_line and record.clean_line is clean_line
 
 
 def test_the_matcher_sees_what_the_screen_shows():

@@ -34,6 +34,7 @@ from ..widgets.header import RunHeader
 from ..widgets.panes import OutputLog
 from ..widgets.steplist import StepList
 from .dialogs import (
+    AnswerDialog,
     ChoiceDialog,
     ConfirmDialog,
     DangerDialog,
@@ -191,6 +192,8 @@ class RunScreen(Screen):
             decide = self.view.book.step(sid)
             n = len(decide.decide.options) if decide.decide and not decide.checks else 0
             out.append(Hint(f"1-{min(n, 9)}" if n > 1 else "⏎", "Decide", 9))
+        if sid and planner.ANSWER in allowed:
+            out.append(Hint("⏎", "Answer", 9))
         step = self.view.book.step(sid) if sid else None
         if step is not None and planner.TICK in allowed and step.checks:
             n = min(9, len(step.checks))
@@ -398,6 +401,8 @@ class DriveScreen(RunScreen):
                     self.refresh_view()
             case planner.DECIDE:
                 self.decide(sid, message.arg)
+            case planner.ANSWER:
+                self.answer(sid)
 
     @on(StepList.OptionSelected, "#steps")
     def _entered(self, event: StepList.OptionSelected) -> None:
@@ -413,7 +418,9 @@ class DriveScreen(RunScreen):
             return
         allowed, st, step = self.run.allowed(sid), self.run.state.steps[sid], self.run.book.step(sid)
         status = self.run.state.status(sid)
-        if planner.DECIDE in allowed:
+        if planner.ANSWER in allowed:
+            self.answer(sid)
+        elif planner.DECIDE in allowed:
             options = self.query_one(DecisionList)
             self.set_focus(options)  # now: a digit typed right after Enter must reach the options
             options.highlighted = options.highlighted or 0
@@ -427,6 +434,8 @@ class DriveScreen(RunScreen):
             self.refuse(allowed, planner.RUN)
         elif step.decide:
             self.refuse(allowed, planner.DECIDE)
+        elif step.ask:
+            self.refuse(allowed, planner.ANSWER)
         else:
             self.notify(f"Nothing to do on this step now: {self.view.state.status(sid).replace('_', ' ')}.",
                         timeout=4)
@@ -538,12 +547,14 @@ class DriveScreen(RunScreen):
 
         def jump(index: int) -> None:
             sec = sections[index]
-            self.ask(ReasonDialog(f"Jump to: {sec.title}"), lambda r: self.intent(self.run.jump, sec.id, r))
+            self.ask(ReasonDialog(f"Jump to: {self.view.text(sec.title)}"),
+                     lambda r: self.intent(self.run.jump, sec.id, r))
 
         if len(sections) == 1:
             jump(0)
         else:
-            self.ask(ChoiceDialog("Jump to which section?", [s.title for s in sections]), jump, empty=True)
+            self.ask(ChoiceDialog("Jump to which section?", [self.view.text(s.title) for s in sections]), jump,
+                     empty=True)
 
     def decide(self, sid: str, option: int | None) -> None:
         allowed = self.run.allowed(sid)
@@ -555,9 +566,23 @@ class DriveScreen(RunScreen):
         if option is None:
             self.action_primary()
             return
-        label = self.view.text(decide.options[option].label)
-        self.ask(ReasonDialog(f"{self.view.text(decide.question)} → {label}", "Reason (optional):", required=False),
+        label = self.view.text(decide.options[option].label, sid)
+        self.ask(ReasonDialog(f"{self.view.text(decide.question, sid)} → {label}", "Reason (optional):",
+                              required=False),
                  lambda r: self.intent(self.run.decide, sid, option, r), empty=True)
+
+    def answer(self, sid: str) -> None:
+        """A prompt step: ask for its value, checked as the start form checks it."""
+        allowed = self.run.allowed(sid)
+        if planner.ANSWER not in allowed:
+            self.refuse(allowed, planner.ANSWER)
+            return
+        name = self.run.book.step(sid).ask
+        assert name is not None
+        spec = self.run.book.vars[name]
+        prompt = self.view.text(spec.prompt, sid) if spec.prompt else name
+        self.ask(AnswerDialog(self._step_title(sid), name, spec, prompt),
+                 lambda value: self.intent(self.run.answer, sid, value))
 
     def action_tick(self, index: int) -> None:
         sid = self.selected
@@ -590,13 +615,13 @@ class DriveScreen(RunScreen):
 
         def end(choice: int) -> None:
             k = waiting[choice]
-            self.ask(ReasonDialog(f"Stop waiting for /{self.view.text(step.panes[k].until)}/"),
+            self.ask(ReasonDialog(f"Stop waiting for /{self.view.text(step.panes[k].until, sid)}/"),
                      lambda r: self.intent(self.run.end_pane, sid, k, r))
 
         if len(waiting) == 1:
             end(0)
         else:
-            self.ask(ChoiceDialog("End which pane's wait?", [self.view.text(step.panes[k].title) or f"pane {k + 1}"
+            self.ask(ChoiceDialog("End which pane's wait?", [self.view.text(step.panes[k].title, sid) or f"pane {k + 1}"
                                                              for k in waiting]), end, empty=True)
 
     def action_end_survivors(self) -> None:
@@ -647,11 +672,11 @@ class DriveScreen(RunScreen):
             return out
         step = self.run.book.step(sid)
         for i, label in enumerate(step.checks):
-            out.append(Command(f"Tick check {i + 1}: {self.view.text(label)}", "tick or untick it",
+            out.append(Command(f"Tick check {i + 1}: {self.view.text(label, sid)}", "tick or untick it",
                                partial(self.action_tick, i)))
         if step.decide:
             for i, o in enumerate(step.decide.options):
-                out.append(Command(f"Decide: {self.view.text(o.label)}", self.view.text(step.decide.question),
+                out.append(Command(f"Decide: {self.view.text(o.label, sid)}", self.view.text(step.decide.question, sid),
                                    partial(self.decide, sid, i)))
         out.append(Command("Abort the run", "end the run as aborted, with a reason", self.action_abort))
         for what in ("schedule", "deadline"):

@@ -17,7 +17,17 @@ from textual.widgets import Button, Digits, Label, Static
 
 from ...engine import planner
 from ...engine.planner import Allowed
-from ...events.state import DONE, FAILED, INTERRUPTED, NEEDS_YOU, PENDING, RUNNING, SKIPPED, WAITING
+from ...events.state import (
+    ABANDONED,
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    NEEDS_YOU,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    WAITING,
+)
 from ..messages import Intent
 from ..view import RunView
 from .choices import CheckList, DecisionList
@@ -27,6 +37,7 @@ from .steplist import GLYPHS, WORDS
 
 # the buttons of a step, in the order they show; each appears when the engine allows its intent
 BUTTONS = [
+    (planner.ANSWER, "Answer", "⏎", "success"),
     (planner.RUN, "Run", "r", "success"),
     (planner.RERUN, "Re-run", "R", "default"),
     (planner.OVERRIDE_GATE, "Override gate", "o", "warning"),
@@ -86,10 +97,19 @@ class IntentButton(Button):
     def __init__(self, intent: str, label: str, key: str, variant: str, **kw):
         super().__init__(f"{label} ({key})", variant=variant, compact=True, **kw)  # type: ignore[arg-type]
         self.intent, self.word, self.key = intent, label, key
+        self.with_key = True
 
     def roomy(self, roomy: bool) -> None:
         """With its key when there is room; the key bar names the keys anyway."""
-        label = f"{self.word} ({self.key})" if roomy else self.word
+        self.with_key = roomy
+        self._relabel()
+
+    def label_as(self, word: str) -> None:
+        self.word = word
+        self._relabel()
+
+    def _relabel(self) -> None:
+        label = f"{self.word} ({self.key})" if self.with_key else self.word
         if str(self.label) != label:
             self.label = label
 
@@ -145,7 +165,7 @@ class StepDetail(Vertical):
         allowed = view.allowed(step_id)
         self._title(status)
         if moved or self.shown_body is None:
-            body = view.text(step.body) if step.body else ""
+            body = view.text(step.body, step_id) if step.body else ""
             if body != self.shown_body:
                 self.shown_body = body
                 self.w_body.update(Markdown(body) if body else "")
@@ -155,25 +175,29 @@ class StepDetail(Vertical):
         self.w_command.set_command(command, note="stand-in: what runs here · c copies" if practised else "c copies")
         self.w_commands.display = bool(command or practised)
         self.w_status.update(self._status_text(allowed))
-        self.w_checks.set_checks(step_id, [view.text(c) for c in step.checks], st.checks,
+        self.w_checks.set_checks(step_id, [view.text(c, step_id) for c in step.checks], st.checks,
                                  enabled=planner.TICK in allowed)
         decide = step.decide
         self.w_question.display = bool(decide)
         chosen = st.decision.get("option") if st.decision else None
         if decide:
-            self.w_question.update(Text(view.text(decide.question), style="bold"))
+            self.w_question.update(Text(view.text(decide.question, step_id), style="bold"))
         self.w_options.set_options_of(
-            step_id, [view.text(o.label) + (f" → {o.goto}" if o.goto else "") for o in decide.options] if decide
+            step_id, [view.text(o.label, step_id) + (f" → {o.goto}" if o.goto else "") for o in decide.options]
+            if decide
             else [], chosen, enabled=planner.DECIDE in allowed)
+        repeats = step_id in s.children and step_id not in s.items  # its items act; it may be skipped whole
         for button in self.w_buttons:
             button.display = button.intent in allowed
+            if button.intent == planner.SKIP:
+                button.label_as("Skip the rest" if repeats else "Skip")
             if button.intent == planner.RERUN:  # the way out of a failure stands out; otherwise it is a detour
                 variant = "warning" if status in (FAILED, INTERRUPTED) else "default"
                 if button.variant != variant:
-                    button.variant = variant  # type: ignore[assignment]
+                    button.variant = variant
         self.w_actions.display = not view.read_only and any(b.display for b in self.w_buttons)
         self.tick()
-        sources = view.sources(step_id)
+        sources = () if repeats else view.sources(step_id)  # a repeated step's output is its items'
         height = "100%" if not sources else "60%"  # an inline style: a class change would restyle the tree
         if str(self.w_info.styles.max_height) != height:
             self.w_info.styles.max_height = height
@@ -224,6 +248,10 @@ class StepDetail(Vertical):
                          + (f" ({st.decision['reason']})" if st.decision.get("reason") else ""))
         elif status == RUNNING:
             t.append("Running…", style="bold cyan")
+        elif sid in s.children and sid not in s.items:
+            t.append(self._items_text(), style="dim" if status in (DONE, SKIPPED) else "")
+        elif status == ABANDONED:
+            t.append("Not on this run's path: a goto led elsewhere", style="dim")
         elif planner.RUN in allowed:
             t.append("Ready: r runs it" + (", after you type the environment's name" if allowed.confirm else ""),
                      style="bold")
@@ -233,13 +261,14 @@ class StepDetail(Vertical):
             t.append("Gated: it may start when the timer below runs out", style="yellow")
         elif status == PENDING and sid not in s.path:
             t.append("Not on this run's path", style="dim")
-        elif status == PENDING and s.current != sid:
+        elif status == PENDING and sid not in s.active:
             t.append("Not reached yet", style="dim")
         elif status == PENDING:
             why = allowed.why_not(planner.RUN) if step.has_command and not view.read_only else None
             t.append(why or "The current step: the driver runs it next", style="yellow")
         elif status in (NEEDS_YOU, WAITING):
-            left = [view.text(b) for b in s.blockers(sid) if not b.startswith("check: ")]
+            left = [b for b in s.blockers(sid, lambda template: view.text(template, sid))
+                    if not b.startswith("check: ")]
             unticked = st.checks.count(False) if not step.decide else 0
             if unticked:  # the checks are listed below: count them here
                 left.append("1 check" if unticked == 1 else f"{unticked} checks")
@@ -250,9 +279,22 @@ class StepDetail(Vertical):
             t.append("\n" + keys, style="dim")
         return t
 
+    def _items_text(self) -> str:
+        """A repeated or recurring step: how far its items have come."""
+        s, sid = self.view.state, self.step_id
+        assert sid is not None
+        step, kids = self.view.book.step(sid), s.children[sid]
+        settled = sum(s.status(k) in (DONE, SKIPPED) for k in kids)
+        if s.steps[sid].recurring or step.every is not None:
+            return f"Every {step.every}: {len(kids)} so far" + (f", until {step.until}" if step.until else "")
+        return f"Once for each item: {settled} of {len(kids)} done" + (
+            f", {step.parallel} at a time" if step.parallel > 1 else "")
+
     def _keys(self, allowed: Allowed, step) -> str:
         """The keys that act on this step now, as the engine allows them."""
         out = []
+        if planner.ANSWER in allowed:
+            out.append(f"Enter answers: a value for {step.ask}")
         if planner.DECIDE in allowed:
             n = len(step.decide.options) if not step.checks else 0
             out.append(f"1-{min(n, 9)} or Enter decides (or click an option)" if n > 1 else

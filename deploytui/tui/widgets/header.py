@@ -50,7 +50,7 @@ class RunHeader(Horizontal):
             return
         s, now = view.state, view.clock.now()
         info = s.info
-        self._set("title", view.text(view.book.runbook.title))
+        self._set("title", view.text(view.book.runbook.title))  # "Upgrade PostgreSQL {{ old }} …" as people read it
         self._set("rehearsal", " REHEARSAL " if info.get("rehearsal") else "")
         for name in ("environment", "release", "operator"):
             value = info.get(name)

@@ -87,7 +87,7 @@ class OutputLog(Log):
         elif new_value < old_value:
             self.sticky = False
 
-    def write_lines(self, lines, scroll_end: bool | None = None):  # type: ignore[override]
+    def write_lines(self, lines, scroll_end: bool | None = None):
         """Append lines from the store (no newline in them): no split per line and no width measured per line
         (Log measures every line on a worker thread; here the width grows with the lines drawn)."""
         if not isinstance(lines, list):
