@@ -10,7 +10,7 @@ from deploytui.tui.screens.dialogs import AnswerDialog, ReasonDialog
 from deploytui.tui.screens.run import DriveScreen
 from deploytui.tui.screens.start import VarsForm
 from deploytui.tui.widgets.choices import CheckList, DecisionList
-from deploytui.tui.widgets.detail import StepDetail
+from deploytui.tui.widgets.detail import IntentButton, StepDetail
 from deploytui.tui.widgets.header import RunHeader
 from deploytui.tui.widgets.steplist import StepList
 
@@ -188,6 +188,8 @@ async def test_a_prompt_step_asks_in_a_dialog_with_the_forms_rules(make_app, mak
         await on_screen(pilot, app)
         assert "Plan the upgrade to ‹target›" in " ".join(rows(app))
         assert "Waiting for: a value for target" in detail_text(app)
+        assert "Answer: a value for target" in [c.title for c in app.screen.commands()]  # in the palette too
+        assert [b.word for b in app.screen.query(IntentButton) if b.display][0] == "Answer"
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, AnswerDialog), what="the question")
         await pilot.press(*"1.30", "enter")

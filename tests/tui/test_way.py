@@ -73,6 +73,32 @@ async def test_j_and_k_move_like_the_arrows(make_app):
         await until(pilot, lambda: app.screen.query_one(StepDetail).step_id == "recycle", what="arrows")
 
 
+LONG = "[runbook]\nid = \"long\"\ntitle = \"Long\"\n" + "".join(
+    f'[[steps]]\nid = "s{i}"\ntitle = "Step {i}"\nchecks = ["ok"]\n' for i in range(40))
+
+
+def in_sight(steps: StepList, step_id: str) -> bool:
+    line = steps._index_to_line[steps.get_option_index(step_id)]
+    return steps.scroll_offset.y <= line < steps.scroll_offset.y + steps.scrollable_content_region.height
+
+
+async def test_the_selected_step_stays_in_sight_when_the_terminal_shrinks_and_g_brings_it_back(make_app, make_book):
+    app = make_app(make_book(LONG))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await on_screen(pilot, app)
+        for i in range(30):
+            app.current_run.tick(f"s{i}", 0)
+        await until(pilot, lambda: app.screen.query_one(StepDetail).step_id == "s30", what="step 30 current")
+        steps = app.screen.query_one(StepList)
+        await until(pilot, lambda: in_sight(steps, "s30"), what="in sight at 120x40")
+        await pilot.resize_terminal(80, 24)
+        await until(pilot, lambda: in_sight(steps, "s30"), what="in sight at 80x24")
+        steps.scroll_home(animate=False)
+        await until(pilot, lambda: not in_sight(steps, "s30"), what="scrolled away")
+        await pilot.press("g")
+        await until(pilot, lambda: in_sight(steps, "s30"), what="g brings the current step back")
+
+
 async def test_the_palette_has_each_check_option_and_pane(make_app, make_book):
     app = make_app(make_book(PANES_AND_CHECKS))
     async with app.run_test(size=(120, 40)) as pilot:

@@ -678,6 +678,8 @@ class DriveScreen(RunScreen):
             for i, o in enumerate(step.decide.options):
                 out.append(Command(f"Decide: {self.view.text(o.label, sid)}", self.view.text(step.decide.question, sid),
                                    partial(self.decide, sid, i)))
+        if step.ask:
+            out.append(Command(f"Answer: a value for {step.ask}", self._step_title(sid), partial(self.answer, sid)))
         out.append(Command("Abort the run", "end the run as aborted, with a reason", self.action_abort))
         for what in ("schedule", "deadline"):
             out.append(Command(f"Override the {what}", "with a reason", partial(self.override_what, what)))

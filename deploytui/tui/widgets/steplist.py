@@ -176,4 +176,9 @@ class StepList(OptionList):
         try:
             self.highlighted = self.get_option_index(step_id)
         except Exception:
-            pass
+            return
+        self.scroll_to_highlight()  # also when it was highlighted already, but scrolled out of sight (g)
+
+    def _on_resize(self) -> None:
+        super()._on_resize()
+        self.call_after_refresh(self.scroll_to_highlight)  # a smaller terminal keeps the selected step in sight
