@@ -64,13 +64,55 @@ def _looks_located(line: str) -> bool:
 
 
 journal_option = click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path),
-                              envvar="DEPLOYTUI_JOURNAL", help="Journal file (default: your user data dir).")
+                              envvar="DEPLOYTUI_JOURNAL",
+                              help="Journal file (default: $DEPLOYTUI_JOURNAL, the settings' journal, or your user "
+                                   "data dir).")
+
+ENVIRONMENT = """\b
+Environment variables deploytui reads:
+  DEPLOYTUI_OPERATOR   who drives (else the settings' operator, else $USER)
+  DEPLOYTUI_JOURNAL    the journal file (like --journal)
+  DEPLOYTUI_CONFIG     the settings file (default: config.toml in your config dir)
+  DEPLOYTUI_DEBUG      set: an internal error prints its traceback
+  DEPLOYTUI_VAR_NAME   the value of runbook variable NAME (the way for secrets)
+  DEPLOYTUI_PUBLISH    the socket a driver publishes its run on for followers (default: a private one per run)
+  DEPLOYTUI_PUBLISH_GROUP  the group that may read that socket (`share --group` sets both)
+  PAGER                the pager `p` opens a step's full output in (default: less -R +G)
+  VISUAL, EDITOR       the editor of core.edit steps
+  TMUX                 inside tmux: copying goes through tmux's buffer
+  AWS_*, GITHUB_TOKEN, GH_TOKEN, GITLAB_TOKEN, SLACK_WEBHOOK_URL: read by native actions (see the README)
+\b
+Settings: config.toml in your config dir (theme, operator, export_dir, journal; see the README).
+Deploytui sets DEPLOYTUI_PROCESS and DEPLOYTUI_SECRET_* in the environment of the commands it runs."""
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=ENVIRONMENT)
 @click.version_option(package_name="deploytui")
 def main() -> None:
     """Drive a deploy runbook from the terminal, with a journal that proves what happened."""
+
+
+def settings():
+    """The settings file (tui/config.py): read once, when a command needs it."""
+    from .tui.config import load
+
+    global _settings
+    if _settings is None:
+        _settings = load()
+    return _settings
+
+
+_settings = None
+
+
+def journal_of(path: Path | None) -> Path | None:
+    """--journal or $DEPLOYTUI_JOURNAL, else the settings' journal, else None (the default place)."""
+    return path or settings().journal_path()
+
+
+def operator_of(name: str | None) -> str | None:
+    """--operator or $DEPLOYTUI_OPERATOR, else the settings' operator, else None ($USER)."""
+    return name or settings().operator
 
 
 @main.command()
@@ -97,7 +139,7 @@ def check(runbooks: tuple[Path, ...]) -> None:
 def open_journal(path: Path | None, readonly: bool = False):
     from .journal import Journal
 
-    return Journal(path, readonly=readonly)
+    return Journal(journal_of(path), readonly=readonly)
 
 
 var_option = click.option("--var", "var_pairs", multiple=True, metavar="NAME=VALUE",
@@ -111,7 +153,8 @@ var_option = click.option("--var", "var_pairs", multiple=True, metavar="NAME=VAL
 @click.option("--headless", is_flag=True, help="No screen: run auto steps and timers, stop when a person is needed.")
 @click.option("--answers", type=click.Path(path_type=Path), help="TOML answers for checks, decisions and runs.")
 @click.option("--break-lock", metavar="REASON", help="Take over a runbook+environment locked by another run.")
-@click.option("--operator", metavar="NAME", help="Who is driving (default: $USER).")
+@click.option("--operator", metavar="NAME", envvar="DEPLOYTUI_OPERATOR",
+              help="Who is driving (default: $DEPLOYTUI_OPERATOR, the settings' operator, or $USER).")
 @click.option("--no-output", is_flag=True, help="Headless: do not print commands' output.")
 @journal_option
 def run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path) -> None:
@@ -131,6 +174,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
 
     if not runbook and not resume_id:
         raise UserError("give a RUNBOOK file, or --resume RUN", 2)
+    journal_path, operator = journal_of(journal_path), operator_of(operator)
     given = parse_assignments(var_pairs)
     answer_set = load_answers(answers)
     book = load(runbook) if runbook else None
@@ -186,7 +230,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
             run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
                     break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
                     extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal,
-                    on_run=lambda run: publishers.append(publish(run)))
+                    config=settings(), on_run=lambda run: publishers.append(publish(run)))
         finally:
             for publisher in filter(None, publishers):
                 publisher.close()
@@ -268,7 +312,8 @@ def refuse_unchecked(book) -> None:
               help="How much faster time passes: at 60 a 15 minute gate lasts 15 s.")
 @click.option("--headless", is_flag=True, help="No screen: run auto steps and timers, stop when a person is needed.")
 @click.option("--answers", type=click.Path(path_type=Path), help="TOML answers for checks, decisions and runs.")
-@click.option("--operator", metavar="NAME", help="Who is practising (default: $USER).")
+@click.option("--operator", metavar="NAME", envvar="DEPLOYTUI_OPERATOR",
+              help="Who is practising (default: $DEPLOYTUI_OPERATOR, the settings' operator, or $USER).")
 @click.option("--no-output", is_flag=True, help="Headless: do not print commands' output.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the local world lives (default: a new temporary directory).")
@@ -371,7 +416,7 @@ def history(limit: int, as_json: bool, journal_path: Path | None) -> None:
 def _journal_exists(path: Path | None) -> bool:
     from .journal import default_path
 
-    return Path(path or default_path()).exists()
+    return Path(journal_of(path) or default_path()).exists()
 
 
 def _existing_journal(path: Path | None):
@@ -567,7 +612,7 @@ def verify(run_id, expect, record_path, signature, allowed_signers, identity, jo
 @click.argument("run_id", required=False)
 @click.option("--socket", "socket_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Follow the run the driver publishes on this socket (no access to the journal needed).")
-@click.option("--sign", is_flag=True, help="Let this pair sign off steps that ask for it (key a), as themselves.")
+@click.option("--sign", is_flag=True, help="Let this pair sign off steps that ask for it (key A), as themselves.")
 @journal_option
 def follow(run_id: str | None, socket_path: Path | None, sign: bool, journal_path: Path | None) -> None:
     """A read-only screen of a run (default: the one being driven now), with its own size and scroll.
@@ -582,7 +627,7 @@ def follow(run_id: str | None, socket_path: Path | None, sign: bool, journal_pat
         if not _journal_exists(journal_path):
             raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run); "
                             "a pair of another user gives --socket PATH", 2)
-        feed = open_follow(journal_path, run_id)
+        feed = open_follow(journal_of(journal_path), run_id)
         driver = feed.journal.driver(feed.run_id)
         if driver and driver.get("socket") and not feed.stopped and Path(driver["socket"]).exists():
             socket_path = Path(driver["socket"])
@@ -591,12 +636,12 @@ def follow(run_id: str | None, socket_path: Path | None, sign: bool, journal_pat
     if feed is not None:
         if sign:
             raise UserError("signing off goes through the driver's published socket, and this run has none live", 2)
-        run_follow(feed)
+        run_follow(feed, config=settings())
         return
     from .follow.client import SocketFollow
 
     assert socket_path is not None  # given, or found beside the journal's live driver
-    run_follow(SocketFollow(socket_path), sign=sign)
+    run_follow(SocketFollow(socket_path), sign=sign, config=settings())
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -633,7 +678,7 @@ def serve(run_id: str | None, host: str, port: int, no_token: bool, journal_path
 
     if not _journal_exists(journal_path):
         raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
-    start_serve(journal_path, run_id, host=host, port=port, token=not no_token,
+    start_serve(journal_of(journal_path), run_id, host=host, port=port, token=not no_token,
                 echo=_echo_now)
 
 

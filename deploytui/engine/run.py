@@ -567,7 +567,7 @@ class Run:
         with self._lock:
             self._check_open()
             step = self._refuse(planner.RUN, step_id)
-            if step.danger:
+            if planner.needs_confirmation(self.situation(), planner.RUN, step_id):
                 expected = self.danger_word()
                 if (confirm or "").strip() != expected:
                     raise UserError(f"step '{step_id}' is marked danger: type {expected!r} to run it", 2)
@@ -711,7 +711,7 @@ class Run:
             self._check_open()
             step = self._refuse(planner.RERUN, step_id)
             reason = self._reason(reason, "re-running a step")
-            if step.danger and step.has_command and step_id in self.state.active and \
+            if planner.needs_confirmation(self.situation(), planner.RERUN, step_id) and \
                     (confirm or "").strip() != self.danger_word():
                 raise UserError(f"step '{step_id}' is marked danger: type {self.danger_word()!r} to run it", 2)
             st = self.state.steps[step_id]

@@ -28,15 +28,17 @@ def make_server(command: str, *, host: str, port: int, token: str | None, title:
     from aiohttp import web
     from textual_serve.server import Server
 
+    secret = token or ""  # the middleware is only installed with a token
+
     @web.middleware
     async def require_token(request: web.Request, handler):
         given = request.query.get("token") or request.cookies.get(TOKEN_COOKIE) or ""
-        if not token or not hmac.compare_digest(given.encode(), token.encode()):  # installed only with a token
+        if not hmac.compare_digest(given.encode(), secret.encode()):
             return web.Response(status=403, text="deploytui serve: this follower needs its access token: open the "
                                                  "URL `deploytui serve` printed\n")
         response = await handler(request)
         if request.query.get("token") and isinstance(response, web.Response) and not response.prepared:
-            response.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="Strict", path="/")
+            response.set_cookie(TOKEN_COOKIE, secret, httponly=True, samesite="Strict", path="/")
         return response
 
     class FollowServer(Server):

@@ -132,6 +132,7 @@ def test_share_prints_the_commands_and_sets_up_tmux(shared):
     assert os.stat(socket.parent).st_mode & 0o777 == 0o710
     assert tmux(socket, "show-options", "-s", "escape-time").split() == ["escape-time", "10"]
     assert tmux(socket, "show-options", "-g", "window-size").split() == ["window-size", "latest"]
+    assert tmux(socket, "show-options", "-g", "allow-passthrough").split() == ["allow-passthrough", "on"]
     run_id = wait_for_run(journal)
     # the journal records the tmux session the run was shared in
     db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
@@ -173,7 +174,11 @@ def test_read_only_client_cannot_change_the_run(shared):
         # through the bigger read-only client did not take the window over
         assert window_size() == "90x27"  # 28 rows less tmux's status line
         # and the screen the follower watches shows it
-        assert wait_until(lambda: "Waiting for: check: The channel knows" in tmux(socket, "capture-pane", "-p", "-t", "rel"))
+        def shown() -> str:
+            return tmux(socket, "capture-pane", "-p", "-t", "rel")
+
+        assert wait_until(lambda: "Waiting for: 1 check" in shown() and "☑ 1. The change is approved" in shown()
+                          and "☐ 2. The channel knows" in shown()), shown()
     finally:
         follower.close()
         driver.close()
