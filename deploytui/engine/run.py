@@ -105,8 +105,9 @@ class Run:
     def start(cls, journal: Journal, book: Runbook, values: dict[str, str], *, operator: str | None = None,
               clock: Clock | None = None, time_scale: float = 1.0, rehearsal: bool = False,
               env: dict[str, str] | None = None, handover: Handover | None = None,
-              break_lock: str | None = None) -> Run:
-        """Begin a new run with resolved variable `values` (see runbook.variables.resolve)."""
+              break_lock: str | None = None, started: dict[str, Any] | None = None) -> Run:
+        """Begin a new run with resolved variable `values` (see runbook.variables.resolve). `started`: more
+        for the run_started event (a rehearsal's faults, seal and world)."""
         clock = clock or Clock()
         operator = operator or templates.current_operator()
         now = clock.now()
@@ -140,13 +141,16 @@ class Run:
         run.emit(ev.RUN_STARTED, None, operator, runbook_id=book.runbook.id, title=book.runbook.title,
                  path=book.path, sha256=book.sha256, vars=masked(book, values), operator=operator,
                  environment=environment, release=release, time_scale=run.time_scale, rehearsal=rehearsal,
-                 **facts)
+                 **facts, **(started or {}))
         if break_lock:
             held = previous or shared_holder or {}
             run.emit(ev.LOCK_BROKEN, None, operator, reason=break_lock, shared_holder=shared_holder,
                      holder=f"run {held['run_id']} ({held.get('operator')} on {held.get('host')})"
                      if held.get("run_id") else held.get("holder"))
-        run.emit(ev.SCHEDULE_CHECKED, None, "engine", **schedule.check(book.schedule, now))
+        checked = schedule.check(book.schedule, now)
+        if rehearsal and checked.get("deadline"):  # what is left of the window passes time_scale times faster
+            checked["deadline"] = now + (checked["deadline"] - now) / run.time_scale
+        run.emit(ev.SCHEDULE_CHECKED, None, "engine", **checked)
         run.advance()
         return run
 
@@ -176,6 +180,9 @@ class Run:
         elif book.sha256 != row.sha256:
             changed = (row.runbook_text, book.text)
         started = events[0].data if events and events[0].kind == ev.RUN_STARTED else {}
+        if row.rehearsal and (env or {}).get("DEPLOYTUI_REHEARSAL") != "1":  # never against real accounts
+            raise UserError(f"run {row.id} is a rehearsal: resume it in its world with "
+                            f"`deploytui rehearse --resume {row.id}`", 2)
         secrets = {k: v for k, v in (secrets or {}).items() if k in book.vars and book.vars[k].secret}
         env_map = os.environ if env is None else env
         for name, spec in book.vars.items():
@@ -761,7 +768,10 @@ class Run:
                 return 1, f"run: {e}", {}
             argv = ["bash", "-euo", "pipefail", "-c", command]
             if cwd and not os.path.isdir(cwd):
-                return 1, f"cwd: {cwd} is not a directory", {}
+                if script is not step.run:  # a rehearsal stand-in runs where the world is
+                    cwd = None
+                else:
+                    return 1, f"cwd: {cwd} is not a directory", {}
             if step.interactive:
                 t0 = time.monotonic()
                 code = self.handover(argv, env=env, cwd=cwd)
@@ -879,9 +889,12 @@ class Run:
             variables = self.variables()
             cwd = templates.render(pane.cwd, variables) if pane.cwd else None
             env = {**self.env, **{n: templates.render(v, variables) for n, v in pane.env.items()}}
-            if pane.tail:
+            tail = pane.rehearse if (self.rehearsal and pane.rehearse) else pane.tail  # a stand-in streams once
+            if tail:
                 spool = self._spool(step.id, attempt, stream, watch, matched)
-                argv = ["bash", "-euo", "pipefail", "-c", templates.render(pane.tail, variables, shell=True)]
+                argv = ["bash", "-euo", "pipefail", "-c", templates.render(tail, variables, shell=True)]
+                if tail is pane.rehearse and cwd and not os.path.isdir(cwd):
+                    cwd = None
                 process.run(argv, spool.feed, cwd=cwd, env=env, cancel=stop, on_idle=spool.tick)
                 spool.flush(final=True)
                 return

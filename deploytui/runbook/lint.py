@@ -198,7 +198,7 @@ def _lint_step(book, i: int, step: Step, add, names, step_ids, targets, gotos, a
         kinds = [x for x in (pane.tail, pane.watch, pane.uses) if x]
         if len(kinds) != 1:
             add(ploc, where, pf, "a pane has exactly one of tail, watch or uses")
-        for field in ("tail", "watch"):
+        for field in ("tail", "watch", "rehearse"):
             if getattr(pane, field):
                 _lint_shell(getattr(pane, field), ploc + (field,), where, f"{pf}.{field}", add, names)
         _lint_duration(pane.every, ploc + ("every",), where, f"{pf}.every", add)

@@ -46,7 +46,8 @@ class DeployApp(App):
     def __init__(self, journal, book: Runbook | None, *, values: dict[str, str] | None = None,
                  need_form: bool = False, operator: str | None = None, break_lock: str | None = None,
                  time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
-                 banner: list[str] | None = None, clock: Clock | None = None, blink: bool = True):
+                 banner: list[str] | None = None, clock: Clock | None = None, blink: bool = True,
+                 started: dict | None = None):
         super().__init__()
         self.journal, self.book = journal, book
         self.values, self.need_form = dict(values or {}), need_form
@@ -54,6 +55,7 @@ class DeployApp(App):
         self.time_scale, self.rehearsal, self.env = time_scale, rehearsal, env
         self.banner = banner or []
         self.clock = clock
+        self.started = started  # more for run_started (a rehearsal's world)
         self.blink = blink
         self.current_run: Run | None = None
         self.view = None
@@ -86,7 +88,7 @@ class DeployApp(App):
         try:
             run = Run.start(self.journal, self.book, values, operator=self.operator, clock=self.clock,
                             time_scale=self.time_scale, rehearsal=self.rehearsal, env=self.env,
-                            handover=self.handover, break_lock=self.break_lock)
+                            handover=self.handover, break_lock=self.break_lock, started=self.started)
         except UserError as e:
             self.error = e
             self.exit(return_code=e.exit_code)
@@ -547,7 +549,7 @@ def build_app(*, journal, book: Runbook | None, given: dict[str, str] | None = N
               operator: str | None = None, break_lock: str | None = None, time_scale: float = 1.0,
               rehearsal: bool = False, env: dict | None = None, extra_vars: dict | None = None,
               banner: list[str] | None = None, clock: Clock | None = None, blink: bool = True,
-              form: bool | None = None) -> DeployApp:
+              form: bool | None = None, started: dict | None = None) -> DeployApp:
     """The app, ready to run. Bad --var values and resume problems raise UserError here, before the
     screen opens. `form`: show the variables form (default: unless every variable was given)."""
     given = dict(given or {})
@@ -562,15 +564,16 @@ def build_app(*, journal, book: Runbook | None, given: dict[str, str] | None = N
     values, missing = resolve(book, supplied, environ=env)
     need_form = form if form is not None else bool(missing) or any(n not in given for n in book.vars)
     return DeployApp(journal, book, values=values, need_form=need_form, operator=operator, break_lock=break_lock,
-                     time_scale=time_scale, rehearsal=rehearsal, env=env, banner=banner, clock=clock, blink=blink)
+                     time_scale=time_scale, rehearsal=rehearsal, env=env, banner=banner, clock=clock, blink=blink,
+                     started=started)
 
 
 def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale, rehearsal, env, extra_vars,
-            banner) -> None:
+            banner, clock: Clock | None = None, started: dict | None = None) -> None:
     """What `deploytui run` (and `rehearse`) calls for the full-screen app."""
     app = build_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
                     break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
-                    extra_vars=extra_vars, banner=banner)
+                    extra_vars=extra_vars, banner=banner, clock=clock, started=started)
     try:
         app.run()
     finally:
