@@ -131,7 +131,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
     from .engine.headless import drive, load_answers, progress_printer
     from .engine.run import Run
     from .runbook.loader import load
-    from .runbook.variables import parse_assignments, resolve
+    from .runbook.variables import clock_builtins, parse_assignments, resolve
 
     if not runbook and not resume_id:
         raise UserError("give a RUNBOOK file, or --resume RUN", 2)
@@ -149,7 +149,8 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
             the_run = Run.resume(journal, resume_id, operator=operator, env=env, book=book, clock=clock,
                                  secrets={k: v for k, v in given.items()})
         else:
-            values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given}, environ=env)
+            values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given}, environ=env,
+                                      builtins=clock_builtins(clock))
             if missing:
                 raise UserError(f"{book.path}: no value for {', '.join(missing)}: give --var NAME=VALUE", 2)
             if vet_values:

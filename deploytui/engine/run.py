@@ -748,7 +748,7 @@ class Run:
                       lines=spool.lines if spool else 0)
             self._workers.pop(step.id, None)
             self._cancels.pop(step.id, None)
-            if not ok:
+            if not ok and self.state.steps[step.id].final is None:  # not when skipped or marked while it ran
                 self._stop_panes(step.id)
                 self.emit(ev.STEP_FINISHED, step.id, "engine", status=FAILED, exit_code=code, error=error)
             if not self._closed:

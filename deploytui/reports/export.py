@@ -107,6 +107,12 @@ def fmt_clock(ts: float | None) -> str:
     return "" if ts is None else time.strftime("%H:%M:%S", time.localtime(ts))
 
 
+def rehearsal_text(run: dict) -> str:
+    """What a rehearsal's record says about its world: the faults injected and how it was sealed."""
+    faults = ", ".join(run.get("faults") or []) or "none"
+    return f"faults injected: {faults}; seal: {run.get('seal') or 'not recorded'}"
+
+
 def fmt_duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -600,6 +606,7 @@ def record_document(journal: Journal, run_id: str, full_output: bool = False, *,
         "schedule_check": schedule_check, "events": len(events),
         "overrides": sorted(state.overrides), "deadline_passed": state.deadline_passed,
         "started_info": {k: info.get(k) for k in ("operator", "host", "tty", "tmux") if info.get(k)},
+        "faults": list(info.get("faults") or []), "seal": info.get("seal") or "",  # a rehearsal's world
     }
     doc["deviations"] = deviations
     doc["notes"] = notes

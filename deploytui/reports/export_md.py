@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any, TextIO
 
-from .export import OUTCOME_WORDS, fmt_clock, fmt_duration, fmt_time, schedule_text
+from .export import OUTCOME_WORDS, fmt_clock, fmt_duration, fmt_time, rehearsal_text, schedule_text
 
 _FENCE_LIKE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
@@ -62,6 +62,8 @@ def write_md(doc: dict, out: TextIO) -> None:
                  ["Started", fmt_time(run["started"])], ["Finished", fmt_time(run["finished"]) or "not finished"],
                  ["Duration", fmt_duration(run["duration"])], ["Host", run["host"]],
                  ["tmux session", run["tmux"] or "-"]]
+        if run["rehearsal"]:
+            rows.append(["Rehearsal", rehearsal_text(run)])
     people = doc["people"]
     rows += [["Release manager", people["release_manager"] or "(to be named)"],
              ["Pairs", ", ".join(people["pairs"]) or "(none named)"],

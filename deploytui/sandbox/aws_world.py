@@ -47,7 +47,7 @@ _health_hook = None  # (instance id) -> (state, reason, description) or None: th
 
 def _patch_moto() -> None:
     from moto.autoscaling.exceptions import ValidationError
-    from moto.autoscaling.models import AutoScalingBackend
+    from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, InstanceState
     from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
     from moto.ssm.exceptions import InvalidDocument
     from moto.ssm.models import SimpleSystemManagerBackend
@@ -84,6 +84,17 @@ def _patch_moto() -> None:
             return original_health(self, target, ec2_backend)
         return FakeHealthStatus(target["Id"], self.targets[target["Id"]]["Port"], self.health_check_port, *seen)
 
+    # an instance a group launches is Pending until the world has played its boot (its EC2 state turns
+    # `pending` at the next tick: moto registers targets only while they are `running`)
+    original_state = InstanceState.__init__
+
+    def state_init(self, instance, lifecycle_state="Pending", *args, **kwargs):
+        original_state(self, instance, lifecycle_state, *args, **kwargs)
+
+    InstanceState.__init__ = state_init
+    # ... and counts towards the group's capacity while it boots, as in AWS (moto counts InService only)
+    FakeAutoScalingGroup.active_instances = lambda self: [
+        x for x in self.instance_states if not x.lifecycle_state.startswith(("Terminat", "Detach"))]
     AutoScalingBackend.put_scheduled_update_group_action = put
     AutoScalingBackend.delete_scheduled_action = delete
     SimpleSystemManagerBackend.send_command = send_command
@@ -252,12 +263,16 @@ class AwsWorld:
         return boto_env(self.endpoint, self.region, self.token)
 
     def client(self, service: str):
+        """The world's own client: never reads the operator's AWS profile or config."""
         import boto3
+        import botocore.session
 
         if service not in self._clients:
+            core = botocore.session.Session()
+            core.session_var_map["profile"] = (None, None, None, None)  # not from AWS_PROFILE
             self._clients[service] = boto3.session.Session(
-                aws_access_key_id="ASIAWORLD", aws_secret_access_key="world", region_name=self.region,
-            ).client(service, endpoint_url=self.endpoint)
+                botocore_session=core, aws_access_key_id="ASIAWORLD", aws_secret_access_key="world",
+                region_name=self.region).client(service, endpoint_url=self.endpoint)
         return self._clients[service]
 
     def _backends(self):
@@ -361,6 +376,7 @@ class AwsWorld:
                 m = self._machine(st.instance, g.name, then + 7 * k)
                 m.shipped = len(m.log())
                 self._ship(m, m.log())
+                self._play(m, st, asb)
 
     def _give_back(self, name: str, saved: dict) -> None:
         asg, ec2 = self.client("autoscaling"), self.client("ec2")
@@ -556,6 +572,7 @@ class AwsWorld:
                 self.layout(env, groups=state["groups"])
             for m in self.machines.values():
                 self._ship(m, m.log()[:m.shipped])
+            self.tick()
 
     def stop(self) -> None:
         global _health_hook

@@ -78,6 +78,7 @@ class World:
     _stop: threading.Event = field(default_factory=threading.Event)
     _save_lock: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False
+    _saved_environ: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def time_scale(self) -> float:
@@ -109,11 +110,21 @@ class World:
             return
         check_local(self.env, {k: v for k, v in values.items() if book is None or k in reached_vars(book)})
 
+    def isolate_process(self) -> None:
+        """moto and in-process AWS clients read profiles and config files from this process's environment:
+        point them at the world's until close()."""
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+            self._saved_environ.setdefault(name, os.environ.get(name))
+            if name in self.env:
+                os.environ[name] = self.env[name]
+            else:
+                os.environ.pop(name, None)
+
     # -- keeping it for a resume ---------------------------------------------------------------
     def save(self, path: Path | None = None) -> None:
         """Everything needed to build this world again, in one file (0600)."""
-        path = Path(path or self.snapshot_path or "")
-        if not str(path) or self._closed and path == self.snapshot_path and not self.workdir.exists():
+        path = path or self.snapshot_path
+        if path is None or self._closed:
             return
         with self._save_lock:
             state = {"format": SNAPSHOT_FORMAT, "book_id": self.book_id, "ident": self.ident,
@@ -123,6 +134,7 @@ class World:
                      "github": self.github.snapshot() if self.github else None,
                      "aws": self.aws.snapshot() if self.aws else None,
                      "gcp": self.gcp.snapshot() if self.gcp else None}
+            path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             tmp = path.with_name(path.name + ".tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -159,7 +171,7 @@ class World:
         self._stop.set()
         if self._saver is not None:
             self._saver.join(timeout=10)
-        if save and self.snapshot_path and self.snapshot_path.exists():
+        if save and self.snapshot_path:
             self.save()
         self._closed = True
         for part in (self.aws, self.github):
@@ -169,6 +181,11 @@ class World:
                 except Exception:
                     pass
         shutil.rmtree(self.workdir, ignore_errors=True)
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
     def __enter__(self) -> World:
         return self
@@ -258,6 +275,7 @@ def build_world(book: Runbook, workdir: str | Path, time_scale: float = 60.0, *,
                 world.gcp.restore(saved["gcp"])
             world.github.services["/_world/gcp/"] = world.gcp.handle
         if scenario.aws:
+            world.isolate_process()
             from .aws_world import start_world
 
             world.aws = start_world(["prod"], clock=clock, faults=world.faults,
@@ -299,6 +317,8 @@ def _untar(tar: tarfile.TarFile, workdir: Path) -> None:
     for m in tar.getmembers():
         if m.name.startswith("workdir/"):
             m.name = m.name[len("workdir/"):]
+            if m.islnk():  # git clones of local repositories hard-link their objects
+                m.linkname = m.linkname.removeprefix("workdir/")
             members.append(m)
     tar.extractall(workdir, members=members, filter="tar")
     tar.close()
@@ -563,16 +583,9 @@ class GetGov(Scenario):
                                     ("v1.1.0", c2, 7), ("staging-3", c4, 7)):
             _git(seed, "tag", "-a", name, sha, "-m", name, env={"GIT_COMMITTER_DATE": at(days_ago)})
         clone = _publish(world, "manage.get.gov", seed, ["main"], tags=True)
-        _git(seed, "checkout", "-q", "-b", "hotfix/critical", "v1.1.0")
-        _commit(seed, "Fix the critical bug on stable", {"src/registrar/fix.py": "# the fix\n"})
-        _git(seed, "push", "-q", "origin", "hotfix/critical")
-        repo = "cisagov/manage.get.gov"
-        world.github.repo(repo).origin = str(world.git["manage.get.gov"])
-        pr = world.github.seed_pull(repo, "hotfix/critical", "main", "Fix the critical bug on stable", approved=True)
-        world.vars.update({"repo_dir": str(clone), "github_repo": repo, "sandbox": "rehearsal",
-                           "hotfix_pr": str(pr), "hotfix_branch": "hotfix/critical", "migrate_env": "rehearsal"})
+        world.vars.update({"repo_dir": str(clone), "github_repo": "cisagov/manage.get.gov"})
         world.lines.append(f"git: origin with main, tags staging-1..3 (staging-3 a week old) and v1.0.0, v1.1.0; "
-                           f"clone {clone}; hotfix pull request #{pr} (approved) waiting")
+                           f"clone {clone}; no pull request open yet")
 
     def wire(self, world: World, book: Runbook) -> None:
         repo = world.github.repo("cisagov/manage.get.gov")

@@ -24,7 +24,7 @@ from ..events import kinds as ev
 from ..events.state import DONE, FAILED, INTERRUPTED, NEEDS_YOU, PENDING
 from ..reports.estimate import usual_durations
 from ..runbook.model import Runbook
-from ..runbook.variables import resolve
+from ..runbook.variables import clock_builtins, resolve
 from . import calm_garbage_collector
 from .messages import EngineEvent
 from .notify import osc_sequences
@@ -561,7 +561,7 @@ def build_app(*, journal, book: Runbook | None, given: dict[str, str] | None = N
     if book is None:
         raise UserError("give a RUNBOOK file, or --resume RUN", 2)
     supplied = {**(extra_vars or {}), **given}
-    values, missing = resolve(book, supplied, environ=env)
+    values, missing = resolve(book, supplied, environ=env, builtins=clock_builtins(clock))
     need_form = form if form is not None else bool(missing) or any(n not in given for n in book.vars)
     return DeployApp(journal, book, values=values, need_form=need_form, operator=operator, break_lock=break_lock,
                      time_scale=time_scale, rehearsal=rehearsal, env=env, banner=banner, clock=clock, blink=blink,
