@@ -295,7 +295,7 @@ class GitHubWorld:
             return {"repos": {k: asdict(r) for k, r in self.repos.items()},
                     "documents": {k: v for k, v in self.documents.items() if not callable(v)},
                     "slack": list(self.slack), "requests": [asdict(r) for r in self.requests],
-                    "next_id": next(self._ids)}
+                    "next_id": next(self._ids), "port": self.port}
 
     def restore(self, state: dict) -> None:
         with self._lock:

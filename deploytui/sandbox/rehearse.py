@@ -260,7 +260,14 @@ def build_world(book: Runbook, workdir: str | Path, time_scale: float = 60.0, *,
     world = World(book_id=book.runbook.id, workdir=workdir, clock=clock, faults=frozenset(faults), seal=seal,
                   snapshot_path=Path(snapshot_path) if snapshot_path else None)
     scenario = SCENARIOS.get(book.runbook.id, Scenario())
-    world.github = GitHubWorld(clock=clock, faults=world.faults).start()
+    # back on its old port: the run's variables (a webhook, a document's URL) name it
+    port = saved["github"]["port"] if saved is not None else 0
+    try:
+        world.github = GitHubWorld(clock=clock, faults=world.faults, port=port).start()
+    except OSError as err:
+        world.close(save=False)
+        raise RehearsalRefused(f"cannot bring the rehearsal's world back: port {port} is taken ({err.strerror})",
+                               2) from None
     try:
         if saved is not None:
             world.ident = saved["ident"]
@@ -746,30 +753,42 @@ unset exit return local shift source . eval exec trap wait command type printenv
 gzip gunzip base64 sha256sum sha1sum md5sum timeout column diff comm paste join fold nl od xxd jq git curl
 wget python3 python perl if then else elif fi for while until do done case esac in function select time
 """.split())
-COMMAND_START = {";", "&&", "||", "|", "(", "{", "!", "then", "do", "else", "elif", "if", "while", "until", "`",
-                 "$(", "time", "exec", "command"}
+SEPARATORS = {";", "&&", "||", "|", "&", "(", "!", "then", "do", "else", "elif", "if", "while", "until", "`",
+              "$(", "time", "exec", "command", "{"}
 
 
 def commands_in(script: str) -> list[str]:
     """The programs a shell script runs (first word of each simple command), in order."""
     text = re.sub(r"\{\{.*?\}\}", "X", script)
-    text = re.sub(r"\{%.*?%\}", "", text).replace("$(", " $( ").replace("`", " ` ")
-    lex = shlex.shlex(text.replace("\n", " ; "), posix=True, punctuation_chars=";&|(){}")
+    text = re.sub(r"\{%.*?%\}", "", text)
+    text = re.sub(r"\$\(\(.*?\)\)", "0", text)  # arithmetic
+    text = text.replace("$(", " $( ").replace("`", " ` ")
+    lines = [re.sub(r"(^|\s)#.*$", "", line) for line in text.splitlines()]  # comments start a word
+    lex = shlex.shlex(" ; ".join(lines), posix=True, punctuation_chars=";&|()<>")
     lex.whitespace_split = True
-    lex.commenters = "#"
-    out, start = [], True
+    lex.commenters = ""
     try:
         tokens = list(lex)
     except ValueError:
-        return out
+        return []
+    out, start, redirect = [], True, False
     for tok in tokens:
-        if tok in COMMAND_START or set(tok) <= set(";&|(){}"):
+        if redirect:  # the word after > < >& is a file or a descriptor
+            redirect = False
+            continue
+        if set(tok) <= set("<>&") and ("<" in tok or ">" in tok):
+            redirect = True
+            continue
+        if tok in SEPARATORS or set(tok) <= set(";&|("):
             start = True
+            continue
+        if tok == ")":
+            start = False
             continue
         if start:
             if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", tok):
                 continue  # an assignment before the command
-            if tok not in ("$(", "`") and not tok.startswith("$"):
+            if not tok.startswith("$") and tok not in ("}", "fi", "done", "esac"):
                 out.append(tok)
             start = False
     return out
@@ -778,8 +797,6 @@ def commands_in(script: str) -> list[str]:
 def gaps(book: Runbook) -> list[str]:
     """`deploytui check --rehearsal`: the steps and panes that would call what the rehearsal world does
     not provide, and have no `rehearse` stand-in, as FILE:LINE: where: field: what lines."""
-    from ..runbook import templates
-
     scenario = SCENARIOS.get(book.runbook.id)
     provided = LOCAL_TOOLS | set(PROVIDED)
     lines = LineMap(book.text)
@@ -810,11 +827,11 @@ def gaps(book: Runbook) -> list[str]:
         if family == "aws" and not (scenario and scenario.aws):
             problem(loc, where, field_, f"uses {name}, and the world of {book.runbook.id} has no AWS account")
         elif family == "http":
-            url = str(with_.get("url", ""))
-            refs = templates.referenced_names(url) if "{" in url else set()
-            stood = set(scenario.stands_in if scenario else ())
-            host = urlsplit(url).hostname if URL.match(url) else None
-            if (refs and not refs <= stood) or (host and host not in (LOCAL_HOST, "localhost")):
+            url = str(with_.get("url", "")).strip()
+            base = re.match(r"\{\{\s*(\w+)\s*\}\}", url)  # the world serves what a stood-in variable names
+            served = base.group(1) in (scenario.stands_in if scenario else ()) if base else \
+                urlsplit(url).hostname in (LOCAL_HOST, "localhost")
+            if not served:
                 problem(loc, where, field_, f"uses {name} on {url}, which the rehearsal world does not serve")
 
     for i, s in enumerate(book.steps):
@@ -833,8 +850,5 @@ def gaps(book: Runbook) -> list[str]:
                     shell(getattr(p, f), ploc + (f,), where, f"panes[{k}].{f}", bool(p.until))
             if p.uses:
                 action(p.uses, p.with_, ploc + ("uses",), where, f"panes[{k}].uses")
-    if scenario is None:
-        problem(("runbook",), "runbook", "id", f"the rehearsal world has no scenario for {book.runbook.id}: "
-                "only its local tools, GitHub and Slack")
     out.sort(key=lambda p: p.line or 0)
     return [str(p) for p in out]
