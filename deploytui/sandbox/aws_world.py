@@ -45,7 +45,27 @@ def boto_env(endpoint: str, region: str = "us-west-2", token: str = "testing") -
 _health_hook = None  # (instance id) -> (state, reason, description) or None: the world's target health
 
 
+def _slim_moto(region: str) -> None:
+    """moto loads EC2 instance-type offerings for every region of every partition when it is imported
+    (tens of MB of objects); the world has one region."""
+    import moto.utilities.utils as utils
+
+    if getattr(utils, "_deploytui_slim", False):
+        return
+    original = utils.load_resource
+
+    def load_resource(filename, *args, **kwargs):
+        name = str(filename)
+        if "instance_type_offerings" in name and not name.rsplit("/", 1)[-1].startswith(region + "."):
+            return []
+        return original(filename, *args, **kwargs)
+
+    utils.load_resource = load_resource
+    utils._deploytui_slim = True
+
+
 def _patch_moto() -> None:
+    _slim_moto("us-west-2")
     from moto.autoscaling.exceptions import ValidationError
     from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, InstanceState
     from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
@@ -254,7 +274,9 @@ class AwsWorld:
     expires_at: float | None = None  # aws-session-expires: when this session's token stops working
     expired_tokens: set[str] = field(default_factory=set)
     laid_out_at: float = 0.0  # instances launched after this are the rehearsal's own
+    start_offset: float = 0.0  # the clock's offset when the world began
     _clients: dict[str, object] = field(default_factory=dict)
+    _session: object | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -268,11 +290,12 @@ class AwsWorld:
         import botocore.session
 
         if service not in self._clients:
-            core = botocore.session.Session()
-            core.session_var_map["profile"] = (None, None, None, None)  # not from AWS_PROFILE
-            self._clients[service] = boto3.session.Session(
-                botocore_session=core, aws_access_key_id="ASIAWORLD", aws_secret_access_key="world",
-                region_name=self.region).client(service, endpoint_url=self.endpoint)
+            if self._session is None:  # one session: its loader reads each model and endpoint file once
+                core = botocore.session.Session()
+                core.session_var_map["profile"] = (None, None, None, None)  # not from AWS_PROFILE
+                self._session = boto3.session.Session(botocore_session=core, aws_access_key_id="ASIAWORLD",
+                                                      aws_secret_access_key="world", region_name=self.region)
+            self._clients[service] = self._session.client(service, endpoint_url=self.endpoint)
         return self._clients[service]
 
     def _backends(self):
@@ -305,18 +328,18 @@ class AwsWorld:
             sizes = rules.PROD_SIZES if env == "prod" else {r: (max(1, n // 2) if n else 0)
                                                             for r, n in rules.PROD_SIZES.items()}
         protect = env in rules.PROTECTED_ENVS
-        ec2, asg, elb, logs, ssm = (self.client(s) for s in ("ec2", "autoscaling", "elbv2", "logs", "ssm"))
+        asg, elb, logs, ssm = (self.client(s) for s in ("autoscaling", "elbv2", "logs", "ssm"))
+        ec2 = self._backends()[1]  # moto's own EC2: the actions' clients load the (large) EC2 model; once is enough
         n = len(self.envs)
-        vpc = ec2.create_vpc(CidrBlock=f"10.{n}.0.0/16")["Vpc"]["VpcId"]
-        ec2.create_tags(Resources=[vpc], Tags=[{"Key": "Name", "Value": rules.VPC_NAME.format(env=env)}])
+        vpc = ec2.create_vpc(cidr_block=f"10.{n}.0.0/16").id
+        ec2.create_tags([vpc], {"Name": rules.VPC_NAME.format(env=env)})
         subnets = []
         for i, az in enumerate(AZS):
-            sn = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.{n}.{i}.0/24",
-                                   AvailabilityZone=f"{self.region}{az}")["Subnet"]["SubnetId"]
-            ec2.create_tags(Resources=[sn], Tags=[{"Key": "Name", "Value": f"{env}-app-{az}"}])
+            sn = ec2.create_subnet(vpc_id=vpc, cidr_block=f"10.{n}.{i}.0/24",
+                                   availability_zone=f"{self.region}{az}").id
+            ec2.create_tags([sn], {"Name": f"{env}-app-{az}"})
             subnets.append(sn)
-        image = ec2.register_image(Name=f"login-{env}-base-20261117", RootDeviceName="/dev/sda1",
-                                   Architecture="x86_64")["ImageId"]
+        image = ec2.register_image(name=f"login-{env}-base-20261117").id
         with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
             logs.create_log_group(logGroupName=rules.LOG_GROUP)
         for doc in rules.SSM_COMMAND_DOCUMENTS:
@@ -327,8 +350,7 @@ class AwsWorld:
         for role, size in sizes.items():
             name = rules.ASG_NAME.format(env=env, role=role)
             itype = {"idp": "c6i.xlarge", "worker": "c6i.large"}.get(role, "t3.medium")
-            lt = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
-                "ImageId": image, "InstanceType": itype})["LaunchTemplate"]["LaunchTemplateId"]
+            lt = ec2.create_launch_template(name, "", {"ImageId": image, "InstanceType": itype}, {}).id
             tg_arns = []
             if role in rules.BALANCED_ROLES:
                 tg = elb.create_target_group(Name=f"{env}-{role}-ssl", Protocol="HTTPS", Port=443, VpcId=vpc,
@@ -379,11 +401,11 @@ class AwsWorld:
                 self._play(m, st, asb)
 
     def _give_back(self, name: str, saved: dict) -> None:
-        asg, ec2 = self.client("autoscaling"), self.client("ec2")
+        asg, ec2 = self.client("autoscaling"), self._backends()[1]
         for i in saved["instances"]:
             asg.set_instance_protection(AutoScalingGroupName=name, InstanceIds=[i["id"]],
                                         ProtectedFromScaleIn=i["protected"])
-            ec2.create_tags(Resources=[i["id"]], Tags=[{"Key": "gitsha:idp", "Value": i["sha"]}])
+            ec2.create_tags([i["id"]], {"gitsha:idp": i["sha"]})
         asg.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=saved["min"], MaxSize=saved["max"],
                                       DesiredCapacity=saved["desired"])
         for a in saved["scheduled"]:
@@ -424,12 +446,14 @@ class AwsWorld:
         self.machines[instance.id] = m
         return m
 
-    def tick(self) -> list[str]:
-        """Play AWS for the time that passed: instances boot and provision (or fail), due one-time
-        scheduled actions run, unprotected surplus instances go, cloud-init lines are shipped.
-        Returns what it did, one line each."""
+    def tick(self, now: datetime | None = None) -> list[str]:
+        """Play AWS for the time that passed (until `now`: a test moves the world's clock on): instances
+        boot and provision (or fail), due one-time scheduled actions run, unprotected surplus instances
+        go, cloud-init lines are shipped. Returns what it did, one line each."""
         did: list[str] = []
         with self._lock:
+            if now is not None and now.timestamp() > self.clock.now():
+                self.clock.offset += now.timestamp() - self.clock.now()
             now = self.clock.now()
             asb, _ = self._backends()
             members = set()
@@ -470,8 +494,8 @@ class AwsWorld:
             asb.terminate_instance(m.id, should_decrement=False)
             return did + [f"{m.id}: provisioning failed; terminated (lifecycle action ABANDON)"]
         st.lifecycle_state = "InService"
-        failing = m.fails == "health" and age > m.ready_after + rules.TARGET_HEALTHY_SECONDS
-        st.health_status = "Unhealthy" if failing and age > rules.HEALTH_CHECK_GRACE else "Healthy"
+        if m.fails == "health" and age > max(m.ready_after + rules.TARGET_HEALTHY_SECONDS, rules.HEALTH_CHECK_GRACE):
+            st.health_status = "Unhealthy"  # ELB health checks count, past the grace period
         return did
 
     def target_health(self, iid: str) -> tuple[str, str | None, str | None] | None:
@@ -574,6 +598,20 @@ class AwsWorld:
                 self._ship(m, m.log()[:m.shipped])
             self.tick()
 
+    def reset(self) -> None:
+        """Empty the account and lay the same environments out again (tests)."""
+        import urllib.request
+
+        with self._lock:
+            self.clock.offset = self.start_offset  # a test's tick(now=...) moved it on
+            envs, self.envs, self.sha, self.deploys = list(self.envs), [], OLD_SHA, 0
+            self.machines.clear()
+            self.bad_sha, self.expires_at, self.expired_tokens = "", None, set()
+            urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"))
+            self.laid_out_at = self.clock.now()
+            for env in envs:
+                self.layout(env)
+
     def stop(self) -> None:
         global _health_hook
         self._stop.set()
@@ -589,8 +627,10 @@ def start_world(envs: list[str] | tuple[str, ...] = ("prod",), region: str = "us
     """Start moto on 127.0.0.1 and lay out the given environments (or a snapshot's)."""
     from moto.moto_api._internal.models import moto_api_backend
 
+    _slim_moto(region)
     moto_api_backend.reset()  # moto keeps one account per process: start it empty
     world = AwsWorld(clock=clock or WorldClock(), faults=frozenset(faults), region=region)
+    world.start_offset = world.clock.offset
     world.server, world.endpoint = start_server(world)
     global _health_hook
     _health_hook = world.target_health
