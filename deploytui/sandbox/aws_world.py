@@ -594,7 +594,11 @@ class AwsWorld:
                 self.faults = self.faults - {"aws-session-expires"}
             for env in state["envs"]:
                 self.layout(env, groups=state["groups"])
+            ec2 = self._backends()[1]
             for m in self.machines.values():
+                inst = ec2.get_instance_by_id(m.id)
+                if inst is not None:  # launched when it was, not when moto made it again
+                    inst.launch_time = datetime.fromtimestamp(m.launched, UTC).replace(tzinfo=None)
                 self._ship(m, m.log()[:m.shipped])
             self.tick()
 

@@ -4,6 +4,7 @@ Time is moved by hand (the world's clock) and AWS played with tick(): no waiting
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import boto3
@@ -144,5 +145,9 @@ def test_a_saved_world_comes_back_with_the_same_instances(aws):
     world.stop()
     again = aws(restore=saved)
     assert sorted(i for i, _, _ in states(again, "prod-idp")) == [i for i, _, _ in before]
+    launched = {i["InstanceId"]: i["LaunchTime"] for r in client(again, "ec2").describe_instances()["Reservations"]
+                for i in r["Instances"]}
+    assert all(launched[m.id].timestamp() == pytest.approx(m.launched, abs=1) for m in again.machines.values())
+    assert sum((time.time() - t.timestamp()) > 86400 for t in launched.values()) == 8  # laid out days ago
     g = client(again, "autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["prod-idp"])["AutoScalingGroups"][0]
     assert g["DesiredCapacity"] == 6 and all(i["ProtectedFromScaleIn"] for i in g["Instances"])
