@@ -77,6 +77,7 @@ class World:
     _saver: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _save_lock: threading.Lock = field(default_factory=threading.Lock)
+    made_workdir: bool = True  # an empty directory the operator gave stays (emptied) at the end
     _closed: bool = False
     _saved_environ: dict[str, str | None] = field(default_factory=dict)
 
@@ -180,7 +181,12 @@ class World:
                     part.stop()
                 except Exception:
                     pass
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.made_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        else:
+            for child in self.workdir.iterdir() if self.workdir.exists() else ():
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() and not child.is_symlink() \
+                    else child.unlink(missing_ok=True)
         for name, value in self._saved_environ.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -256,9 +262,10 @@ def build_world(book: Runbook, workdir: str | Path, time_scale: float = 60.0, *,
         if workdir.exists() and any(workdir.iterdir()):
             raise RehearsalRefused(f"--workdir {workdir} is not empty: give a new or empty directory", 2)
         clock = WorldClock(time_scale, start_offset(book.schedule, start_at))
+    made = not workdir.exists()
     workdir.mkdir(parents=True, exist_ok=True)
     world = World(book_id=book.runbook.id, workdir=workdir, clock=clock, faults=frozenset(faults), seal=seal,
-                  snapshot_path=Path(snapshot_path) if snapshot_path else None)
+                  snapshot_path=Path(snapshot_path) if snapshot_path else None, made_workdir=made)
     scenario = SCENARIOS.get(book.runbook.id, Scenario())
     # back on its old port: the run's variables (a webhook, a document's URL) name it
     port = saved["github"]["port"] if saved is not None else 0

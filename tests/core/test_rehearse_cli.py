@@ -237,3 +237,97 @@ def test_rehearsals_hold_no_lock(tmp_path):
     assert real.returncode == 3 and "locked" not in real.stderr
     again = deploytui("run", book, "--headless", "--journal", j)
     assert again.returncode == 2 and "is locked by run" in again.stderr
+
+
+def saved_world_path(j: Path, run_id: str) -> str:
+    journal = Journal(j, readonly=True)
+    try:
+        return journal.events(run_id)[0].data["world"]["snapshot"]
+    finally:
+        journal.close()
+
+
+def saved_world(snapshot: str) -> dict:
+    import tarfile
+
+    try:
+        with tarfile.open(snapshot) as tar:
+            return json.loads(tar.extractfile("world.json").read())
+    except (OSError, tarfile.TarError, KeyError, ValueError):
+        return {}
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"waited {timeout:g}s for {what}")
+
+
+def test_a_killed_rehearsal_comes_back_in_its_world(tmp_path):
+    import signal
+    import subprocess
+
+    from deploytui.sandbox import rules
+
+    j = tmp_path / "j.db"
+    first = tmp_path / "first.toml"
+    first.write_text((ROOT / "runbooks/answers/login-gov-idp-full.toml").read_text()
+                     .replace('tick = ["*"]', 'tick = ["prerequisites", "proof-in-staging", "review-changelog", '
+                              '"share-pr"]'))
+    res = deploytui("rehearse", ROOT / "runbooks/login-gov-idp.toml", "--headless", "--time-scale", "60",
+                    "--answers", first, "--journal", j, "--no-output", timeout=300)
+    assert res.returncode == 3, res.stderr
+    (row,) = Journal(j, readonly=True).runs()
+    # the person waits for the review and CI the saved world says are coming
+    snapshot = saved_world_path(j, row.id)
+    opened = saved_world(snapshot)["github"]["repos"]["18F/identity-idp"]["pulls"][0]["_opened"]
+    ready = opened + max(rules.CI_SECONDS, rules.REVIEW_SECONDS) / 60 + 1
+    wait_until(lambda: time.time() > ready, 60, "the review and CI of the promotion pull request")
+    proc = subprocess.Popen([sys.executable, "-m", "deploytui", "rehearse", "--resume", row.id, "--headless",
+                             "--answers", str(ROOT / "runbooks/answers/login-gov-idp-full.toml"), "--journal", str(j),
+                             "--no-output"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def recycle_saved():
+        groups = (saved_world(snapshot).get("aws") or {}).get("groups", {})
+        return bool(groups.get("prod-idp", {}).get("scheduled"))
+
+    wait_until(lambda: recycle_saved() or proc.poll() is not None, 120, "a save of the world mid-recycle")
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGKILL)  # no goodbye: the world is whatever its last save holds
+    proc.wait()
+    rest = tmp_path / "rest.toml"  # the hour of soak (a minute at 60x) is not what this test is about
+    rest.write_text((ROOT / "runbooks/answers/login-gov-idp-full.toml").read_text() + '[skip]\nsoak = "later"\n')
+    again = deploytui("rehearse", "--resume", row.id, "--headless", "--journal", j, "--answers", rest, timeout=300)
+    assert "REHEARSAL of login-gov-idp: nothing leaves this machine" in again.stdout
+    assert again.returncode == 0 and "finished: succeeded" in again.stdout, again.stdout[-3000:]
+    assert "PUT /repos/18F/identity-idp/pulls/1/merge" in again.stdout  # the world remembered the merge
+    removed = [e for e in Journal(j, readonly=True).events(row.id) if e.step == "remove-old"
+               and e.kind == "command_finished"]
+    assert removed and removed[-1].data["ok"] and len(removed[-1].data["outputs"]["removed"]) == 6  # 4 idp + 2 worker
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists() or
+                    not Path(f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}").exists(),
+                    reason="needs root to become an ordinary user, and a system python of this version")
+def test_an_ordinary_user_rehearses_sealed_with_map_root_user():
+    import shutil
+    import subprocess
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="deploytui-nobody-"))
+    try:
+        os.chown(home, 65534, 65534)
+        site = next(p for p in sys.path if p.endswith("site-packages"))
+        python = f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}"
+        res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", f"HOME={home}",
+                              f"PYTHONPATH={site}:{ROOT}", python, "-m", "deploytui", "rehearse",
+                              str(ROOT / "runbooks/example.toml"), "--headless", "--journal", str(home / "j.db")],
+                             capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert res.returncode == 3, res.stdout + res.stderr
+        assert "nothing leaves this machine" in res.stdout
+        assert (home / "j.db").stat().st_uid == 65534  # made by the user, mapped to root only inside
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
