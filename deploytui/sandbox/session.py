@@ -123,6 +123,7 @@ def open_world(req: Request) -> tuple[World, Runbook | None]:
     this process's own environment the world's (in-process actions read it too)."""
     book = load(req.runbook) if req.runbook else None
     journal_dir = Path(req.journal).resolve().parent
+    given_existed = bool(req.workdir) and Path(req.workdir).exists()  # the operator's: emptied, not removed
     sealed = seal.inside()
     if sealed:
         keep = [journal_dir] + [Path(p).resolve() for p in (req.runbook, req.answers) if p]
@@ -147,10 +148,14 @@ def open_world(req: Request) -> tuple[World, Runbook | None]:
         book = book or _book_of(req)
         world = build_world(book, state["workdir"], seal=how, restore=snapshot, snapshot_path=snapshot)
     else:
-        workdir = Path(req.workdir) if req.workdir else Path(tempfile.mkdtemp(prefix="deploytui-rehearse-"))
+        # sealed: the namespace's own /tmp (the operator's TMPDIR may be hidden by it), gone with it
+        scratch = "/tmp" if sealed else None
+        workdir = Path(req.workdir) if req.workdir else Path(tempfile.mkdtemp(prefix="deploytui-rehearse-",
+                                                                               dir=scratch))
         world = build_world(book, workdir, req.time_scale, faults=frozenset(req.faults), start_at=req.start_at,
                             seal=how)
         world.snapshot_path = saves / f"{world.ident}.tar.gz"
+        world.made_workdir = not given_existed
     world.keep_saved()
     os.environ.clear()
     os.environ.update(world.env)

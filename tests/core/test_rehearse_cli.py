@@ -128,12 +128,13 @@ def test_a_rehearsal_is_refused_where_it_cannot_be_sealed_unless_told_why(tmp_pa
 
 
 def test_the_scratch_directory_is_gone_at_the_end(tmp_path):
-    before = {p.name for p in Path("/tmp").glob("deploytui-rehearse-*")}
+    scratch = tmp_path / "tmp"  # the operator's TMPDIR: where an unsealed rehearsal lays its world out
+    scratch.mkdir()
     for extra in ((), ("--unsealed", "testing the unsealed cleanup")):
         res = deploytui("rehearse", ROOT / "runbooks/example.toml", "--headless", "--journal", tmp_path / "j.db",
-                        *extra)
+                        *extra, env={"TMPDIR": str(scratch)})
         assert res.returncode == 3, res.stderr
-    assert {p.name for p in Path("/tmp").glob("deploytui-rehearse-*")} == before
+    assert list(scratch.iterdir()) == []
     given = tmp_path / "world"
     res = deploytui("rehearse", ROOT / "runbooks/example.toml", "--headless", "--journal", tmp_path / "j.db",
                     "--workdir", given)
