@@ -26,6 +26,7 @@ from .clock import WorldClock
 ACCOUNT = "123456789012"
 AZS = ("a", "b", "c")
 OLD_SHA = "3f5e1c9a7b2d4e6f8091a2b3c4d5e6f708192a3b"
+TERMINATED_SHOWN = 3600  # world seconds a terminated instance stays listed (and saved)
 log = logging.getLogger(__name__)
 
 
@@ -473,11 +474,14 @@ class AwsWorld:
 
         age = self.clock.since(m.launched)
         log_lines = m.log()
+        if st.lifecycle_state not in ("Pending", "Pending:Wait", "InService"):
+            return []  # Standby, Terminating, ...: someone else's doing
         if age < rules.BOOT_SECONDS:
             st.instance._state = Ec2State("pending", 0)
             st.lifecycle_state = "Pending"
             return []
-        st.instance._state = Ec2State("running", 16)
+        if st.instance._state.name == "pending":  # booted (a stopped one stays stopped)
+            st.instance._state = Ec2State("running", 16)
         did = []
         provisioning = max(1.0, m.ready_after - rules.BOOT_SECONDS)
         due = len(log_lines) if age >= m.ready_after else \
@@ -497,6 +501,17 @@ class AwsWorld:
         if m.fails == "health" and age > max(m.ready_after + rules.TARGET_HEALTHY_SECONDS, rules.HEALTH_CHECK_GRACE):
             st.health_status = "Unhealthy"  # ELB health checks count, past the grace period
         return did
+
+    def _terminated(self, m: Machine) -> None:
+        """A terminated instance of a saved world: listed (terminated) as AWS lists it for a while."""
+        ec2 = self._backends()[1]
+        image = next(iter(ec2.amis))
+        with _instance_ids([m.id]):
+            ec2.run_instances(image, 1, None, [], instance_type="t3.medium", is_instance_type_default=False,
+                              placement=f"{self.region}{AZS[0]}",
+                              tags={"instance": {"Name": rules.INSTANCE_NAME.format(env=m.env, role=m.role),
+                                                 "gitsha:idp": m.sha}})
+        ec2.terminate_instances([m.id])
 
     def target_health(self, iid: str) -> tuple[str, str | None, str | None] | None:
         m = self.machines.get(iid)
@@ -581,7 +596,8 @@ class AwsWorld:
                                   for a in acts]}
             return {"envs": list(self.envs), "sha": self.sha, "deploys": self.deploys, "bad_sha": self.bad_sha,
                     "session_expired": self.expires_at is not None or bool(self.expired_tokens),
-                    "machines": {k: asdict(m) for k, m in self.machines.items() if not m.gone},
+                    "machines": {k: asdict(m) for k, m in self.machines.items()
+                                 if not m.gone or self.clock.since(m.launched) < TERMINATED_SHOWN},
                     "groups": groups, "laid_out_at": self.laid_out_at}
 
     def restore(self, state: dict) -> None:
@@ -596,6 +612,8 @@ class AwsWorld:
                 self.layout(env, groups=state["groups"])
             ec2 = self._backends()[1]
             for m in self.machines.values():
+                if m.gone:
+                    self._terminated(m)
                 inst = ec2.get_instance_by_id(m.id)
                 if inst is not None:  # launched when it was, not when moto made it again
                     inst.launch_time = datetime.fromtimestamp(m.launched, UTC).replace(tzinfo=None)

@@ -291,9 +291,14 @@ def test_a_killed_rehearsal_comes_back_in_its_world(tmp_path):
                              "--answers", str(ROOT / "runbooks/answers/login-gov-idp-full.toml"), "--journal", str(j),
                              "--no-output"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def recycle_saved():
+    def recycle_saved():  # the recycle's action is done, its scale-out is pending, and a save shows it
+        journal = Journal(j, readonly=True)
+        try:
+            done = any(e.kind == "command_finished" and e.step == "recycle" for e in journal.events(row.id))
+        finally:
+            journal.close()
         groups = (saved_world(snapshot).get("aws") or {}).get("groups", {})
-        return bool(groups.get("prod-idp", {}).get("scheduled"))
+        return done and bool(groups.get("prod-idp", {}).get("scheduled"))
 
     wait_until(lambda: recycle_saved() or proc.poll() is not None, 120, "a save of the world mid-recycle")
     assert proc.poll() is None

@@ -151,3 +151,24 @@ def test_a_saved_world_comes_back_with_the_same_instances(aws):
     assert sum((time.time() - t.timestamp()) > 86400 for t in launched.values()) == 8  # laid out days ago
     g = client(again, "autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["prod-idp"])["AutoScalingGroups"][0]
     assert g["DesiredCapacity"] == 6 and all(i["ProtectedFromScaleIn"] for i in g["Instances"])
+
+
+def test_a_saved_world_keeps_a_finished_migration_instance_and_its_log(aws):
+    world = aws()
+    asg = client(world, "autoscaling")
+    asg.update_auto_scaling_group(AutoScalingGroupName="prod-migration", DesiredCapacity=1)
+    world.tick()
+    (iid, _, _), = states(world, "prod-migration")
+    later(world, rules.BOOT_SECONDS + rules.PROVISION_SECONDS + rules.MIGRATION_SECONDS + 1)
+    asg.update_auto_scaling_group(AutoScalingGroupName="prod-migration", MinSize=0, DesiredCapacity=0)
+    world.tick()
+    assert states(world, "prod-migration") == []
+    saved = world.snapshot()
+    world.stop()
+    again = aws(restore=saved)
+    found = [i for r in client(again, "ec2").describe_instances(
+        Filters=[{"Name": "tag:Name", "Values": ["asg-prod-migration"]}])["Reservations"] for i in r["Instances"]]
+    assert [(i["InstanceId"], i["State"]["Name"]) for i in found] == [(iid, "terminated")]
+    stream = rules.LOG_STREAM.format(role="migration", instance=iid, env="prod")
+    events = client(again, "logs").get_log_events(logGroupName=rules.LOG_GROUP, logStreamName=stream)["events"]
+    assert events[-1]["message"].startswith(rules.CLOUD_INIT_DONE)
