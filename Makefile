@@ -28,6 +28,7 @@ lint: $(STAMP)
 
 screenshots: $(STAMP)
 	$(BIN)/python -m deploytui.tui.screenshots
+	$(BIN)/python -m tests.export.golden screenshots   # screenshots/plan.png, record.png (needs pdftoppm)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

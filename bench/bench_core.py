@@ -53,7 +53,7 @@ def fold_100k(tmp: Path) -> None:
             for i in range(100_000)]
     with j._lock:
         j.db.execute("BEGIN")
-        j.db.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?)", rows)
+        j.db.executemany("INSERT INTO events (run_id, seq, ts, kind, step, actor, data) VALUES (?,?,?,?,?,?,?)", rows)
         j.db.execute("COMMIT")
     with timer() as t:
         events = j.events("big")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import click
 
-from .errors import UserError
+from .errors import RunbookError, UserError
 
 
 class Group(click.Group):
@@ -87,10 +88,10 @@ def check(runbooks: tuple[Path, ...], rehearsal: bool) -> None:
         if rehearsal and book is not None:
             from .sandbox.rehearse import gaps
 
-            problems = problems + gaps(book)
-        for line in problems:
-            click.echo(line, err=True)
-        if problems:
+            problems = list(problems) + gaps(book)
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        if any(not getattr(p, "warning", False) for p in problems):
             bad += 1
         else:
             n_sec = len({s.section for s in book.steps})
@@ -126,51 +127,117 @@ def run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, 
 
 def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path, *,
               time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
-              extra_vars: dict | None = None, banner: list[str] | None = None, vet_values=None, clock=None,
-              started: dict | None = None) -> None:
+              extra_vars: dict | None = None, banner: list[str] | None = None, vet_values=None,
+              faults: list[str] | None = None, seal: str = "", clock=None, world: dict | None = None) -> None:
+    from .engine.ending import Ended, Ending, ending_signals, reason_for
     from .engine.headless import drive, load_answers, progress_printer
     from .engine.run import Run
     from .runbook.loader import load
-    from .runbook.variables import clock_builtins, parse_assignments, resolve
+    from .runbook.variables import (
+        clock_builtins,
+        parse_assignments,
+        refuse_secrets_on_the_command_line,
+        resolve,
+    )
 
     if not runbook and not resume_id:
         raise UserError("give a RUNBOOK file, or --resume RUN", 2)
     given = parse_assignments(var_pairs)
     answer_set = load_answers(answers)
-    journal = open_journal(journal_path)
-    if resume_id and not rehearsal and journal.run(resume_id).rehearsal:
-        raise UserError(f"run {resume_id} is a rehearsal: resume it in its world with "
-                        f"`deploytui rehearse --resume {resume_id}`", 2)
     book = load(runbook) if runbook else None
-    if book is not None and not resume_id and not rehearsal:
-        resume_id = _offer_resume(journal, book, headless)
-    if headless:
-        if resume_id:
-            the_run = Run.resume(journal, resume_id, operator=operator, env=env, book=book, clock=clock,
-                                 secrets={k: v for k, v in given.items()})
-        else:
-            values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given}, environ=env,
-                                      builtins=clock_builtins(clock))
-            if missing:
-                raise UserError(f"{book.path}: no value for {', '.join(missing)}: give --var NAME=VALUE", 2)
-            if vet_values:
-                vet_values(values)
-            the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale, clock=clock,
-                                rehearsal=rehearsal, env=env, break_lock=break_lock, started=started)
-        for line in banner or []:
-            click.echo(line)
-        progress_printer(the_run, click.echo, show_output=not no_output)
-        code = 0
-        try:
-            code = drive(the_run, answer_set, click.echo)
-        finally:
-            the_run.close()
-        sys.exit(code)
-    from .tui.app import run_app
+    if book is not None:
+        refuse_unchecked(book)
+    journal = open_journal(journal_path)
+    with closing(journal):  # folds the WAL into the file on every way out
+        if resume_id and not rehearsal and journal.run(resume_id).rehearsal:
+            raise UserError(f"run {resume_id} is a rehearsal: resume it in its world with "
+                            f"`deploytui rehearse --resume {resume_id}`", 2)
+        refuse_secrets_on_the_command_line(book or _stored_runbook(journal, resume_id), given)
+        if book is not None and not resume_id and not rehearsal:
+            resume_id = _offer_resume(journal, book, headless, given, env)
+        if headless:
+            ending = Ending()
+            the_run = publisher = None
+            code, why, signum = 0, "the headless driver stopped", None
+            with ending_signals(ending):
+                try:
+                    if resume_id:
+                        the_run = Run.resume(journal, resume_id, operator=operator, env=env, book=book, given=given,
+                                             headless=True, clock=clock)
+                    else:
+                        values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given},
+                                                  environ=env, builtins=clock_builtins(clock))
+                        if missing:
+                            raise UserError(f"{book.path}: no value for {', '.join(missing)}: give --var NAME=VALUE",
+                                            2)
+                        if vet_values:
+                            vet_values(values)
+                        the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
+                                            rehearsal=rehearsal, env=env, break_lock=break_lock, headless=True,
+                                            faults=faults, seal=seal, clock=clock, world=world)
+                    publisher = publish(the_run)
+                    printer = progress_printer(the_run, click.echo, show_output=not no_output)
+                    for line in banner or []:
+                        printer(line)
+                    ending.arm()  # a signal kept while the run started is raised here
+                    code = drive(the_run, answer_set, printer)
+                except Ended as e:
+                    code, why, signum = e.exit_code, e.reason, e.signum
+                except KeyboardInterrupt:
+                    code, why, signum = 130, reason_for(2), 2
+                finally:
+                    ending.disarm()  # a second signal must not cut the closing short
+                    if the_run is not None:
+                        the_run.close(why, signal=signum)
+                    if publisher is not None:
+                        publisher.close()
+            sys.exit(code)
+        from .tui.app import run_app
 
-    run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
-            break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
-            extra_vars=extra_vars or {}, banner=banner or [], clock=clock, started=started)
+        publishers: list = []
+        try:
+            run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
+                    break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
+                    extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal,
+                    clock=clock, world=world,
+                    on_run=lambda run: publishers.append(publish(run)))
+        finally:
+            for publisher in filter(None, publishers):
+                publisher.close()
+
+
+def publish(run):
+    """Publish the run for followers (follow/publish.py) on DEPLOYTUI_PUBLISH (default: a private per-run
+    socket), readable by DEPLOYTUI_PUBLISH_GROUP when `share --group` set it. A socket that cannot be made
+    is said once and never stops the deploy."""
+    import os
+
+    from .follow.publish import Publisher
+
+    path = os.environ.get("DEPLOYTUI_PUBLISH")
+    try:
+        return Publisher(run, Path(path) if path else None, os.environ.get("DEPLOYTUI_PUBLISH_GROUP") or None).start()
+    except (UserError, OSError) as e:
+        run.note(f"followers must read the journal: the run could not be published ({e})")
+        return None
+
+
+def _stored_runbook(journal, run_id: str):
+    from .runbook.loader import parse
+
+    row = journal.run(run_id)
+    return parse(row.runbook_text, row.path or "<journal>")
+
+
+def refuse_unchecked(book) -> None:
+    """`run` and `rehearse` refuse what `check` refuses: a runbook `check` finds wrong never starts."""
+    from .integrations.registry import registry
+    from .runbook.lint import errors
+
+    problems = [str(p) for p in errors(book, registry())]
+    if problems:
+        raise RunbookError(problems + [f"{book.path}: fix the problems above before running it "
+                                       f"(`deploytui check {book.path}` lists them)"])
 
 
 @main.command()
@@ -219,48 +286,78 @@ def rehearse(runbook, var_pairs, time_scale, faults, list_faults, resume_id, sta
                   headless, answers, None, operator, no_output, req.journal,
                   time_scale=world.time_scale, rehearsal=True, env=world.env, extra_vars=world.vars,
                   banner=world.describe(), vet_values=lambda values: world.refuse_outside(values, book),
-                  clock=world.clock, started=world.started())
+                  clock=world.clock, **world.started())
     finally:
         for line in session.close_world(world, req.journal):
             click.echo(line)
 
 
-def _offer_resume(journal, book, headless: bool) -> str | None:
-    """An unfinished run of the same runbook is offered for resuming (a person decides; headless never)."""
-    open_runs = [r for r in journal.active_runs() if r.runbook_id == book.runbook.id and not r.rehearsal]
-    if not open_runs or headless or not sys.stdin.isatty():
+def _offer_resume(journal, book, headless: bool, given: dict[str, str], env: dict | None) -> str | None:
+    """An unfinished run of the same runbook and environment is offered for resuming (a person decides;
+    headless never). One started with other values than the --var given here is offered with "no" as the
+    answer Enter gives."""
+    if headless or not sys.stdin.isatty():
         return None
-    r = open_runs[0]
+    offer = resumable(journal, book, given, env)
+    if offer is None:
+        return None
+    r, differ = offer
     from datetime import datetime
 
     since = datetime.fromtimestamp(r.started).strftime("%a %H:%M")
+    note = f" (it has other values for {', '.join(differ)})" if differ else ""
     if click.confirm(f"Run {r.id} of {book.runbook.id} ({r.environment or '-'}, {r.operator}, since {since}) "
-                     "is unfinished. Resume it?", default=True):
+                     f"is unfinished{note}. Resume it?", default=not differ):
         return r.id
+    return None
+
+
+def resumable(journal, book, given: dict[str, str], env: dict | None):
+    """(the unfinished run of this runbook *and environment*, the --var names whose values differ from it),
+    or None. A run of another environment is never offered; when the environment cannot be known yet (the
+    form will ask), nothing is offered rather than a guess."""
+    from .runbook import templates
+    from .runbook.variables import SECRET_VAR, resolve
+
+    try:
+        values, _missing = resolve(book, given, environ=env)
+        environment = templates.render(book.runbook.environment, {**templates.builtins(), **values}) \
+            if book.runbook.environment else ""
+    except (UserError, templates.TemplateProblem):
+        return None
+    for r in journal.active_runs():
+        if r.runbook_id == book.runbook.id and not r.rehearsal and (r.environment or "") == environment:
+            differ = [k for k, v in given.items() if k in r.vars and str(r.vars[k]) not in (v, SECRET_VAR)]
+            return r, differ
     return None
 
 
 @main.command()
 @click.option("--limit", default=30, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
 @journal_option
-def history(limit: int, journal_path: Path | None) -> None:
+def history(limit: int, as_json: bool, journal_path: Path | None) -> None:
     """List runs: id, runbook, environment, operator, started, duration, outcome."""
+    import json
+    import time
     from datetime import datetime
 
+    from .reports.timeline import run_json
     from .runbook.durations import format_duration
 
     journal = open_journal(journal_path, readonly=True) if _journal_exists(journal_path) else None
     rows = journal.runs(limit) if journal else []
+    if as_json:
+        click.echo(json.dumps([run_json(r) for r in rows], indent=2, ensure_ascii=False))
+        return
     if not rows:
         click.echo("no runs yet")
         return
     click.echo(f"{'RUN':22} {'RUNBOOK':24} {'ENV':10} {'OPERATOR':12} {'STARTED':16} {'DURATION':9} OUTCOME")
     for r in rows:
         started = datetime.fromtimestamp(r.started).strftime("%Y-%m-%d %H:%M")
-        duration = format_duration((r.finished or __import__("time").time()) - r.started)
-        outcome = r.outcome or "open"
-        if r.rehearsal:
-            outcome += " (rehearsal)"
+        duration = format_duration((r.finished or time.time()) - r.started)
+        outcome = (r.outcome or "open") + (" (REHEARSAL)" if r.rehearsal else "")
         click.echo(f"{r.id:22} {r.runbook_id[:24]:24} {(r.environment or '-')[:10]:10} {r.operator[:12]:12} "
                    f"{started:16} {duration:9} {outcome}")
 
@@ -271,69 +368,185 @@ def _journal_exists(path: Path | None) -> bool:
     return Path(path or default_path()).exists()
 
 
-@main.command()
-@click.argument("run_id")
-@click.option("--output/--no-output", "with_output", default=False, help="Include each step's output tail.")
-@journal_option
-def show(run_id: str, with_output: bool, journal_path: Path | None) -> None:
-    """Print a run's timeline."""
-    from .reports.timeline import timeline
+def _existing_journal(path: Path | None):
+    if not _journal_exists(path):
+        raise UserError(f"{path or 'the default journal'}: no journal yet (nothing has been run)", 2)
+    return open_journal(path, readonly=True)
 
-    if not _journal_exists(journal_path):
-        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
-    journal = open_journal(journal_path, readonly=True)
-    for line in timeline(journal, run_id, with_output=with_output):
+
+run_id_argument = click.argument("run_id", metavar="RUN")  # a run id, a unique prefix of one, or `last`
+
+
+@main.command()
+@run_id_argument
+@click.option("--output/--no-output", "with_output", default=False, help="Include each step's output tail.")
+@click.option("--json", "as_json", is_flag=True, help="The run and its events as JSON, for scripts.")
+@journal_option
+def show(run_id: str, with_output: bool, as_json: bool, journal_path: Path | None) -> None:
+    """Print a run's timeline (RUN: an id, a unique prefix of one, or `last`)."""
+    import json
+    import shutil
+
+    from .reports.timeline import timeline, timeline_json
+
+    journal = _existing_journal(journal_path)
+    if as_json:
+        click.echo(json.dumps(timeline_json(journal, run_id), indent=2, ensure_ascii=False, default=str))
+        return
+    width = shutil.get_terminal_size((100, 24)).columns
+    for line in timeline(journal, run_id, with_output=with_output, width=width):
         click.echo(line)
 
 
-format_option = click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md",
+format_option = click.option("--format", "fmt", type=click.Choice(["md", "html", "json", "pdf"]), default="md",
                              show_default=True)
 output_option = click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False, path_type=Path),
                              help="Write to FILE instead of standard output.")
+summary_option = click.option("--summary", is_flag=True,
+                              help="Markdown short enough for a Jira description (32,767 characters).")
 
 
-def _write_out(out_path: Path | None, write) -> None:
+def _write_out(out_path: Path | None, fmt: str, write) -> None:
+    binary = fmt == "pdf"
     if out_path is None:
-        write(sys.stdout)
+        if binary and sys.stdout.isatty():
+            raise UserError("a PDF on a terminal is unreadable: give -o FILE.pdf (or redirect the output)", 2)
+        write(sys.stdout.buffer if binary else sys.stdout)
         return
     try:
-        with open(out_path, "w", encoding="utf-8") as f:
+        with open(out_path, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
             write(f)
     except OSError as e:
         raise UserError(f"{out_path}: cannot write: {e.strerror or e}") from None
     click.echo(f"wrote {out_path}", err=True)
 
 
+def _ask_plan_vars(book, values: dict) -> None:
+    """A plan shows the commands that will run, so it needs every non-secret value: asked on a terminal,
+    refused in one line without one."""
+    from .reports.plan import needed_vars
+    from .runbook.variables import problem
+
+    missing = needed_vars(book, values)
+    if not missing:
+        return
+    if not sys.stdin.isatty():
+        raise UserError(f"{book.path}: the plan needs {', '.join(missing)}: give "
+                        + " ".join(f"--var {n}=VALUE" for n in missing), 2)
+    for name in missing:
+        spec = book.vars[name]
+        choices = click.Choice(spec.choices) if spec.choices else None
+        while True:
+            value = click.prompt(spec.prompt or spec.description or name, type=choices, err=True)
+            why = problem(name, spec, str(value))
+            if not why:
+                values[name] = str(value)
+                break
+            click.echo(f"deploytui: {why}", err=True)
+
+
 @main.command()
 @click.argument("runbook", type=click.Path(path_type=Path))
 @var_option
+@click.option("--at", "at_text", metavar="'YYYY-MM-DD HH:MM'",
+              help="When the deploy is planned (in the deploy window's time zone): checked against the schedule.")
 @format_option
 @output_option
-def plan(runbook: Path, var_pairs, fmt: str, out_path: Path | None) -> None:
-    """The deploy plan for CAB review, before the deploy."""
+@summary_option
+@journal_option
+def plan(runbook: Path, var_pairs, at_text: str | None, fmt: str, out_path: Path | None, summary: bool,
+         journal_path: Path | None) -> None:
+    """The deploy plan for CAB review, before the deploy (durations from the journal's earlier runs)."""
+    from datetime import datetime
+
     from .reports.export import write_plan
+    from .reports.plan import parse_at
     from .runbook.loader import load
-    from .runbook.variables import parse_assignments, resolve
+    from .runbook.templates import builtins
+    from .runbook.variables import parse_assignments, refuse_secrets_on_the_command_line, resolve
 
     book = load(runbook)
-    values, _missing = resolve(book, parse_assignments(var_pairs))  # unknown values stay as templates
-    _write_out(out_path, lambda f: write_plan(book, f, values, fmt))
+    given = parse_assignments(var_pairs)
+    refuse_secrets_on_the_command_line(book, given)
+    at = None
+    if at_text:
+        tz = book.schedule.window.tz if book.schedule and book.schedule.window else None
+        try:
+            at = parse_at(at_text, tz)
+        except ValueError:
+            raise UserError(f"--at {at_text!r}: expected a date and time like '2026-11-24 10:00'", 2) from None
+    # `today` and the defaults made from it are those of the planned day
+    values, _missing = resolve(book, given, builtins=builtins(datetime.fromtimestamp(at).astimezone()) if at else None)
+    _ask_plan_vars(book, values)
+    journal = open_journal(journal_path, readonly=True) if _journal_exists(journal_path) else None
+    try:
+        _write_out(out_path, fmt, lambda f: write_plan(book, f, values, fmt, at=at, journal=journal,
+                                                       summary=summary))
+    finally:
+        if journal is not None:
+            journal.close()
 
 
 @main.command()
-@click.argument("run_id")
+@run_id_argument
 @format_option
 @output_option
+@summary_option
 @click.option("--full-output", is_flag=True, help="Every line of every step's output (default: the last 40).")
+@click.option("--sign-with", "key", type=click.Path(dir_okay=False, path_type=Path),
+              help="Sign the written record with this SSH private key (ssh-keygen -Y sign): FILE.sig beside it.")
 @journal_option
-def export(run_id: str, fmt: str, out_path: Path | None, full_output: bool, journal_path: Path | None) -> None:
-    """The deploy record of a run for CAB review, after the deploy."""
+def export(run_id: str, fmt: str, out_path: Path | None, summary: bool, full_output: bool, key: Path | None,
+           journal_path: Path | None) -> None:
+    """The deploy record of a run for CAB review, after the deploy (RUN: an id, a unique prefix, or `last`)."""
     from .reports.export import write_record
 
-    if not _journal_exists(journal_path):
-        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
-    journal = open_journal(journal_path, readonly=True)
-    _write_out(out_path, lambda f: write_record(journal, run_id, f, fmt, full_output))
+    if key is not None and out_path is None:
+        raise UserError("--sign-with signs a file: give -o FILE too", 2)
+    journal = _existing_journal(journal_path)
+    _write_out(out_path, fmt, lambda f: write_record(journal, run_id, f, fmt, full_output, summary=summary))
+    if key is not None:
+        from .reports.signing import sign
+
+        click.echo(f"signed: {sign(out_path, key)}", err=True)
+
+
+@main.command()
+@click.argument("run_id", required=False)
+@click.option("--expect", metavar="HASH", help="The final hash the chain must end at (a record prints it).")
+@click.option("--record", "record_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A record: its JSON holds the final hash; with --signature, check who signed it.")
+@click.option("--signature", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="The record's .sig.")
+@click.option("--allowed-signers", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="ssh-keygen's allowed signers file: who may sign records.")
+@click.option("--identity", help="The signer the signature must be from (as in the allowed signers file).")
+@journal_option
+def verify(run_id, expect, record_path, signature, allowed_signers, identity, journal_path) -> None:
+    """Was anything in a run's record changed, removed or reordered? Exit 0 intact, 1 with where it breaks."""
+    import json
+
+    if signature is not None:
+        from .reports.signing import check
+
+        if not (record_path and allowed_signers and identity):
+            raise UserError("checking a signature needs --record, --allowed-signers and --identity", 2)
+        click.echo(check(record_path, signature, allowed_signers, identity))
+    if run_id is None:
+        if signature is None:
+            raise UserError("give a RUN to verify (or --record with --signature)", 2)
+        return
+    if record_path is not None and expect is None:
+        try:
+            expect = json.loads(record_path.read_text())["run"]["chain"]["final"]
+        except (ValueError, KeyError, TypeError):
+            raise UserError(f"{record_path}: not a JSON deploy record with a final hash (export --format json)", 2) \
+                from None
+    journal = _existing_journal(journal_path)
+    verdict = journal.verify(journal.run(run_id).id, expect)
+    if not verdict.intact:
+        click.echo(f"run {verdict.run_id}: NOT INTACT: {verdict.problems[0]}", err=True)
+        sys.exit(1)
+    click.echo(f"run {verdict.run_id}: intact: {verdict.events} events chained, final hash {verdict.final}")
 
 
 # ---- following a deploy (issue 7) --------------------------------------------------------------------
@@ -341,17 +554,36 @@ def export(run_id: str, fmt: str, out_path: Path | None, full_output: bool, jour
 
 @main.command()
 @click.argument("run_id", required=False)
+@click.option("--socket", "socket_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Follow the run the driver publishes on this socket (no access to the journal needed).")
+@click.option("--sign", is_flag=True, help="Let this pair sign off steps that ask for it (key a), as themselves.")
 @journal_option
-def follow(run_id: str | None, journal_path: Path | None) -> None:
-    """A read-only screen of a run (default: the active one), updated from the journal as it is written."""
-    from .follow.feed import follow as open_follow
+def follow(run_id: str | None, socket_path: Path | None, sign: bool, journal_path: Path | None) -> None:
+    """A read-only screen of a run (default: the one being driven now), with its own size and scroll.
 
-    if not _journal_exists(journal_path):
-        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
-    feed = open_follow(journal_path, run_id)
+    It follows the driver's published socket when there is one (cheap for the driver, and the way for a pair
+    of another Unix user, or on another machine through an SSH forward of the socket), else the journal."""
+    from .follow.feed import follow as open_follow
     from .tui.follow import run_follow
 
-    run_follow(feed)
+    feed = None
+    if socket_path is None:
+        if not _journal_exists(journal_path):
+            raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run); "
+                            "a pair of another user gives --socket PATH", 2)
+        feed = open_follow(journal_path, run_id)
+        driver = feed.journal.driver(feed.run_id)
+        if driver and driver.get("socket") and not feed.stopped and Path(driver["socket"]).exists():
+            socket_path = Path(driver["socket"])
+            feed.close()
+            feed = None
+    if feed is None:
+        from .follow.client import SocketFollow
+
+        feed = SocketFollow(socket_path)
+    elif sign:
+        raise UserError("signing off goes through the driver's published socket, and this run has none live", 2)
+    run_follow(feed, sign=sign)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

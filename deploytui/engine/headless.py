@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..events import kinds as ev
+from ..events.describe import describe
 from ..events.state import FAILED, NEEDS_YOU, PENDING, RUNNING, WAITING
-from ..runbook.durations import format_duration
 from .run import Run
 
 EXIT_OK, EXIT_FAILED, EXIT_NEEDS_PERSON, EXIT_DEADLINE = 0, 1, 3, 4
@@ -72,51 +72,48 @@ def load_answers(path: str | Path | None) -> Answers:
                    table("end_pane"), {k: str(v) for k, v in table("vars").items()})
 
 
-def progress_printer(run: Run, echo: Callable[[str], None], show_output: bool = True) -> None:
-    """Subscribe `echo` to the run: one line per event that matters, and the commands' output."""
+class Printer:
+    """Prints progress for a person or a CI log. A reader that went away (`| head`) or a closed terminal
+    stops the printing, never the run: what runs and what is recorded do not depend on who is watching."""
 
-    def stamp(e: ev.Event) -> str:
-        return datetime.fromtimestamp(e.ts).strftime("%H:%M:%S")
+    def __init__(self, echo: Callable[[str], None]):
+        self._echo = echo
+        self.gone = False
+
+    def __call__(self, line: str) -> None:
+        if self.gone:
+            return
+        try:
+            self._echo(line)
+        except (BrokenPipeError, OSError, ValueError):  # ValueError: a closed stream
+            self.gone = True
+
+
+def progress_printer(run: Run, echo: Callable[[str], None], show_output: bool = True) -> Printer:
+    """Subscribe `echo` to the run: one line per event (in the words of `events.describe`), and the commands'
+    output. Returns the printer, whose `gone` says the reader left."""
+    printer = echo if isinstance(echo, Printer) else Printer(echo)
 
     def on_event(e: ev.Event) -> None:
-        d, s = e.data, f"step '{e.step}'" if e.step else ""
-        line = {
-            ev.RUN_STARTED: lambda: f"run {run.run_id}: {d.get('title')} ({d.get('environment') or '-'}) "
-                                    f"by {d.get('operator')}",
-            ev.SCHEDULE_CHECKED: lambda: "schedule: ok" if not d.get("problems") else
-            "schedule: " + "; ".join(d["problems"]),
-            ev.STEP_STARTED: lambda: f"▶ {s} started" + (f" (attempt {d['attempt']})" if d.get("attempt", 1) > 1
-                                                         else ""),
-            ev.COMMAND_FINISHED: lambda: f"  {s}: " + ("ok" if d.get("ok") else f"failed: {d.get('error')}")
-            + f" ({format_duration(d.get('duration', 0))})",
-            ev.STEP_FINISHED: lambda: ("✓ " if d["status"] == "done" else "✗ ") + f"{s} {d['status']}",
-            ev.SKIPPED: lambda: f"↷ {s} skipped: {d.get('reason')}",
-            ev.TIMER_STARTED: lambda: f"⏳ {s}: {d['timer']} until "
-                                      f"{datetime.fromtimestamp(d['deadline']).strftime('%H:%M:%S')}",
-            ev.TIMER_EXPIRED: lambda: f"⏰ {s}: {d['timer']} timer done",
-            ev.CHECK_TOGGLED: lambda: f"  {s}: {'☑' if d['checked'] else '☐'} {d['label']} ({e.actor})",
-            ev.DECISION: lambda: f"◆ {s}: {d['label']}" + (f" -> {d['goto']}" if d.get("goto") else "")
-                                 + (f" ({d['reason']})" if d.get("reason") else ""),
-            ev.PANE_MATCHED: lambda: f"  {s}: pane {d['pane'] + 1} matched: {d['line']}",
-            ev.OVERRIDE: lambda: f"! override {d['what']}" + (f" for {s}" if s else "") + f": {d['reason']}",
-            ev.RETRIED: lambda: f"↻ {s}: {d['reason']}",
-            ev.DEADLINE_PASSED: lambda: "! the deploy window's deadline has passed",
-            ev.RUN_FINISHED: lambda: f"run {run.run_id} finished: {d.get('outcome')}"
-                                     + (f" ({d['section']})" if d.get("section") else ""),
-        }.get(e.kind)
-        if line:
-            echo(f"{stamp(e)} {line()}")
+        if e.kind in QUIET:
+            return
+        printer(f"{datetime.fromtimestamp(e.ts).strftime('%H:%M:%S')} {describe(e, run.text_of_step).text}")
 
     def on_output(step: str, attempt: int, stream: str, text: str) -> None:
         if stream == "main":
-            echo(text.rstrip("\n"))
+            printer(text.rstrip("\n"))
 
     run.subscribe(on_event, on_output if show_output else None)
+    return printer
+
+
+QUIET = {ev.PROCESS_STARTED}  # bookkeeping a person watching a CI log need not read
 
 
 def drive(run: Run, answers: Answers, echo: Callable[[str], None], *, sleep: Callable[[float], None] = time.sleep,
           max_seconds: float | None = None) -> int:
     """Drive the run as far as it goes without a person; returns the exit code."""
+    echo = echo if isinstance(echo, Printer) else Printer(echo)
     started = time.monotonic()
     book = run.book
     while True:
@@ -126,6 +123,8 @@ def drive(run: Run, answers: Answers, echo: Callable[[str], None], *, sleep: Cal
         run.poll()
         s = run.state
         if s.outcome:
+            section = f" ({run.state.entered[-1]})" if run.state.entered else ""
+            echo(f"run {run.run_id} finished: {s.outcome}{section}")
             return EXIT_OK if s.outcome != "aborted" else EXIT_FAILED
         if s.schedule and s.schedule.get("needs_override") and "schedule" not in s.overrides:
             if "schedule" in answers.override:
@@ -140,7 +139,12 @@ def drive(run: Run, answers: Answers, echo: Callable[[str], None], *, sleep: Cal
                 continue
             echo("stopped: the deploy window's deadline has passed; a person must decide to go on or stop")
             return EXIT_DEADLINE
+        if s.lock_lost:
+            echo(f"stopped: this run's lock was taken by {s.lock_lost}")
+            return EXIT_FAILED
         cur = s.current
+        if cur is None:  # the end of the path: the next poll finishes the run
+            continue
         step, st = book.step(cur), s.steps[cur]
         status = s.status(cur)
         if cur in answers.skip and st.final is None and not st.command_running:
@@ -168,7 +172,7 @@ def drive(run: Run, answers: Answers, echo: Callable[[str], None], *, sleep: Cal
                 if not answers.may_run(cur):
                     echo(f"needs a person: step '{cur}' ({run.title(step)}) waits for someone to run it")
                     return EXIT_NEEDS_PERSON
-                run.run_step(cur, confirm=s.info.get("environment") or cur)
+                run.run_step(cur, confirm=run.danger_word())
                 continue
             sleep(0.05)
             continue
@@ -184,7 +188,7 @@ def drive(run: Run, answers: Answers, echo: Callable[[str], None], *, sleep: Cal
                 progressed = True
             elif step.decide and st.decision is None and (not step.has_command or st.command_ok):
                 if cur not in answers.decide:
-                    echo(f"needs a person: step '{cur}' asks: {step.decide.question}")
+                    echo(f"needs a person: step '{cur}' asks: {run.text(step.decide.question)}")
                     return EXIT_NEEDS_PERSON
                 run.decide(cur, answers.decide[cur], answers.reasons.get(cur, ""))
                 progressed = True

@@ -1,12 +1,18 @@
 """Child processes: each in its own session and process group, in a pseudo-terminal by default, read in
-chunks, with a timeout (TERM, then KILL after a grace). Every live group is tracked so quitting can kill
-them all: no orphans."""
+chunks, with a timeout (TERM, then KILL after a grace).
+
+A command is over when its main process exits: its output is drained briefly, and whatever it left running
+(a daemon it started, say) is reported, not killed, because starting it may be the step's purpose. Every
+process a command starts carries a mark in its environment (`DEPLOYTUI_PROCESS`), so deploytui finds all
+of them, even those that left the session (`setsid`), when it must end a command (stop, timeout, quit) or
+when a resume looks for what a killed deploytui left behind."""
 
 from __future__ import annotations
 
 import errno
 import fcntl
 import os
+import platform
 import select
 import signal
 import struct
@@ -15,12 +21,29 @@ import termios
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 GRACE = 5.0  # seconds between TERM and KILL
 READ_SIZE = 1 << 16
+DRAIN = 0.5  # seconds to keep reading after the main process exited (its last words)
+MARK = "DEPLOYTUI_PROCESS"  # environment variable carried by every process a command starts
+INPUT_CHECK = 0.5  # headless: how often to look for a command waiting to read its terminal
+_READ_SYSCALL = {"x86_64": 0, "aarch64": 63}.get(platform.machine())
 
 _live: dict[int, subprocess.Popen] = {}
 _live_lock = threading.Lock()
+
+
+@dataclass
+class Exit:
+    code: int | None  # the exit status; 128+N when signal N ended it
+    signal: int | None = None
+    stopped: str | None = None  # why deploytui ended it, or None when it ended by itself
+    left: list[dict] = field(default_factory=list)  # {pid, command} still running after it exited
+
+
+def mark_value(*parts: object) -> str:
+    return "/".join(str(p) for p in parts)
 
 
 def _set_controlling_tty() -> None:  # runs in the child between fork and exec
@@ -31,19 +54,24 @@ def _set_controlling_tty() -> None:  # runs in the child between fork and exec
 
 
 def spawn(argv: list[str], *, cwd: str | None = None, env: dict[str, str] | None = None,
-          use_pty: bool = True, columns: int = 160, rows: int = 48) -> tuple[subprocess.Popen, int]:
-    """Start `argv` in a new session; returns the process and the fd to read its output from."""
+          use_pty: bool = True, columns: int = 160, rows: int = 48,
+          stdin_null: bool = False) -> tuple[subprocess.Popen, int, str]:
+    """Start `argv` in a new session; returns the process, the fd to read its output from, and the name of
+    its terminal ("" without a pty)."""
     if use_pty:
         master, slave = os.openpty()
+        tty = os.ttyname(slave)
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         try:
-            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
-                                    start_new_session=True, preexec_fn=_set_controlling_tty, close_fds=True)
+            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL if stdin_null else slave,
+                                    stdout=slave, stderr=slave, start_new_session=True,
+                                    preexec_fn=_set_controlling_tty, close_fds=True)
         finally:
             os.close(slave)
         read_fd = master
     else:
         r, w = os.pipe()
+        tty = ""
         try:
             proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=w, stderr=w,
                                     start_new_session=True, close_fds=True)
@@ -52,9 +80,111 @@ def spawn(argv: list[str], *, cwd: str | None = None, env: dict[str, str] | None
         read_fd = r
     with _live_lock:
         _live[proc.pid] = proc
-    return proc, read_fd
+    return proc, read_fd, tty
 
 
+# ---- finding processes ------------------------------------------------------------------------------------
+def start_time(pid: int) -> int | None:
+    """The kernel's start time of `pid` (ticks since boot), to tell it from a later process with its pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(b")") + 2 :].split()[19])
+
+
+def boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()[:200]
+    except OSError:
+        return ""
+
+
+def marked(prefix: str) -> list[int]:
+    """Live processes whose mark starts with `prefix` (a run, a step of it, or one attempt)."""
+    want = f"{MARK}={prefix}".encode()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                environ = f.read()
+        except OSError:
+            continue
+        for entry in environ.split(b"\0"):
+            if entry == want or entry.startswith(want + b"/"):
+                if not _is_zombie(int(name)):
+                    found.append(int(name))
+                break
+    return found
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return True
+    return stat[stat.rfind(b")") + 2 :].split()[0] in (b"Z", b"X")
+
+
+def describe(pids: list[int]) -> list[dict]:
+    return [{"pid": pid, "command": command_line(pid)} for pid in pids]
+
+
+def end(pids: list[int], grace: float = GRACE) -> None:
+    """TERM the processes (and their groups), then KILL what is left after `grace` seconds."""
+    if not pids:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        if sig == signal.SIGKILL:
+            break
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(not _is_zombie(p) and os.path.exists(f"/proc/{p}") for p in pids):
+            time.sleep(0.05)
+
+
+def waiting_for_input(pgid: int, tty: str) -> bool:
+    """Whether a process of group `pgid` is blocked reading from terminal `tty` (nobody will type)."""
+    if _READ_SYSCALL is None or not tty:
+        return False
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(name)) != pgid:
+                continue
+            with open(f"/proc/{name}/syscall") as f:
+                parts = f.read().split()
+        except (OSError, ValueError):
+            continue
+        if len(parts) > 1 and parts[0] == str(_READ_SYSCALL):
+            try:
+                if os.readlink(f"/proc/{name}/fd/{int(parts[1], 16)}") == tty:
+                    return True
+            except (OSError, ValueError):
+                continue
+    return False
+
+
+# ---- ending ---------------------------------------------------------------------------------------------
 def kill_group(proc: subprocess.Popen, grace: float = GRACE) -> None:
     """TERM the process group, then KILL whatever is left after `grace` seconds."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
@@ -85,30 +215,52 @@ def kill_all(grace: float = 2.0) -> int:
     return len(procs)
 
 
-def live_pids() -> list[int]:
-    with _live_lock:
-        return list(_live)
-
-
 def run(argv: list[str], on_output: Callable[[bytes], None], *, cwd: str | None = None,
         env: dict[str, str] | None = None, use_pty: bool = True, timeout: float | None = None,
         cancel: threading.Event | None = None, grace: float = GRACE,
-        on_idle: Callable[[], None] | None = None, idle_every: float = 0.05) -> tuple[int, str | None]:
-    """Run to completion, feeding output chunks to `on_output`.
+        on_idle: Callable[[], None] | None = None, idle_every: float = 0.05,
+        on_start: Callable[[int], None] | None = None, mark: str | None = None,
+        no_input: bool = False) -> Exit:
+    """Run until the main process exits, feeding output chunks to `on_output`.
 
-    Returns (exit code, why it was stopped or None). Cancelling or timing out kills the whole group.
-    `on_idle` is called at least every `idle_every` seconds (the spool flushes on time with it)."""
-    proc, fd = spawn(argv, cwd=cwd, env=env, use_pty=use_pty)
+    Cancelling or timing out ends the whole command (its group and every process carrying its `mark`).
+    `on_idle` is called at least every `idle_every` seconds (the spool flushes on time with it);
+    `on_start(pid)` once the process exists. With `no_input` (headless), a command that waits to read its
+    terminal is ended at once: nobody will type."""
+    env = dict(os.environ if env is None else env)
+    if mark:
+        env[MARK] = mark
+    proc, fd, tty = spawn(argv, cwd=cwd, env=env, use_pty=use_pty)
+    if on_start:
+        on_start(proc.pid)
     started = time.monotonic()
     stopped: str | None = None
+    exited_at: float | None = None
+    next_input_check = started + INPUT_CHECK
+    ender: threading.Thread | None = None
+
+    def stop(why: str) -> None:
+        nonlocal stopped, ender
+        stopped = why
+        ender = threading.Thread(target=_end_command, args=(proc, mark, grace), daemon=True)
+        ender.start()
+
     try:
         while True:
-            if cancel is not None and cancel.is_set() and stopped is None:
-                stopped = "cancelled"
-                threading.Thread(target=kill_group, args=(proc, grace), daemon=True).start()
-            if timeout is not None and stopped is None and time.monotonic() - started > timeout:
-                stopped = f"timed out after {timeout:g}s"
-                threading.Thread(target=kill_group, args=(proc, grace), daemon=True).start()
+            now = time.monotonic()
+            if stopped is None and exited_at is None:
+                if cancel is not None and cancel.is_set():
+                    stop("cancelled")
+                elif timeout is not None and now - started > timeout:
+                    stop(f"timed out after {timeout:g}s")
+                elif no_input and now >= next_input_check:
+                    next_input_check = now + INPUT_CHECK
+                    if waiting_for_input(proc.pid, tty):
+                        stop("it waited for input on its terminal, and nobody can type in headless mode")
+            if exited_at is None and proc.poll() is not None:
+                exited_at = now
+            if exited_at is not None and now - exited_at > DRAIN:
+                break  # what it left behind may hold the terminal open for ever
             ready, _, _ = select.select([fd], [], [], idle_every)
             if ready:
                 try:
@@ -118,18 +270,27 @@ def run(argv: list[str], on_output: Callable[[bytes], None], *, cwd: str | None 
                         raise
                     data = b""
                 if not data:
+                    if exited_at is None:
+                        proc.wait()
                     break
                 on_output(data)
             if on_idle:
                 on_idle()
         code = proc.wait()
-        # members of the group that outlived the leader (backgrounded) must not become orphans
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        return code, stopped
+        if ender is not None:
+            ender.join()
+        left = [] if stopped or not mark else describe(marked(mark))
+        if code < 0:
+            return Exit(128 - code, -code, stopped, left)
+        return Exit(code, None, stopped, left)
     finally:
         os.close(fd)
         with _live_lock:
             _live.pop(proc.pid, None)
+
+
+def _end_command(proc: subprocess.Popen, mark: str | None, grace: float) -> None:
+    """End a command: its process group, then every process that carries its mark (daemons included)."""
+    kill_group(proc, grace)
+    if mark:
+        end(marked(mark), grace=1.0)

@@ -6,15 +6,29 @@ from __future__ import annotations
 import zoneinfo
 from datetime import datetime, time, timedelta
 
+from ..runbook import templates
 from ..runbook.model import Schedule
 
 DAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
-def check(schedule: Schedule | None, now: float) -> dict:
-    """The verdict for starting at `now` (epoch seconds)."""
+def applies(schedule: Schedule | None, variables: dict | None) -> bool:
+    """Whether the schedule governs this run (its `when`, if any, is true; when in doubt, it does)."""
     if schedule is None:
-        return {"verdict": "ok", "problems": [], "needs_override": False, "deadline": None}
+        return False
+    if not schedule.when or variables is None:
+        return True
+    try:
+        return bool(templates.evaluate(schedule.when, variables))
+    except templates.TemplateProblem:
+        return True
+
+
+def check(schedule: Schedule | None, now: float, variables: dict | None = None) -> dict:
+    """The verdict for starting at `now` (epoch seconds) with the run's `variables`."""
+    if schedule is None or not applies(schedule, variables):
+        return {"verdict": "ok", "problems": [], "needs_override": False, "deadline": None,
+                **({"not_applicable": f"the schedule applies when {schedule.when}"} if schedule else {})}
     tz = zoneinfo.ZoneInfo(schedule.window.tz) if schedule.window else None
     local = datetime.fromtimestamp(now, tz) if tz else datetime.fromtimestamp(now).astimezone()
     day = DAY_NAMES[local.weekday()]
@@ -29,10 +43,16 @@ def check(schedule: Schedule | None, now: float) -> dict:
         verdicts.append("unusual_day")
         problems.append(f"{local:%A} is not a usual deploy day ({', '.join(usual)})")
     if schedule.holidays:
-        name = holiday_name(schedule.holidays, schedule.subdivision, local.date())
-        if name:
-            verdicts.append("holiday")
-            problems.append(f"{local:%Y-%m-%d} is a public holiday in {schedule.holidays.upper()}: {name}")
+        for offset in range(-schedule.holidays_around, schedule.holidays_around + 1):
+            day_ = local.date() + timedelta(days=offset)
+            name = holiday_name(schedule.holidays, schedule.subdivision, day_)
+            if name:
+                when = {0: "", -1: " (the day before)", 1: " (the day after)"}.get(
+                    offset, f" ({abs(offset)} days {'before' if offset < 0 else 'after'})")
+                if "holiday" not in verdicts:
+                    verdicts.append("holiday")
+                problems.append(f"{day_:%a %Y-%m-%d}{when} is a public holiday in {schedule.holidays.upper()}: "
+                                f"{name}")
     deadline = None
     if schedule.window:
         start = datetime.combine(local.date(), time.fromisoformat(schedule.window.start), local.tzinfo)

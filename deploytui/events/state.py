@@ -9,12 +9,83 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..runbook.durations import parse_duration
 from ..runbook.model import Runbook, Step
 from . import kinds as ev
+from .describe import is_deviation
 
 PENDING, RUNNING, WAITING, NEEDS_YOU = "pending", "running", "waiting", "needs_you"
 DONE, FAILED, SKIPPED, INTERRUPTED = "done", "failed", "skipped", "interrupted"
 SETTLED = {DONE, SKIPPED}
+
+
+@dataclass
+class Attempt:
+    """One run of a step's command (or of a step without one): what ran, by whom, how it ended."""
+
+    attempt: int
+    started: float
+    started_by: str
+    command: str | None = None
+    action: str | None = None
+    params: dict[str, Any] | None = None
+    finished: float | None = None
+    duration: float | None = None
+    command_duration: float | None = None
+    exit_code: int | None = None
+    ok: bool | None = None
+    error: str | None = None
+    status: str | None = None  # done | failed, when the step finished on this attempt
+    captured: dict[str, Any] = field(default_factory=dict)
+    retries: list[dict[str, Any]] = field(default_factory=list)  # {ts, attempt, reason}
+
+
+@dataclass
+class Tick:
+    ts: float
+    actor: str
+    index: int
+    label: str
+    checked: bool
+    early: float | None = None  # ticked this many seconds before the step's wait was over (its check holds after it)
+
+
+@dataclass
+class Timer:
+    timer: str  # wait | gate
+    started: float
+    deadline: float
+    seconds: float
+    expired: float | None = None
+
+
+@dataclass
+class PaneEvent:
+    ts: float
+    actor: str
+    pane: int
+    matched: bool  # True: its `until` line came; False: a person ended the wait
+    line: str  # the line that matched, or the reason given
+
+
+@dataclass
+class Entry:
+    """How the run entered an on-demand section: a decision's `goto` or a person's jump."""
+
+    section: str
+    ts: float
+    actor: str
+    from_step: str | None
+    decision: str | None = None  # the option's label, when a decision led here
+    reason: str = ""
+
+
+@dataclass
+class Deviation:
+    """A departure from the runbook as written (`describe.is_deviation`), and what resolved it."""
+
+    event: ev.Event
+    resolved_by: ev.Event | None = None  # for an interrupted step: the re-run, mark or skip that followed
 
 
 @dataclass
@@ -40,6 +111,16 @@ class StepState:
     interrupted: bool = False
     reason: str | None = None
     started_by: str | None = None
+    stop: str | None = None  # a stop was requested while the command ran; then: skip | done | failed
+    process: dict[str, Any] | None = None  # pid and start time of the running command's process
+    survivors: list[dict[str, Any]] = field(default_factory=list)  # left alive by a killed deploytui
+    sign_offs: list[dict[str, Any]] = field(default_factory=list)  # {user, uid, command, ts}
+    # the step's history, for the record
+    attempts: list[Attempt] = field(default_factory=list)
+    ticks: list[Tick] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)
+    pane_events: list[PaneEvent] = field(default_factory=list)
+    settled_by: str | None = None  # who skipped or marked it
 
 
 @dataclass
@@ -59,7 +140,18 @@ class RunState:
     started: float | None = None
     finished: float | None = None
     last_seq: int = 0
+    last_ts: float | None = None
     notes: list[dict] = field(default_factory=list)
+    lock_lost: str | None = None  # who broke this run's lock
+    # the run's history, for the record
+    entries: list[Entry] = field(default_factory=list)  # how each on-demand section was entered
+    deviations: list[Deviation] = field(default_factory=list)
+    runbook_sha: str = ""  # the runbook the run follows now (changes on a resume with an edited file)
+    runbook_changes: list[ev.Event] = field(default_factory=list)  # each change once
+    people: dict[str, list[ev.Event]] = field(default_factory=dict)  # person -> what they did (not the engine)
+    resumes: list[ev.Event] = field(default_factory=list)
+    outcome_reason: str | None = None
+    outcome_section: str | None = None
 
     # ---- derived views -------------------------------------------------------------------
     def status(self, step_id: str) -> str:
@@ -87,10 +179,6 @@ class RunState:
             if self.steps[sid].final not in SETTLED:
                 return sid
         return None
-
-    @property
-    def finished_ok(self) -> bool:
-        return self.current is None
 
     def step(self, step_id: str) -> Step:
         return self.book.step(step_id)
@@ -142,7 +230,7 @@ def _steps_from(book: Runbook, target: str) -> list[str]:
     return main[main.index(target) :]
 
 
-def _enter(state: RunState, from_step: str | None, target: str, keep_from: bool) -> None:
+def _enter(state: RunState, from_step: str | None, target: str, keep_from: bool, e: ev.Event) -> None:
     if from_step in state.path:
         cut = state.path.index(from_step) + (1 if keep_from else 0)
         state.path = state.path[:cut] + [s for s in _steps_from(state.book, target) if s not in state.path[:cut]]
@@ -151,102 +239,172 @@ def _enter(state: RunState, from_step: str | None, target: str, keep_from: bool)
     sec = state.book.section(target)
     if sec is None:
         sec = state.book.section(state.book.step(target).section)
-    if sec is not None and sec.on_demand and sec.id not in state.entered:
-        state.entered.append(sec.id)
+    if sec is not None and sec.on_demand:
+        if sec.id not in state.entered:
+            state.entered.append(sec.id)
+        p = e.payload
+        state.entries.append(Entry(sec.id, e.ts, e.actor, from_step, getattr(p, "label", None),
+                                   getattr(p, "reason", "") or ""))
 
 
 def apply(state: RunState, e: ev.Event) -> RunState:
     """Fold one event into the state (mutates and returns it)."""
-    state.last_seq = e.seq
-    d = e.data
+    state.last_seq, state.last_ts = e.seq, e.ts
     st = state.steps.get(e.step) if e.step else None
-    k = e.kind
-    if k == ev.RUN_STARTED:
-        state.info = dict(d)
-        state.vars = dict(d.get("vars", {}))
-        state.started = e.ts
-    elif k == ev.SCHEDULE_CHECKED:
-        state.schedule = dict(d)
-        state.deadline = d.get("deadline")
-    elif k == ev.OVERRIDE:
-        state.overrides.add(f"{d['what']}:{e.step}" if e.step else d["what"])
-        if d["what"] == "gate" and st:
-            st.gate_open = True
-    elif k == ev.STEP_STARTED and st:
-        st.activated = True
-        st.attempt = d.get("attempt", st.attempt + 1)
-        st.started = e.ts
-        st.started_by = e.actor
-        st.command_running = bool(d.get("command") or d.get("action"))
-        st.interrupted = False
-        st.final = None
-    elif k == ev.COMMAND_FINISHED and st:
-        st.command_running = False
-        st.command_ok = bool(d.get("ok"))
-        st.exit_code = d.get("exit_code")
-        st.error = d.get("error")
-        st.outputs = dict(d.get("outputs", {}))
-        state.vars.update(d.get("captured", {}))
-    elif k == ev.RETRIED and st:
-        st.command_ok = None
-    elif k == ev.TIMER_STARTED and st:
-        if d["timer"] == "wait":
-            st.wait_deadline = d["deadline"]
-        else:
-            st.gate_deadline = d["deadline"]
-    elif k == ev.TIMER_EXPIRED and st:
-        if d["timer"] == "wait":
-            st.wait_expired = True
-        else:
-            st.gate_open = True
-    elif k == ev.CHECK_TOGGLED and st:
-        st.checks[d["index"]] = bool(d["checked"])
-    elif k in (ev.PANE_MATCHED, ev.PANE_ENDED) and st:
-        st.panes_done.add(d["pane"])
-    elif k == ev.DECISION and st:
-        st.decision = dict(d)
-        if d.get("goto"):
-            _enter(state, e.step, d["goto"], keep_from=True)
-    elif k == ev.STEP_FINISHED and st:
-        st.final = d["status"]
-        st.finished = e.ts
-        st.command_running = False
-    elif k == ev.SKIPPED and st:
-        st.final = SKIPPED
-        st.reason = d.get("reason")
-        st.finished = e.ts
-        st.command_running = False
-    elif k == ev.MARKED and st:
-        st.final = d["status"]
-        st.reason = d.get("reason")
-        st.finished = e.ts
-        st.interrupted = False
-        st.command_running = False
-    elif k == ev.RERUN and st:
-        # a fresh attempt: keep ticks (a person confirmed them), reset what the command decides
-        st.final = None
-        st.activated = False
-        st.interrupted = False
-        st.command_ok = None
-        st.exit_code = None
-        st.error = None
-        st.wait_deadline, st.wait_expired = None, False
-        st.panes_done = set()
-        st.decision = None
-        st.reason = d.get("reason")
-    elif k == ev.STEP_INTERRUPTED and st:
-        st.interrupted = True
-        st.command_running = False
-    elif k == ev.JUMP:
-        _enter(state, state.current, d["target"], keep_from=False)
-    elif k == ev.NOTE:
-        state.notes.append({"ts": e.ts, "actor": e.actor, "text": d.get("text", ""), "step": e.step})
-    elif k == ev.DEADLINE_PASSED:
-        state.deadline_passed = True
-    elif k == ev.RUN_FINISHED:
-        state.outcome = d.get("outcome")
-        state.finished = e.ts
+    p = e.payload
+    _history(state, st, e)
+    match p:
+        case ev.RunStarted():
+            state.info = dict(e.data)
+            state.vars = dict(p.vars)
+            state.started = e.ts
+            state.runbook_sha = p.sha256
+        case ev.ScheduleChecked():
+            state.schedule = dict(e.data)
+            state.deadline = p.deadline
+        case ev.Override():
+            state.overrides.add(f"{p.what}:{e.step}" if e.step else p.what)
+            if p.what == "gate" and st:
+                st.gate_open = True
+        case ev.StepStarted() if st:
+            st.activated = True
+            st.attempt = p.attempt or st.attempt + 1
+            st.started = e.ts
+            st.started_by = e.actor
+            st.command_running = bool(p.command or p.action)
+            st.interrupted = False
+            st.final = None
+            st.stop = None
+            st.process = None
+            st.attempts.append(Attempt(st.attempt, e.ts, e.actor, p.command, p.action, p.params))
+        case ev.ProcessStarted() if st:
+            st.process = {"pid": p.pid, "start_time": p.start_time, "boot_id": p.boot_id, "attempt": p.attempt}
+        case ev.CommandFinished() if st:
+            st.command_running = False
+            st.command_ok = bool(p.ok)
+            st.exit_code = p.exit_code
+            st.error = p.error
+            st.outputs = dict(p.outputs or {})
+            state.vars.update(p.captured or {})
+            if st.attempts:
+                st.attempts[-1].exit_code, st.attempts[-1].ok, st.attempts[-1].error = p.exit_code, p.ok, p.error
+                st.attempts[-1].command_duration = p.duration
+                st.attempts[-1].captured = dict(p.captured or {})
+        case ev.Retried() if st:
+            st.command_ok = None
+            if st.attempts:
+                st.attempts[-1].retries.append({"ts": e.ts, "attempt": p.attempt, "reason": p.reason})
+        case ev.TimerStarted() if st:
+            if p.timer == "wait":
+                st.wait_deadline = p.deadline
+            else:
+                st.gate_deadline = p.deadline
+            st.timers.append(Timer(p.timer, e.ts, p.deadline, p.seconds))
+        case ev.TimerExpired() if st:
+            if p.timer == "wait":
+                st.wait_expired = True
+            else:
+                st.gate_open = True
+            for t in reversed(st.timers):
+                if t.timer == p.timer and t.expired is None:
+                    t.expired = e.ts
+                    break
+        case ev.CheckToggled() if st:
+            st.checks[p.index] = bool(p.checked)
+            early, wait = None, state.book.step(st.id).wait
+            if p.checked and wait and not st.wait_expired:  # the check holds after the wait: ticked too soon
+                scale = float(state.info.get("time_scale") or 1.0)
+                early = st.wait_deadline - e.ts if st.wait_deadline else parse_duration(wait) / scale
+            st.ticks.append(Tick(e.ts, e.actor, p.index, p.label, bool(p.checked), early))
+        case ev.PaneMatched() | ev.PaneEnded() if st:
+            st.panes_done.add(p.pane)
+            matched = isinstance(p, ev.PaneMatched)
+            st.pane_events.append(PaneEvent(e.ts, e.actor, p.pane, matched, p.line if matched else p.reason))
+        case ev.Decision() if st:
+            st.decision = {**e.data, "ts": e.ts, "actor": e.actor}
+            if p.goto:
+                _enter(state, e.step, p.goto, keep_from=True, e=e)
+        case ev.StepFinished() if st:
+            st.final = p.status
+            st.finished = e.ts
+            st.command_running = False
+            if st.attempts:
+                a = st.attempts[-1]
+                a.finished, a.status, a.error = e.ts, p.status, a.error or p.error
+                a.duration = p.duration if p.duration is not None else e.ts - a.started
+                if a.exit_code is None:
+                    a.exit_code = p.exit_code
+        case ev.StopRequested() if st:
+            st.stop = p.then
+        case ev.Skipped() if st:
+            st.final = SKIPPED
+            st.reason = p.reason
+            st.settled_by = e.actor
+            st.finished = e.ts
+            st.command_running = False
+            st.stop = None
+        case ev.Marked() if st:
+            st.final = p.status
+            st.reason = p.reason
+            st.settled_by = e.actor
+            st.finished = e.ts
+            st.interrupted = False
+            st.command_running = False
+            st.stop = None
+        case ev.Rerun() if st:
+            # a fresh attempt: keep ticks (a person confirmed them), reset what the command decides
+            st.final = None
+            st.activated = False
+            st.interrupted = False
+            st.command_ok = None
+            st.exit_code = None
+            st.error = None
+            st.wait_deadline, st.wait_expired = None, False
+            st.panes_done = set()
+            st.decision = None
+            st.reason = p.reason
+        case ev.StepInterrupted() if st:
+            st.interrupted = True
+            st.command_running = False
+        case ev.SurvivorsFound() if st:
+            st.survivors = [] if p.ended else list(p.processes)
+        case ev.SignedOff() if st:
+            st.sign_offs.append({"user": p.user, "uid": p.uid, "command": p.command, "ts": e.ts})
+        case ev.Jump():
+            _enter(state, state.current, p.target, keep_from=False, e=e)
+        case ev.Note():
+            state.notes.append({"ts": e.ts, "actor": e.actor, "text": p.text, "step": e.step})
+        case ev.DeadlinePassed():
+            state.deadline_passed = True
+        case ev.LockLost():
+            state.lock_lost = p.holder
+        case ev.RunbookChanged():
+            if p.new_sha != state.runbook_sha:  # every resume with the edited file says so again: once is enough
+                state.runbook_changes.append(e)
+                state.runbook_sha = p.new_sha
+        case ev.Resumed():
+            state.resumes.append(e)
+        case ev.RunFinished():
+            state.outcome = p.outcome
+            state.finished = e.ts
+            state.outcome_reason = p.reason
+            state.outcome_section = p.section
     return state
+
+
+def _history(state: RunState, st: StepState | None, e: ev.Event) -> None:
+    """What the record needs besides the state: who did what, and the deviations with their resolutions."""
+    if e.by_person:
+        state.people.setdefault(e.actor, []).append(e)
+    if st is not None and isinstance(e.payload, ev.Rerun | ev.Marked | ev.Skipped | ev.StepStarted):
+        for d in state.deviations:
+            if d.event.step == st.id and d.resolved_by is None and d.event.kind == ev.STEP_INTERRUPTED:
+                d.resolved_by = e
+    if is_deviation(e):
+        p = e.payload
+        if isinstance(p, ev.RunbookChanged) and p.new_sha == state.runbook_sha:
+            return
+        state.deviations.append(Deviation(e))
 
 
 def fold(book: Runbook, events: Iterable[ev.Event], run_id: str = "") -> RunState:

@@ -9,6 +9,7 @@ here writes. No Textual here: `deploytui follow` and `deploytui serve` are thin 
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -47,17 +48,63 @@ def open_readonly(path: str | Path | None) -> Journal:
     return Journal(path, readonly=True)
 
 
+SILENCE = 5.0  # seconds without a heartbeat before a follower says the driver has stopped
+
+
+def driver_alive(journal: Journal, run_id: str, now: float | None = None) -> bool:
+    """Whether a deploytui is driving `run_id` now: its heartbeat is fresh (see Run.beat)."""
+    driver = journal.driver(run_id)
+    return driver is not None and (now or time.time()) - driver["beat"] <= SILENCE
+
+
 def pick_run(journal: Journal, run_id: str | None) -> RunRow:
-    """RUN_ID (a prefix is enough), or the most recently started run that has not finished."""
+    """RUN_ID (a prefix is enough), or the most recently started run whose driver is alive. An open run whose
+    driver died is never picked by itself: the follower would show a run that is not moving as running."""
     if run_id:
         return journal.run(run_id)
     active = journal.active_runs()
-    if not active:
-        raise UserError(f"{journal.path}: no active run to follow: give a RUN id (see `deploytui history`)", 2)
-    return active[0]
+    live = [r for r in active if driver_alive(journal, r.id)]
+    if live:
+        return live[0]
+    if active:
+        r = active[0]
+        raise UserError(f"no deploytui is driving a run now; the newest open run, {r.id} ({r.runbook_id}), has "
+                        f"no live driver: follow it with `deploytui follow {r.id}`", 2)
+    raise UserError(f"{journal.path}: no active run to follow: give a RUN id (see `deploytui history`)", 2)
 
 
-class Follow:
+def commands_of(e: Event, commands: dict[str, str]) -> None:
+    """Keep the command (or action) each step's latest attempt ran, as the driver recorded it."""
+    if e.kind == ev.STEP_STARTED and e.step:
+        if e.data.get("command"):
+            commands[e.step] = e.data["command"]
+        elif e.data.get("action"):
+            commands[e.step] = f"{e.data['action']} {json.dumps(e.data.get('with', {}), default=str)}"
+
+
+class Feed:
+    """What every follower's feed shares: the state folded from what `fetch` returns, and the commands each
+    step ran. Subclasses say where updates come from (the journal: Follow; the driver's socket: SocketFollow)."""
+
+    state: RunState
+    commands: dict[str, str]
+
+    def fetch(self, chunks: bool = True) -> Update:
+        raise NotImplementedError
+
+    def apply(self, update: Update) -> RunState:
+        for e in update.events:
+            apply(self.state, e)
+            commands_of(e, self.commands)
+        return self.state
+
+    def poll(self) -> Update:
+        update = self.fetch()
+        self.apply(update)
+        return update
+
+
+class Follow(Feed):
     """One run as a follower sees it. `state` is folded from the journal; `fetch` returns what was
     committed since the last fetch (without applying it), `apply` folds an update in, `poll` does both.
 
@@ -97,22 +144,10 @@ class Follow:
                 self._chunk = got[-1].id
         return Update(events, got, self._chunk)
 
-    def apply(self, update: Update) -> RunState:
-        for e in update.events:
-            apply(self.state, e)
-            if e.kind == ev.STEP_STARTED and e.step:
-                if e.data.get("command"):
-                    self.commands[e.step] = e.data["command"]
-                elif e.data.get("action"):
-                    import json
-
-                    self.commands[e.step] = f"{e.data['action']} {json.dumps(e.data.get('with', {}), default=str)}"
-        return self.state
-
-    def poll(self) -> Update:
-        update = self.fetch()
-        self.apply(update)
-        return update
+    @property
+    def stopped(self) -> bool:
+        """The run is open but no deploytui drives it (killed, or quit without finishing it)."""
+        return not self.state.outcome and not driver_alive(self.journal, self.run_id)
 
     def updates(self, interval: float = POLL_INTERVAL, stop: threading.Event | None = None,
                 timeout: float | None = None) -> Iterator[Update]:

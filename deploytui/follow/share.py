@@ -37,25 +37,38 @@ class Shared:
     readers: list[str] = field(default_factory=list)  # users let in read-only (tmux server-access)
     writers: list[str] = field(default_factory=list)  # co-drivers let in with write access
 
+    follow_socket: Path | None = None  # the run published for followers of their own (follow/publish.py)
+    ignore_size: bool = True  # tmux >= 3.2: pairs attach without resizing the driver's window
+
     @property
     def follow_command(self) -> str:
-        return f"tmux -S {shlex.quote(str(self.socket))} attach -r -t {shlex.quote(self.session)}"
+        """A follower of one's own: one's own size, scroll and selection (the first choice for a pair)."""
+        return f"deploytui follow --socket {shlex.quote(str(self.follow_socket))}"
+
+    @property
+    def mirror_command(self) -> str:
+        """The driver's very screen, read-only (at the driver's size: a smaller terminal sees part of it)."""
+        flags = "-f read-only,ignore-size" if self.ignore_size else "-r"
+        return f"tmux -S {shlex.quote(str(self.socket))} attach {flags} -t {shlex.quote(self.session)}"
 
     @property
     def drive_command(self) -> str:
-        return f"tmux -S {shlex.quote(str(self.socket))} attach -t {shlex.quote(self.session)}"
+        flags = "-f ignore-size " if self.ignore_size else ""
+        return f"tmux -S {shlex.quote(str(self.socket))} attach {flags}-t {shlex.quote(self.session)}"
 
     def instructions(self) -> list[str]:
-        who = f"group {self.group}" if self.group else "your group"
+        who = f"members of group {self.group}" if self.group else "only you"
         lines = [f"deploytui: sharing `{shlex.join(self.command)}` in tmux session {self.session!r}",
-                 f"  socket: {self.socket} ({who} may connect)",
-                 "  pairs, to follow (read-only):",
+                 f"  {who} may connect",
+                 "  pairs, a follower of their own (their own size and scroll; `--sign` to sign off steps):",
                  f"    {self.follow_command}",
-                 "  a second driver (can type into the run):",
-                 f"    {self.drive_command}"]
+                 "  or the driver's screen itself, read-only:",
+                 f"    {self.mirror_command}"]
         if self.writers:
-            lines.append(f"  co-drivers with write access: {', '.join(self.writers)}")
-        lines.append("  or, a read-only follower with its own size and scroll: deploytui follow")
+            lines += [f"  co-drivers ({', '.join(self.writers)}), who can type into the run:",
+                      f"    {self.drive_command}"]
+        lines.append("  from another machine: ssh -L /tmp/deploy.sock:"
+                     f"{self.follow_socket} HOST, then deploytui follow --socket /tmp/deploy.sock")
         return lines
 
 
@@ -104,12 +117,12 @@ def share(command: list[str], *, socket: Path | None = None, group: str | None =
     session = session or default_session()
     if not _SESSION_OK.match(session):
         raise UserError(f"session name {session!r}: use letters, digits, - and _ only", 2)
-    gid = None
-    if group is not None:
-        try:
-            gid = grp.getgrnam(group).gr_gid
-        except KeyError:
-            raise UserError(f"no group {group!r} on this host", 2) from None
+    if group is None:  # what "your group may connect" means: your primary group, named, let in on purpose
+        group = grp.getgrgid(os.getgid()).gr_name
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise UserError(f"no group {group!r} on this host", 2) from None
     for user in co_drivers:
         try:
             pwd.getpwnam(user)
@@ -119,23 +132,29 @@ def share(command: list[str], *, socket: Path | None = None, group: str | None =
     socket = socket.absolute()
     if socket.exists() and _tmux(socket, "list-sessions", check=False).returncode == 0:
         raise UserError(f"{socket}: a tmux server is already running there; pick another --socket or --session")
-    # the directory: ours, the group may traverse it (x) but not list or add to it
+    # a directory we create: ours, the group may traverse it (x) but not list or add to it. A directory we
+    # were given keeps its mode and group: deploytui never changes what it did not create.
     created = not socket.parent.exists()
     try:
         socket.parent.mkdir(parents=True, exist_ok=True)
-        if created or socket.parent.stat().st_uid == os.getuid():
+        if created:
             os.chmod(socket.parent, 0o710)
             if gid is not None:
                 os.chown(socket.parent, -1, gid)
     except OSError as e:
         raise UserError(f"{socket.parent}: cannot prepare the socket directory: {e.strerror or e}") from None
     env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
-    args = ["new-session", "-d", "-s", session, "-c", os.getcwd()]
+    follow_socket = socket.parent / f"{session}.follow.sock"
+    args = ["new-session", "-d", "-s", session, "-c", os.getcwd(), "-e", f"DEPLOYTUI_PUBLISH={follow_socket}",
+            "-e", f"DEPLOYTUI_PUBLISH_GROUP={group}"]
     if size:
         args += ["-x", str(size[0]), "-y", str(size[1])]
-    # server options first, in the same tmux command, so they hold before the app reads its first key
+    # server options first, in the same tmux command, so they hold before the app reads its first key;
+    # remain-on-exit until the command is seen running, so a start-up refusal can be shown, not "[exited]"
     _tmux(socket, "start-server", ";", "set-option", "-s", "escape-time", str(ESCAPE_TIME_MS), ";",
-          "set-option", "-g", "window-size", "latest", ";", *args, "--", *command, env=env)
+          "set-option", "-g", "window-size", "latest", ";", "set-option", "-g", "remain-on-exit", "on", ";",
+          *args, "--", *command, env=env)
+    _started_or_say_why(socket, session)
     try:
         if gid is not None:
             os.chown(socket, -1, gid)
@@ -153,7 +172,27 @@ def share(command: list[str], *, socket: Path | None = None, group: str | None =
             _tmux(socket, "server-access", "-a", user, check=False)
             _tmux(socket, "server-access", "-w", user, check=False)
     return Shared(socket=socket, session=session, command=list(command), group=group, readers=readers,
-                  writers=list(co_drivers))
+                  writers=list(co_drivers), follow_socket=follow_socket, ignore_size=version >= (3, 2))
+
+
+def _started_or_say_why(socket: Path, session: str, timeout: float = 5.0) -> None:
+    """Wait until the command has taken the terminal (a full-screen app switches to the alternate screen),
+    or has died: then say what it printed (a lock refusal, a bad --var), instead of leaving "[exited]"."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        state = _tmux(socket, "display-message", "-p", "-t", session, "#{pane_dead} #{alternate_on}",
+                      check=False).stdout.split()
+        if state[:1] == ["1"]:
+            said = _tmux(socket, "capture-pane", "-p", "-J", "-S", "-", "-t", session,
+                         check=False).stdout.strip().splitlines()
+            _tmux(socket, "kill-server", check=False)
+            said = [line.strip() for line in said if line.strip() and not line.startswith("Pane is dead")]
+            why = " / ".join(said)[-600:] or "it exited at once, saying nothing"
+            raise UserError(f"the shared command did not start: {why}", 2)
+        if state[1:2] == ["1"]:
+            break
+        time.sleep(0.05)
+    _tmux(socket, "set-option", "-g", "remain-on-exit", "off", check=False)
 
 
 def attach(shared: Shared) -> int:

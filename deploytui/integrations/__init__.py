@@ -1,4 +1,4 @@
-"""Native actions: aws (boto3), git (GitPython), github (PyGithub), http and slack (httpx).
+"""Native actions: aws (boto3), git (GitPython), github (PyGithub), gitlab, http and slack (httpx).
 
 `registry.registry()` loads them all (each module registers its actions with `@action`)."""
 
@@ -6,5 +6,5 @@ import importlib
 
 
 def load_all() -> None:
-    for name in ("shell", "aws", "git", "github", "http", "slack"):
+    for name in ("shell", "aws", "git", "github", "gitlab", "http", "slack"):
         importlib.import_module(f"{__name__}.{name}")

@@ -9,10 +9,18 @@ from ..errors import ActionError
 from ._params import flag, number
 from .registry import ActionContext, action
 
+# scripts/changelog_check.rb (identity-idp): a commit's first body line (else its subject) of the form
+# `changelog: CATEGORY, SUBCATEGORY, CHANGE`; the category is the one within 3 edits of a known one.
 CATEGORIES = ("User-Facing Improvements", "Bug Fixes", "Internal", "Upcoming Features")
-CHANGELOG_LINE = re.compile(r"^[\s*-]*changelog\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
+LEGACY_CATEGORIES = {"Improvements": "User-Facing Improvements"}  # still accepted, filed as the new name
+MAX_CATEGORY_DISTANCE = 3
+CHANGELOG_LINE = re.compile(r"^(?:\* )?[cC]hangelog: ?(?P<category>[\w -/]{2,}), ?(?P<subcategory>[\w -]{2,}), "
+                            r"?(?P<change>.+)$", re.ASCII)  # Ruby's \w is ASCII; `[ -/]` is a range, as there
 SKIP = "[skip changelog]"
-
+DEPENDABOT = "Signed-off-by: dependabot[bot] <support@github.com>"
+SECURITY_ENTRY = {"category": "Internal", "subcategory": "Dependencies",
+                  "change": "Update dependencies to resolve security advisories"}
+LOG_FORMAT = "--pretty=title: %s%nbody:%b%nDELIMITER"  # the script's own, so subjects read the same
 
 def _git_errors(func):
     @functools.wraps(func)
@@ -35,7 +43,7 @@ def _git_errors(func):
 def _repo(ctx: ActionContext, path: str):
     import git
 
-    return git.Repo(path or ctx.cwd or ".", search_parent_directories=False)
+    return ctx.closing(git.Repo(path or ctx.cwd or ".", search_parent_directories=False))
 
 
 def _resolve(repo, ref: str, remote: str) -> str:
@@ -57,7 +65,7 @@ def _clean(repo) -> None:
 @_git_errors
 def release_branch(ctx: ActionContext, repo: str, sha: str, name: str = "", date: str = "",
                    remote: str = "origin", push: str = "true") -> dict:
-    """Fetch, create a release branch (default stages/rc-DATE) at a sha and push it."""
+    """Fetch, create a release branch (default stages/rc-DATE) at a sha and push it (git push -u)."""
     r = _repo(ctx, repo)
     r.git.fetch(remote)
     commit = _resolve(r, sha, remote)
@@ -66,10 +74,18 @@ def release_branch(ctx: ActionContext, repo: str, sha: str, name: str = "", date
     if existing and existing[0].commit.hexsha != commit:
         raise ActionError(f"{remote}/{branch} already exists at {existing[0].commit.hexsha[:9]}: "
                           f"choose another name or date")
-    r.git.branch("-f", branch, commit)
-    ctx.log(f"branch {branch} at {commit[:9]} ({r.commit(commit).summary})")
+    checked_out = not r.head.is_detached and r.active_branch.name == branch
+    if checked_out and r.head.commit.hexsha != commit:
+        # the seed's own commands leave you on the branch; git branch -f cannot move a checked-out branch
+        _clean(r)
+        r.git.reset("--keep", commit)
+    elif not checked_out:
+        r.git.branch("-f", branch, commit)
+    ctx.log(f"branch {branch} at {commit[:9]} ({r.commit(commit).summary})"
+            + (" (checked out here)" if checked_out else ""))
     if flag(push, "push"):
         r.git.push(remote, f"{commit}:refs/heads/{branch}")
+        r.git.branch(f"--set-upstream-to={remote}/{branch}", branch)
         ctx.log(f"pushed {branch} to {remote}")
     return {"branch": branch, "sha": commit}
 
@@ -107,19 +123,27 @@ def merge(ctx: ActionContext, repo: str, source: str, into: str, strategy: str =
     return {"sha": head, "branch": into}
 
 
+TAG_FORMAT = "%Y-%m-%dT%H%M%S"  # bin/tag-release: TAG=$(date -u +"%Y-%m-%dT%H%M%S")
+# gpg asks for the passphrase on the terminal named by GPG_TTY; the seed exports GPG_TTY=$(tty) first
+WITH_GPG_TTY = 'if t=$(tty); then GPG_TTY="$t"; export GPG_TTY; fi; exec "$@"'
+
+
 @action("git.tag")
 @_git_errors
 def tag(ctx: ActionContext, repo: str, name: str = "", ref: str = "HEAD", message: str = "",
         sign: str = "false", remote: str = "origin", push: str = "true") -> dict:
-    """Create an annotated tag (default name: UTC timestamp); sign=true hands the terminal to gpg."""
+    """Create an annotated tag (default name: bin/tag-release's UTC timestamp); sign=true hands the
+    terminal to gpg with GPG_TTY set."""
     r = _repo(ctx, repo)
-    name = name or ctx.now().strftime("%Y%m%d%H%M%S")
+    name = name or ctx.now().strftime(TAG_FORMAT)
     message = message or f"{name} release"
     sha = _resolve(r, ref, remote) if ref != "HEAD" else r.head.commit.hexsha
     if name in [t.name for t in r.tags]:
         raise ActionError(f"tag {name} already exists in {r.working_dir}")
     if flag(sign, "sign"):
-        code = ctx.run_interactive(["git", "-C", r.working_dir, "tag", "-s", name, "-m", message, sha])
+        argv = ["sh", "-c", WITH_GPG_TTY, "tag-release", "git", "-C", r.working_dir, "tag", "-s", name,
+                "-m", message, sha]
+        code = ctx.run_interactive(argv, env=dict(ctx.env) or None)
         if code != 0:
             raise ActionError(f"git tag -s {name} failed (exit {code}): check gpg-agent and your signing key")
     else:
@@ -157,55 +181,109 @@ def revert(ctx: ActionContext, repo: str, commit: str, branch: str = "", mainlin
     return {"sha": head, "reverted": target.hexsha, "branch": r.active_branch.name}
 
 
-def parse_changelog(messages: list[tuple[str, str]]) -> dict:
-    """login.gov's changelog_check: (sha, message) pairs -> entries by category, invalid and missing."""
-    entries: dict[str, list[str]] = {c: [] for c in CATEGORIES}
-    invalid, missing, skipped = [], [], 0
-    for sha, msg in messages:
-        if SKIP in msg.lower():
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance (the script uses DidYouMean's)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def _category(written: str) -> str | None:
+    """The category within MAX_CATEGORY_DISTANCE edits (the known ones are at least 9 apart, so at most one)."""
+    known = [*CATEGORIES, *LEGACY_CATEGORIES]
+    near = [c for c in known if _distance(written, c) <= MAX_CATEGORY_DISTANCE]
+    return LEGACY_CATEGORIES.get(near[0], near[0]) if near else None
+
+
+def split_log(log: str) -> list[tuple[str, list[str]]]:
+    """`git log LOG_FORMAT` -> (subject, non-empty body lines) per commit, as the script splits it."""
+    commits = []
+    for chunk in log.strip().split("DELIMITER"):
+        if not chunk.strip():
+            continue
+        title, _, body = chunk.partition("\nbody:")
+        lines = [ln for ln in title.splitlines() if ln]
+        commits.append((lines[0].removeprefix("title: ") if lines else "",
+                        [ln for ln in re.split(r"[\r\n]", body) if ln]))
+    return commits
+
+
+def _entry(title: str, lines: list[str]) -> dict | None:
+    for line in [*lines, title]:
+        if line == DEPENDABOT:
+            return dict(SECURITY_ENTRY)
+        m = CHANGELOG_LINE.match(line)
+        if m:
+            return m.groupdict()
+    return None
+
+
+def parse_changelog(commits: list[tuple[str, list[str]]], pull_url: str = "") -> dict:
+    """changelog_check.rb's rules: (subject, body lines) per commit -> release notes, as the script prints
+    them (entries under their category, then `!!! Invalid Changelog Entries !!!` and the commits with no
+    valid line, for the reviewer to fix)."""
+    entries, invalid, dropped, skipped = [], [], [], 0
+    for title, lines in commits:
+        if SKIP in title or any(SKIP in ln for ln in lines):
             skipped += 1
             continue
-        lines = CHANGELOG_LINE.findall(msg)
-        if not lines:
-            missing.append(f"{sha[:9]} {msg.strip().splitlines()[0] if msg.strip() else ''}")
+        found = _entry(title, lines)
+        if found is None:
+            invalid.append(title)
             continue
-        for line in lines:
-            parts = [p.strip() for p in line.split(",", 2)]
-            cat = next((c for c in CATEGORIES if c.lower() == parts[0].lower()), None)
-            if len(parts) < 3 or not all(parts) or cat is None:
-                invalid.append(f"{sha[:9]} changelog: {line.strip()}")
-                continue
-            entries[cat].append(f"{parts[1]}: {parts[2]} ({sha[:9]})")
+        category = _category(found["category"])
+        if category is None:  # the script drops these without a word; we say so in the log
+            dropped.append(f"{title}: {found['category']!r} is not a category")
+            continue
+        pr = re.search(r"\(#(\d+)\)", title)
+        change = found["change"]
+        entries.append({"category": category, "subcategory": found["subcategory"],
+                        "change": change[:1].upper() + change[1:], "pr": pr.group(1) if pr else None})
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for e in sorted(entries, key=lambda e: e["subcategory"]):
+        groups.setdefault((e["category"], e["change"]), []).append(e)
     md = []
     for cat in CATEGORIES:
-        if entries[cat]:
-            md += [f"## {cat}", ""] + [f"- {e}" for e in entries[cat]] + [""]
-    return {"markdown": "\n".join(md).strip(), "count": sum(len(v) for v in entries.values()),
-            "counts": {c: len(v) for c, v in entries.items()}, "invalid": len(invalid),
-            "invalid_entries": invalid, "missing": missing, "skipped": skipped}
+        mine = [(key, es) for key, es in groups.items() if key[0] == cat]
+        if mine:
+            md.append(f"## {cat}")
+            for (_, change), es in mine:
+                prs = sorted(e["pr"] for e in es if e["pr"])
+                links = ", ".join(f"[#{n}]({pull_url.rstrip('/')}/{n})" if pull_url else f"#{n}" for n in prs)
+                md.append(f"- {es[0]['subcategory']}: {change}{f' ({links})' if links else ''}")
+            md.append("")
+    text = "\n".join(md).strip()
+    if invalid:
+        text = f"{text}\n\n!!! Invalid Changelog Entries !!!\n" + "\n".join(invalid)
+    return {"markdown": text.strip(), "count": len(entries),
+            "counts": {c: sum(1 for e in entries if e["category"] == c) for c in CATEGORIES},
+            "invalid": len(invalid), "invalid_entries": invalid, "dropped": dropped, "skipped": skipped}
 
 
 @action("git.changelog")
 @_git_errors
 def changelog(ctx: ActionContext, repo: str, base: str, head: str = "HEAD", fetch: str = "false",
-              require: str = "true") -> dict:
-    """Changelog between two refs from `changelog: CATEGORY, SUBCATEGORY, CHANGE` lines."""
+              require: str = "true", pull_url: str = "") -> dict:
+    """Release notes between two refs, by changelog_check.rb's rules (`changelog: CATEGORY, SUB, CHANGE`)."""
     r = _repo(ctx, repo)
     if flag(fetch, "fetch"):
         r.git.fetch("origin")
     b = _resolve(r, base, "origin")
     h = r.head.commit.hexsha if head == "HEAD" else _resolve(r, head, "origin")
-    commits = [c for c in r.iter_commits(f"{b}..{h}", no_merges=True)]
-    out = parse_changelog([(c.hexsha, c.message) for c in reversed(commits)])
+    commits = split_log(r.git.log(LOG_FORMAT, f"{b}..{h}"))
+    out = parse_changelog(commits, pull_url)
     out["commits"] = len(commits)
-    for line in out["invalid_entries"]:
-        ctx.log(f"invalid changelog entry: {line} (categories: {', '.join(CATEGORIES)})")
-    for line in out["missing"]:
-        ctx.log(f"no changelog line: {line}")
+    for line in out["dropped"]:
+        ctx.log(f"dropped (category not within {MAX_CATEGORY_DISTANCE} edits of {', '.join(CATEGORIES)}): {line}")
     ctx.log(out["markdown"] or "(no changelog entries)")
     ctx.log(f"{out['count']} changelog entries from {len(commits)} commits ({base}..{head}); "
-            f"{out['invalid']} invalid, {len(out['missing'])} missing, {out['skipped']} skipped")
-    if flag(require, "require") and out["count"] == 0:
-        raise ActionError(f"no valid changelog entries between {base} and {head}: add "
-                          f"`changelog: CATEGORY, SUBCATEGORY, CHANGE` lines to the commits")
+            f"{out['invalid']} without a valid changelog line, {len(out['dropped'])} dropped, "
+            f"{out['skipped']} skipped")
+    if flag(require, "require") and out["count"] == 0 and not out["skipped"]:
+        raise ActionError(f"no valid changelog line between {base} and {head}: add `changelog: CATEGORY, "
+                          f"SUBCATEGORY, CHANGE` to a commit, or [skip changelog]")
     return out

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from ..errors import ActionError
 from ._params import flag, getenv, mapping, number, seconds, words
+from ._releases import next_rc
 from .registry import ActionContext, action
 
 DEFAULT_API = "https://api.github.com"
@@ -87,7 +88,9 @@ def _gh_errors(func):
             raise ActionError("GitHub rate limit exceeded: wait until it resets and re-run the step") from None
         except UnknownObjectException as err:
             path = getattr(err, "_deploytui_path", "") or kwargs.get("repo", "")
-            raise ActionError(f"GitHub: not found ({path}): check the name, or the token cannot see it") from None
+            said = (err.data or {}).get("message", "") if isinstance(err.data, dict) else ""
+            detail = f": {said}" if said and said != "Not Found" else ""
+            raise ActionError(f"GitHub: not found ({path}{detail}): check the name, or the token cannot see it") from None
         except GithubException as err:
             data = err.data if isinstance(err.data, dict) else {}
             detail = data.get("message", "") or str(err.data)
@@ -99,26 +102,16 @@ def _gh_errors(func):
     return wrapper
 
 
-
-
 @action("github.next_release")
 @_gh_errors
 def next_release(ctx: ActionContext, repo: str, patch: str = "false", prefix: str = "RC",
                  api_url: str = "") -> dict:
     """From the last `RC N` release, the next full (N+1) or patch (N.1) release number."""
-    pattern = re.compile(rf"^\s*{re.escape(prefix)}\s+(\d+)(?:\.(\d+))?\s*$", re.IGNORECASE)
-    versions = []
-    for rel in _repo(ctx, repo, api_url).get_releases():
-        m = pattern.match(rel.name or "") or pattern.match(rel.tag_name or "")
-        if m:
-            versions.append((int(m.group(1)), int(m.group(2) or 0)))
-    if not versions:
-        raise ActionError(f"no `{prefix} N` release in {repo}: give the release number by hand")
-    major, minor = max(versions)
-    last = f"{major}.{minor}" if minor else str(major)
-    nxt = f"{major}.{minor + 1}" if flag(patch, "patch") else str(major + 1)
-    ctx.log(f"last release {prefix} {last}; next {'patch' if flag(patch, 'patch') else 'release'} {prefix} {nxt}")
-    return {"number": nxt, "title": f"{prefix} {nxt}", "last": last}
+    releases = [(rel.name, rel.tag_name) for rel in _repo(ctx, repo, api_url).get_releases()]
+    out = next_rc(releases, flag(patch, "patch"), prefix, repo)
+    ctx.log(f"last release {prefix} {out['last']}; next {'patch' if flag(patch, 'patch') else 'release'} "
+            f"{out['title']}")
+    return out
 
 
 @action("github.pull_request")
@@ -173,9 +166,26 @@ def _number(value) -> int:
 @action("github.release")
 @_gh_errors
 def release(ctx: ActionContext, repo: str, tag: str, title: str = "", notes: str = "", pr: str = "",
-            target: str = "", prerelease: str = "false", draft: str = "false", api_url: str = "") -> dict:
-    """Create a release for a tag; notes default to the body of pull request `pr`."""
+            target: str = "", prerelease: str = "false", draft: str = "false", tag_wait: str = "0",
+            api_url: str = "") -> dict:
+    """Create a release for a tag; notes default to the body of pull request `pr`. With `tag_wait`, first
+    wait that long for the tag to reach GitHub (pushed elsewhere and mirrored): GitHub would otherwise
+    create the tag itself, on the default branch."""
+    from github import UnknownObjectException
+
     r = _repo(ctx, repo, api_url)
+    wait = seconds(tag_wait, "tag_wait")
+    if wait:
+        deadline = ctx.clock() + wait
+        while True:
+            try:
+                ref = r.get_git_ref(f"tags/{tag}")
+                ctx.log(f"tag {tag} is on GitHub at {ref.object.sha[:9]}")
+                break
+            except UnknownObjectException:
+                if ctx.clock() > deadline or not ctx.sleep(min(10.0, wait)):
+                    raise ActionError(f"tag {tag} is not on GitHub ({repo}) after {tag_wait}: wait for the mirror "
+                                      f"and re-run the step") from None
     if not notes and pr:
         notes = r.get_pull(_number(pr)).body or ""
     kw = {"tag": tag, "name": title or tag, "message": notes, "draft": flag(draft, "draft"),
@@ -237,3 +247,69 @@ def workflow(ctx: ActionContext, repo: str, workflow: str, ref: str = "main", in
     if run.conclusion != "success":
         raise ActionError(f"{wf.name} run {run.id} ended {run.conclusion}: {run.html_url}")
     return {"run_id": run.id, "conclusion": run.conclusion, "url": run.html_url}
+
+
+RED = {"failure", "cancelled", "timed_out", "action_required", "startup_failure", "stale", "error"}
+GREEN = {"success", "neutral", "skipped"}
+
+
+def _ci_rows(commit, skip: set[str]) -> list[list[str]]:
+    """[kind, name, state] for every check run (GitHub Actions reports these) and commit status."""
+    rows = [["check run", cr.name, cr.conclusion or cr.status] for cr in commit.get_check_runs()
+            if cr.name not in skip]
+    combined = commit.get_combined_status()
+    rows += [["status", s.context, s.state] for s in combined.statuses if s.context not in skip]
+    return rows
+
+
+@action("github.checks")
+@_gh_errors
+def checks(ctx: ActionContext, repo: str, ref: str, timeout: str = "1800", every: str = "30", ignore: str = "",
+           api_url: str = "") -> dict:
+    """Wait until CI is green for a ref: its check runs (GitHub Actions) and commit statuses, polled with
+    the token (unauthenticated, GitHub allows 60 requests an hour)."""
+    r = _repo(ctx, repo, api_url)
+    skip = set(words(ignore))
+    pause = max(0.05, seconds(every, "every"))
+    deadline = ctx.clock() + seconds(timeout, "timeout")
+    last = None
+    while True:
+        rows = _ci_rows(r.get_commit(ref), skip)
+        red = [row for row in rows if row[2] in RED]
+        waiting = [row for row in rows if row[2] not in RED | GREEN]
+        if rows != last:
+            ctx.table(["kind", "name", "state"], rows, {n for n, row in enumerate(rows) if row[2] in RED})
+            last = rows
+        if red:
+            raise ActionError(f"CI is red for {ref} in {repo}: " + ", ".join(f"{n} {s}" for _, n, s in red))
+        if rows and not waiting:
+            ctx.log(f"CI is green for {ref}: {len(rows)} check(s)")
+            return {"state": "success", "checks": len(rows), "names": [row[1] for row in rows]}
+        what = (f"{len(waiting)} of {len(rows)} check(s) still running" if rows
+                else "no check run or status has reported yet")
+        if ctx.clock() + pause > deadline:
+            raise ActionError(f"CI for {ref} is not green after {timeout}: {what}")
+        if not ctx.sleep(pause):
+            raise ActionError(f"cancelled while waiting for CI on {ref}: {what}")
+
+
+@action("github.last_success")
+@_gh_errors
+def last_success(ctx: ActionContext, repo: str, branch: str, workflow: str = "", exclude: str = "",
+                 api_url: str = "") -> dict:
+    """The newest successful GitHub Actions run on a branch (of one workflow, if given) whose commit is not
+    in `exclude`: the last good deploy when the newest one, which may have succeeded too, is the bad one."""
+    r = _repo(ctx, repo, api_url)
+    bad = [s.strip() for s in words(exclude)]
+    kw = {"branch": branch, "status": "success"}
+    runs = r.get_workflow(workflow).get_runs(**kw) if workflow else r.get_workflow_runs(**kw)
+    skipped = 0
+    for run in itertools.islice(runs, 100):
+        if any(run.head_sha.startswith(b) or b.startswith(run.head_sha) for b in bad if b):
+            skipped += 1
+            continue
+        ctx.log(f"last good: run {run.id} ({run.name}, {run.created_at:%Y-%m-%d %H:%M} UTC) of {run.head_sha[:9]}"
+                + (f"; skipped {skipped} successful run(s) of {', '.join(b[:9] for b in bad)}" if skipped else ""))
+        return {"head_sha": run.head_sha, "run_id": run.id, "url": run.html_url}
+    raise ActionError(f"no successful run on {branch} in {repo} other than {', '.join(b[:9] for b in bad) or '-'} "
+                      f"among the last 100: find the last good commit by hand")

@@ -89,6 +89,22 @@ class ActionContext:
     clock: Callable[[], float] = time.time
     cwd: str | None = None
     env: dict[str, str] = field(default_factory=dict)  # the environment the run started with
+    step_started: float | None = None  # when this attempt of the step (whose action or pane this is) started
+    _cleanups: list[Callable[[], Any]] = field(default_factory=list, repr=False)
+
+    def closing(self, resource: Any) -> Any:
+        """Give `resource` back, to be closed when the action ends (a git.Repo keeps `git cat-file` processes
+        until it is closed)."""
+        self._cleanups.append(resource.close)
+        return resource
+
+    def close(self) -> None:
+        """Called by the engine when the action has ended, however it ended."""
+        while self._cleanups:
+            try:
+                self._cleanups.pop()()
+            except Exception:  # closing must not turn a finished action into a failure
+                pass
 
     def log(self, line: str) -> None:
         self.log_lines(str(line).splitlines() or [""])

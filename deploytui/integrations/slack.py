@@ -7,32 +7,60 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import ActionError
 from ..events import kinds as ev
+from ..events.describe import BAD, INFO, OK, WARN
+from ..events.describe import describe as say
+from ..runbook.templates import TemplateProblem
 from ._params import getenv
 from .registry import ActionContext, action
 
 DEFAULT_EVENTS = ("run_started", "step_finished", "decision", "run_finished")
+STEP_FAILED = "step_failed"  # an event name for [notify]: a step_finished that failed (a team's alert channel)
+MAX_TEXT = 3500  # Slack shows up to 4,000 characters of a message before "Show more"
+MIN_INTERVAL = 1.0  # Slack allows an incoming webhook about one message a second
+MAX_RETRY_WAIT = 120.0  # a longer Retry-After than this fails the post instead of holding the deploy
 
 
-def send(webhook: str, payload: dict, timeout: float = 10.0) -> None:
-    """POST to an incoming webhook; raises ActionError with one line on any failure."""
+def _retry_after(resp) -> float:
+    try:
+        return max(0.0, float(resp.headers.get("Retry-After", "1")))
+    except ValueError:
+        return 1.0
+
+
+def send(webhook: str, payload: dict, timeout: float = 10.0,
+         wait: Callable[[float], bool] = lambda s: (time.sleep(s), True)[1], attempts: int = 5) -> None:
+    """POST to an incoming webhook; raises ActionError with one line on any failure. A 429 is retried
+    after its Retry-After, a 5xx after 1 s then 2 s; `wait(seconds)` returns False to give up (cancelled)."""
     import httpx
 
-    try:
-        resp = httpx.post(webhook, json=payload, timeout=timeout)
-    except httpx.HTTPError as err:
-        raise ActionError(f"cannot reach Slack: {type(err).__name__}") from None
-    if resp.status_code != 200:
-        raise ActionError(f"Slack refused the message ({resp.status_code}: {resp.text.strip()[:80]})")
+    for attempt in range(attempts):
+        try:
+            resp = httpx.post(webhook, json=payload, timeout=timeout)
+        except httpx.HTTPError as err:  # an outage: say so now rather than after minutes of retries
+            raise ActionError(f"cannot reach Slack: {type(err).__name__}") from None
+        if resp.status_code == 200:
+            return
+        if resp.status_code == 429:
+            delay, problem = _retry_after(resp), "Slack is rate limiting this webhook (429)"
+        elif resp.status_code >= 500 and attempt < 2:
+            delay, problem = 2.0 ** attempt, f"Slack answered {resp.status_code}"
+        else:
+            raise ActionError(f"Slack refused the message ({resp.status_code}: {resp.text.strip()[:80]})")
+        if attempt == attempts - 1 or delay > MAX_RETRY_WAIT:
+            raise ActionError(f"{problem}: gave up after {attempt + 1} attempt(s)")
+        if not wait(delay):
+            raise ActionError(f"{problem}: cancelled while waiting {delay:g}s to retry")
 
 
 @action("slack.post")
 def post(ctx: ActionContext, text: str, webhook: str = "", channel: str = "", username: str = "") -> dict:
-    """Post a message to a Slack incoming webhook (default: SLACK_WEBHOOK_URL)."""
+    """Post a message to a Slack incoming webhook (default: SLACK_WEBHOOK_URL); waits out a 429."""
     url = webhook or getenv(ctx, "SLACK_WEBHOOK_URL")
     if not url:
         raise ActionError("no Slack webhook: give `webhook` or set SLACK_WEBHOOK_URL")
@@ -42,103 +70,110 @@ def post(ctx: ActionContext, text: str, webhook: str = "", channel: str = "", us
         payload["channel"] = channel
     if username:
         payload["username"] = username
-    send(url, payload)
+
+    def wait(seconds: float) -> bool:
+        ctx.log(f"Slack asked us to wait {seconds:g}s (rate limit): retrying then")
+        return ctx.sleep(seconds)
+
+    send(url, payload, wait=wait)
     ctx.log(f"posted to Slack: {text.splitlines()[0] if text else ''}")
     return {"posted": True}
 
 
-def _title(state, step_id: str | None) -> str:
-    try:
-        return state.book.step(step_id).title
-    except (KeyError, AttributeError):
-        return step_id or ""
+TONE_ICONS = {OK: ":white_check_mark:", BAD: ":x:", WARN: ":warning:", INFO: ":arrow_forward:"}
 
 
-def _dur(seconds: Any) -> str:
-    try:
-        from ..runbook.durations import format_duration
+def describe(event, state, title: Callable[[str], str] | None = None) -> str:
+    """One Slack line for an engine event: what `events.describe` says of it, and, for a step's event, the
+    run it belongs to."""
+    book = getattr(state, "book", None)
 
-        return format_duration(float(seconds))
-    except (TypeError, ValueError):
-        return ""
+    def step_title(step_id: str) -> str:
+        try:
+            return title(step_id) if title else book.step(step_id).title
+        except (KeyError, AttributeError):
+            return step_id
+
+    said = say(event, step_title)
+    if event.step is None:
+        return f"{TONE_ICONS[said.tone]} {said.text}"
+    env = (getattr(state, "info", None) or {}).get("environment")
+    where = (book.runbook.title if book else "") + (f" ({env})" if env else "")
+    return f"{TONE_ICONS[said.tone]} {where}: {said.text}"
 
 
-def describe(event, state) -> str | None:
-    """One Slack line for an engine event, or None for events Slack need not hear about."""
-    d = event.data or {}
-    try:
-        book = state.book.runbook.title
-    except AttributeError:
-        book = d.get("title", "the runbook")
-    env = (getattr(state, "vars", None) or {}).get("env")
-    where = f"{book}{f' ({env})' if env else ''}"
-    step = _title(state, event.step)
-    why = f": {d['reason']}" if d.get("reason") else ""
-    k = event.kind
-    if k == ev.RUN_STARTED:
-        return f":rocket: {d.get('operator') or event.actor} started {d.get('title') or where}"
-    if k == ev.RESUMED:
-        return f":arrow_forward: {d.get('operator') or event.actor} resumed {where}"
-    if k == ev.STEP_FINISHED:
-        took = f" in {_dur(d['duration'])}" if d.get("duration") is not None else ""
-        if d.get("status") == "failed":
-            code = f" (exit {d['exit_code']})" if d.get("exit_code") not in (None, 0) else ""
-            return f":x: {where}: {step} failed{code}{took}"
-        return f":white_check_mark: {where}: {step} done{took}"
-    if k == ev.DECISION:
-        return f":twisted_rightwards_arrows: {where}: {step}: chose {d.get('label') or d.get('option')}{why}"
-    if k == ev.SKIPPED:
-        return f":fast_forward: {where}: {event.actor} skipped {step}{why}"
-    if k == ev.OVERRIDE:
-        return f":warning: {where}: {event.actor} overrode the {d.get('what', '')}{why}"
-    if k == ev.MARKED:
-        return f":pencil2: {where}: {event.actor} marked {step} {d.get('status', '')}{why}"
-    if k == ev.JUMP:
-        return f":rotating_light: {where}: {event.actor} entered {d.get('target', '')}{why}"
-    if k == ev.TIMER_EXPIRED:
-        return f":alarm_clock: {where}: {step}: {d.get('timer', 'timer')} is over"
-    if k == ev.DEADLINE_PASSED:
-        return f":rotating_light: {where}: the deploy window closed"
-    if k == ev.RUN_FINISHED:
-        outcome = d.get("outcome", "finished")
-        icon = {"succeeded": ":tada:", "aborted": ":octagonal_sign:"}.get(outcome, ":checkered_flag:")
-        return f"{icon} {where} {outcome.replace('_', ' ')}{why}"
-    return None
+def wants(events: set[str], event) -> bool:
+    """Whether a channel that hears `events` hears this event (`step_failed`: only failed steps)."""
+    if event.kind in events:
+        return True
+    return (STEP_FAILED in events and event.kind == ev.STEP_FINISHED
+            and (event.data or {}).get("status") == "failed")
 
 
 class SlackNotifier:
-    """Posts run events to a webhook in order, from one background thread; never raises to the caller."""
+    """Posts run events to one webhook in order, from one background thread; never raises to the caller.
+    Messages that queue up while a post is in flight (or Slack asks us to wait) go out together in one
+    post, at most one post a second."""
 
     def __init__(self, webhook_url: str, events: list[str] | tuple[str, ...] | None = None,
-                 on_failure: Callable[[str], None] | None = None, timeout: float = 10.0):
+                 on_failure: Callable[[str], None] | None = None, timeout: float = 10.0,
+                 redact: Callable[[str], str] = lambda text: text):
         self.webhook_url = webhook_url
+        self.redact = redact  # the run's redactor: no secret reaches a Slack message
         self.events = set(events or DEFAULT_EVENTS)
         self.on_failure = on_failure or (lambda line: None)
         self.timeout = timeout
         self._queue: queue.Queue[str | None] = queue.Queue()
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._work, name="slack-notifier", daemon=True)
         self._thread.start()
 
-    def notify(self, event, state) -> None:
-        """Post the event's line if its kind is one of `events`."""
-        if event.kind in self.events:
-            text = describe(event, state)
-            if text:
-                self.post(text)
+    def notify(self, event, state, title: Callable[[str], str] | None = None) -> None:
+        """Post the event's line if this channel hears it."""
+        if wants(self.events, event):
+            self.post(describe(event, state, title))
 
     def post(self, text: str) -> None:
-        self._queue.put(text)
+        self._queue.put(self.redact(text))
+
+    def _batch(self, first: str) -> tuple[list[str], str | None, bool]:
+        """`first` and whatever else is queued, up to MAX_TEXT; returns (batch, carried over, closing)."""
+        batch, size = [first], len(first)
+        while True:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, None, False
+            if nxt is None:
+                self._queue.task_done()
+                return batch, None, True
+            if size + 1 + len(nxt) > MAX_TEXT:
+                return batch, nxt, False
+            batch.append(nxt)
+            size += 1 + len(nxt)
 
     def _work(self) -> None:
-        while (text := self._queue.get()) is not None:
+        carried: str | None = None
+        while True:
+            text = carried if carried is not None else self._queue.get()
+            if text is None:
+                self._queue.task_done()
+                return
+            batch, carried, closing = self._batch(text)
+            posted = time.monotonic()
             try:
-                send(self.webhook_url, {"text": text}, self.timeout)
+                send(self.webhook_url, {"text": "\n".join(batch)}, self.timeout,
+                     wait=lambda s: not self._closing.wait(s))
             except ActionError as err:
-                self._report(f"{err} (message: {text[:60]})")
+                self._report(f"{err} (message: {batch[0][:60]}{f' and {len(batch) - 1} more' if len(batch) > 1 else ''})")
             except Exception as err:  # a notifier bug must not end the deploy either
                 self._report(f"Slack notification failed: {type(err).__name__}: {err}")
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
+            if closing:
+                return
+            self._closing.wait(max(0.0, MIN_INTERVAL - (time.monotonic() - posted)))
 
     def _report(self, line: str) -> None:
         try:
@@ -154,4 +189,22 @@ class SlackNotifier:
 
     def close(self, timeout: float = 5.0) -> None:
         self.flush(timeout)
+        self._closing.set()
         self._queue.put(None)
+
+
+def notifiers(spec, render: Callable[[str], str], on_failure: Callable[[str], None],
+              secret: Callable[[str], None], redact: Callable[[str], str] = lambda text: text) -> list[SlackNotifier]:
+    """One notifier per channel of a runbook's [notify] (its `slack` and each of its `routes`); a channel
+    whose webhook renders empty is left out, one that cannot render is reported."""
+    out = []
+    for where, template, events in spec.channels():
+        try:
+            url = render(template).strip()
+        except TemplateProblem as e:  # said once; the deploy goes on
+            on_failure(f"{where}: {e}")
+            continue
+        if url:
+            secret(url)
+            out.append(SlackNotifier(url, events, on_failure=on_failure, redact=redact))
+    return out

@@ -9,9 +9,11 @@ import json
 import os
 import secrets as _secrets
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 from ..errors import UserError
 from ..events.kinds import Event
 from ..text.redact import Redactor
+from . import chain
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -28,7 +31,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE TABLE IF NOT EXISTS events (
   run_id TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL, kind TEXT NOT NULL, step TEXT,
-  actor TEXT, data TEXT NOT NULL, PRIMARY KEY (run_id, seq)
+  actor TEXT, data TEXT NOT NULL, hash TEXT, PRIMARY KEY (run_id, seq)
 );
 CREATE TABLE IF NOT EXISTS output (
   id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, step TEXT NOT NULL, attempt INTEGER NOT NULL,
@@ -38,7 +41,60 @@ CREATE INDEX IF NOT EXISTS output_by_step ON output (run_id, step, attempt, id);
 CREATE TABLE IF NOT EXISTS locks (
   key TEXT PRIMARY KEY, run_id TEXT NOT NULL, operator TEXT, host TEXT, pid INTEGER, since REAL
 );
+CREATE TABLE IF NOT EXISTS drivers (
+  run_id TEXT PRIMARY KEY, pid INTEGER, host TEXT, beat REAL NOT NULL, socket TEXT
+);
 """
+
+
+FORMAT = 1  # PRAGMA user_version: a journal of a later format is refused, never half-written
+
+
+def _claim(path: Path) -> None:
+    """Make sure `path` is a journal deploytui may write: a regular file or a new path. deploytui changes the
+    mode only of what it creates (0600, directories 0700): never of a file, device, link or directory it
+    was given."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    if info is not None:
+        if stat.S_ISLNK(info.st_mode):
+            raise UserError(f"{path}: is a symbolic link: give the journal's own path", 2)
+        if not stat.S_ISREG(info.st_mode):
+            raise UserError(f"{path}: is not a regular file: give a journal file, or a new path", 2)
+        return
+    missing = []
+    parent = path.parent
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    for d in reversed(missing):
+        os.mkdir(d, 0o700)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:  # another deploytui created it a moment ago
+        return _claim(path)
+    os.fchmod(fd, 0o600)
+    os.close(fd)
+
+
+def _journal_error(path: Path, e: sqlite3.DatabaseError) -> UserError:
+    text = str(e)
+    if "disk is full" in text or "disk I/O error" in text and _no_space(path):
+        return UserError(f"journal: disk full ({path}): everything before this was kept; free some space and "
+                         "resume the run", 2)
+    if "not a database" in text:
+        return UserError(f"{path}: is not a deploytui journal (not an SQLite database)", 2)
+    return UserError(f"{path}: journal: {text}", 2)
+
+
+def _no_space(path: Path) -> bool:
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20
 
 
 def default_path() -> Path:
@@ -96,35 +152,66 @@ class Journal:
                     raise UserError(f"{self.path}: no journal here yet (nothing has been run with it)")
                 self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
             else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-                os.close(fd)
-                os.chmod(self.path, 0o600)
+                _claim(self.path)
                 self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+                self._refuse_newer()
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=FULL")
                 self.db.executescript(SCHEMA)
+                if "hash" not in [row[1] for row in self.db.execute("PRAGMA table_info(events)")]:
+                    self.db.execute("ALTER TABLE events ADD COLUMN hash TEXT")  # journals from before chains
+                if self.db.execute("PRAGMA user_version").fetchone()[0] < FORMAT:
+                    self.db.execute(f"PRAGMA user_version = {FORMAT}")
             self.db.execute("PRAGMA busy_timeout=5000")
+            if readonly:
+                self._refuse_newer()
         except sqlite3.DatabaseError as e:
-            raise UserError(f"{self.path}: cannot open the journal: {e}") from None
+            raise _journal_error(self.path, e) from None
         except OSError as e:
             raise UserError(f"{self.path}: cannot open the journal: {e.strerror or e}") from None
 
+    def _refuse_newer(self) -> None:
+        (version,) = self.db.execute("PRAGMA user_version").fetchone()
+        if version > FORMAT:
+            self.db.close()
+            raise UserError(f"{self.path}: this journal was written by a newer deploytui (journal format {version}; "
+                            f"this one knows format {FORMAT}): upgrade deploytui to use it", 2)
+
     def close(self) -> None:
+        """Close, folding the write-ahead log into the main file: a copy of the journal file alone is whole."""
         with self._lock:
+            if not self.readonly:
+                try:
+                    self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                except sqlite3.DatabaseError:  # busy (a follower reading) or a full disk: the WAL stays valid
+                    pass
             self.db.close()
 
     # ---- writing ---------------------------------------------------------------------------
     def _tx(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
-        with self._lock:
+        with self._lock, self._writing():
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 cur = self.db.execute(sql, params)
                 self.db.execute("COMMIT")
                 return cur
             except BaseException:
-                self.db.execute("ROLLBACK")
+                self._rollback()
                 raise
+
+    def _rollback(self) -> None:
+        """Roll back what is open (SQLite may already have rolled back by itself, e.g. on a full disk)."""
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write that fails says so in one line for people (a full disk above all); what was committed
+        before stays committed."""
+        try:
+            yield
+        except sqlite3.DatabaseError as e:
+            raise _journal_error(self.path, e) from None
 
     def create_run(self, run_id: str, *, runbook_id: str, title: str, path: str, sha256: str, runbook_text: str,
                    environment: str, release: str, operator: str, host: str, tty: str, tmux: str,
@@ -139,19 +226,22 @@ class Journal:
     def append(self, run_id: str, kind: str, step: str | None, actor: str, data: dict, ts: float) -> Event:
         """Commit one event durably and return it with its sequence number."""
         payload = json.dumps(data, sort_keys=True, default=str)
-        with self._lock:
+        with self._lock, self._writing():
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                (seq,) = self.db.execute(
-                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?", (run_id,)).fetchone()
-                self.db.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?)",
-                                (run_id, seq, ts, kind, step, actor, payload))
+                last = self.db.execute("SELECT seq, hash FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
+                                       (run_id,)).fetchone()
+                seq, previous = (last[0] + 1, last[1] or "") if last else (1, "")
+                self.db.execute("INSERT INTO events (run_id, seq, ts, kind, step, actor, data, hash) "
+                                "VALUES (?,?,?,?,?,?,?,?)", (run_id, seq, ts, kind, step, actor, payload,
+                                                             chain.link(previous, run_id, seq, ts, kind, step,
+                                                                        actor, payload)))
                 if kind == "run_finished":
                     self.db.execute("UPDATE runs SET finished = ?, outcome = ? WHERE id = ?",
                                     (ts, data.get("outcome"), run_id))
                 self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                self._rollback()
                 raise
         return Event(seq, ts, kind, step, actor, json.loads(payload))
 
@@ -172,10 +262,22 @@ class Journal:
         return [Event(seq, ts, kind, step, actor or "engine", json.loads(data)) for seq, ts, kind, step, actor, data
                 in rows]
 
+    def verify(self, run_id: str, expect: str | None = None) -> chain.Verdict:
+        """Whether the run's events are as they were written (journal/chain.py)."""
+        rows = self._rows("SELECT seq, ts, kind, step, actor, data, hash FROM events WHERE run_id = ? ORDER BY seq",
+                          (run_id,))
+        return chain.verify(rows, run_id, expect)
+
+    def final_hash(self, run_id: str) -> str:
+        rows = self._rows("SELECT hash FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1", (run_id,))
+        return (rows[0][0] or "") if rows else ""
+
     def run(self, run_id: str) -> RunRow:
         cols = ("id, runbook_id, title, path, sha256, runbook_text, environment, release, operator, host, tty,"
                 " tmux, rehearsal, started, finished, outcome, vars")
         rows = self._rows(f"SELECT {cols} FROM runs WHERE id = ?", (run_id,))
+        if not rows and run_id == "last":  # the run started most recently
+            rows = self._rows(f"SELECT {cols} FROM runs ORDER BY started DESC, rowid DESC LIMIT 1")
         if not rows:
             rows = self._rows(f"SELECT {cols} FROM runs WHERE id LIKE ? ORDER BY started DESC", (run_id + "%",))
             if len(rows) > 1:
@@ -268,6 +370,26 @@ class Journal:
         """The id of the newest output chunk of a run (0 when there is none)."""
         return int(self._rows("SELECT COALESCE(MAX(id), 0) FROM output WHERE run_id = ?", (run_id,))[0][0])
 
+    # ---- the driver's heartbeat: followers tell a live driver from a dead one ----------------------------
+    def beat(self, run_id: str, pid: int, host: str, ts: float, socket: str = "") -> None:
+        """The driver of `run_id` is alive at `ts` (written about once a second while it drives)."""
+        self._tx("INSERT INTO drivers VALUES (?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET pid = excluded.pid,"
+                 " host = excluded.host, beat = excluded.beat, socket = excluded.socket",
+                 (run_id, pid, host, ts, socket))
+
+    def stop_beating(self, run_id: str) -> None:
+        self._tx("DELETE FROM drivers WHERE run_id = ?", (run_id,))
+
+    def driver(self, run_id: str) -> dict | None:
+        """{pid, host, beat, socket} of the driver last seen driving `run_id`, or None."""
+        try:
+            rows = self._rows("SELECT pid, host, beat, socket FROM drivers WHERE run_id = ?", (run_id,))
+        except sqlite3.OperationalError:  # a journal from before heartbeats
+            return None
+        if not rows:
+            return None
+        return dict(zip(("pid", "host", "beat", "socket"), rows[0]))
+
     # ---- locks: one active run per runbook and environment ----------------------------------
     def lock_holder(self, key: str) -> dict | None:
         rows = self._rows("SELECT run_id, operator, host, pid, since FROM locks WHERE key = ?", (key,))
@@ -279,7 +401,7 @@ class Journal:
     def take_lock(self, key: str, run_id: str, operator: str, host: str, pid: int, since: float,
                   force: bool = False) -> dict | None:
         """Take the lock; returns the holder instead when someone else has it (unless `force`)."""
-        with self._lock:
+        with self._lock, self._writing():
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 row = self.db.execute("SELECT run_id, operator, host, pid, since FROM locks WHERE key = ?",
@@ -292,7 +414,7 @@ class Journal:
                 self.db.execute("COMMIT")
                 return None
             except BaseException:
-                self.db.execute("ROLLBACK")
+                self._rollback()
                 raise
 
     def release_lock(self, key: str, run_id: str) -> None:

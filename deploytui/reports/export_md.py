@@ -1,22 +1,26 @@
-"""Markdown for plans and records: GitHub-flavoured tables (pipes escaped), fenced commands and output,
-so the text pastes cleanly into a GitHub issue, a pull request or Confluence."""
+"""Markdown for plans and records that pastes into GitHub, Confluence and Jira alike: pipe tables with a
+header row and one line per cell (no `<br>`, no task lists), fenced commands and output. `write_summary`
+is the short form that fits a Jira description."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from typing import Any, TextIO
 
-from .export import OUTCOME_WORDS, fmt_clock, fmt_duration, fmt_time, rehearsal_text, schedule_text
+from .estimate import fmt_duration
+from .export import JIRA_LIMIT, fmt_clock, fmt_time, schedule_text
 
 _FENCE_LIKE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+TICKED, UNTICKED = "☑", "☐"
 
 
 def cell(value: Any) -> str:
-    """Text safe inside a table cell: pipes escaped, newlines as <br>."""
+    """Text safe inside a table cell: one line, pipes escaped."""
     text = "" if value is None else str(value)
     text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", "")
-    return text.replace("\n", "<br>")
+    return " ".join(part.strip() for part in text.split("\n") if part.strip())
 
 
 def inline(value: Any) -> str:
@@ -50,37 +54,81 @@ def _value(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v, default=str)
 
 
-def write_md(doc: dict, out: TextIO) -> None:
+def title_line(doc: dict, summary: bool = False) -> str:
+    kind = "record" if doc["kind"] == "record" else "plan"
+    head = "REHEARSAL — " if doc.get("rehearsal") else ""
+    return f"# {head}Deploy {kind}{' (summary)' if summary else ''}: {doc['runbook']['title']}\n\n"
+
+
+def _rehearsal_note(doc: dict, out: TextIO) -> None:
+    if not doc.get("rehearsal"):
+        return
+    run = doc["run"]
+    out.write("> **REHEARSAL.** This run practised the runbook against a local world; it is not a record of a "
+              "production deploy.")
+    if run["faults"]:
+        out.write(" Faults injected on purpose: " + "; ".join(run["faults"]) + ".")
+    if run["seal"]:
+        out.write(f" Sealed off: {run['seal']}.")
+    out.write("\n\n")
+
+
+def facts(doc: dict) -> list[list[Any]]:
     rec = doc["kind"] == "record"
-    rb, run = doc["runbook"], doc.get("run")
-    out.write(f"# Deploy {'record' if rec else 'plan'}: {rb['title']}\n\n")
+    rb, run, people = doc["runbook"], doc.get("run"), doc["people"]
     rows = [["Runbook", f"{rb['id']} ({rb['path']})" if rb["path"] else rb["id"]],
-            ["Environment", doc["environment"] or "(not set)"], ["Release", doc["release"] or "(not set)"],
-            ["Schedule", schedule_text(doc["schedule"])]]
+            ["Environment", doc["environment"] or "(not set)"], ["Release", doc["release"] or "(not set)"]]
     if rec:
-        rows += [["Run", run["id"] + (" (rehearsal)" if run["rehearsal"] else "")],
+        rows += [["Run", run["id"] + (" (REHEARSAL)" if run["rehearsal"] else "")],
+                 ["Outcome", outcome_line(doc)],
                  ["Started", fmt_time(run["started"])], ["Finished", fmt_time(run["finished"]) or "not finished"],
                  ["Duration", fmt_duration(run["duration"])], ["Host", run["host"]],
                  ["tmux session", run["tmux"] or "-"]]
-        if run["rehearsal"]:
-            rows.append(["Rehearsal", rehearsal_text(run)])
-    people = doc["people"]
     rows += [["Release manager", people["release_manager"] or "(to be named)"],
              ["Pairs", ", ".join(people["pairs"]) or "(none named)"],
              ["Approvers", ", ".join(people["approvers"]) or "(none declared)"],
              ["Procedure", rb["source"] or "-"], ["Runbook sha256", rb["sha256"]]]
     if rec:
         rows.append(["Runbook changed during the run", "YES, see Deviations" if run["runbook_changed"] else "no"])
+        chain = run.get("chain") or {}
+        rows.append(["Journal chain", (f"{chain.get('events')} events, final hash {chain.get('final')}"
+                                       if chain.get("intact") else f"BROKEN: {chain.get('problem')}")])
         if run["file_now_differs"]:
             rows.append(["Runbook file now", "differs from the snapshot this run used"])
     else:
         rows.append(["Generated", fmt_time(doc["generated"])])
-    table(out, ["", ""], rows)
-    if rb["description"]:
-        out.write(rb["description"].strip() + "\n\n")
+    return rows
 
+
+def outcome_line(doc: dict) -> str:
+    run = doc["run"]
+    rb = run["rollback"]
+    if rb:
+        where = f", entered from step {rb['from_number']} “{rb['from_title']}”" if rb["from_step"] else ""
+        how = f" (“{rb['option']}”" if rb["option"] else " (jump"
+        how += f", {rb['actor']} at {fmt_clock(rb['ts'])}" + (f": {rb['reason']}" if rb["reason"] else "") + ")"
+        return f"Rolled back through “{rb['title']}”{where}{how if rb['actor'] else ''}"
+    words = run["outcome_words"]
+    words = words[:1].upper() + words[1:]
+    if run["outcome_section"]:
+        words += f" (“{run['outcome_section']}”)"
+    return words + (f": {run['outcome_reason']}" if run["outcome_reason"] else "")
+
+
+def write_md(doc: dict, out: TextIO) -> None:
+    rec = doc["kind"] == "record"
+    out.write(title_line(doc))
+    if rec:
+        _rehearsal_note(doc, out)
+    table(out, ["Item", "Value"], facts(doc))
+    if doc["runbook"]["description"]:
+        out.write(doc["runbook"]["description"].strip() + "\n\n")
     if rec:
         _outcome(doc, out)
+        _deviations(doc, out)
+        _people(doc, out)
+    else:
+        _timing(doc, out)
     out.write("## Variables\n\n")
     if doc["vars"]:
         table(out, ["Name", "Value", "Source"],
@@ -90,7 +138,6 @@ def write_md(doc: dict, out: TextIO) -> None:
     _changes(doc.get("changes"), out)
     out.write("## Risks\n\n")
     out.write("".join(f"- {r}\n" for r in doc["risks"]) + "\n" if doc["risks"] else "None declared.\n\n")
-
     out.write("## Steps\n\n")
     for group in doc["sections"]:
         _group(group, out, rec)
@@ -99,15 +146,7 @@ def write_md(doc: dict, out: TextIO) -> None:
         out.write("The runbook declares no on-demand (rollback) section.\n\n")
     for group in doc["rollback"]:
         _group(group, out, rec)
-
     if rec:
-        out.write("## Deviations\n\n")
-        if doc["deviations"]:
-            table(out, ["Time", "Step", "Who", "What", "Reason", "Resolution"],
-                  [[fmt_time(d["ts"]), d["step"] or "-", d["actor"], d["what"], d["reason"], d["resolution"] or ""]
-                   for d in doc["deviations"]])
-        else:
-            out.write("None: the runbook was followed as written.\n\n")
         out.write("## Notes\n\n")
         if doc["notes"]:
             table(out, ["Time", "Who", "Step", "Note"],
@@ -117,20 +156,79 @@ def write_md(doc: dict, out: TextIO) -> None:
     _approval(doc, out, rec)
 
 
+def _timing(doc: dict, out: TextIO) -> None:
+    t = doc["timing"]
+    out.write("## When and how long\n\n")
+    rows = [["Schedule", schedule_text(doc["schedule"])],
+            ["Planned start", t["at_local"] or "(not given: `deploytui plan --at \"YYYY-MM-DD HH:MM\"`)"]]
+    if t["window"]:
+        rows.append(["Deploy window", f"{t['window']['start']}-{t['window']['end']} {t['window']['tz']}"])
+    rows.append(["Expected duration", expected_text(t["expected"], t["history"])])
+    table(out, ["Item", "Value"], rows)
+    if t["warnings"]:
+        out.write("**Warnings for the planned date:**\n\n" + "".join(f"- {w}\n" for w in t["warnings"]) + "\n")
+    elif t["at"] is not None:
+        out.write("No warnings for the planned date.\n\n")
+
+
+def expected_text(e: dict | None, history: dict) -> str:
+    if not e or e["median"] is None:
+        return "unknown: no finished run of this runbook in the journal yet"
+    runs = history["runs"]
+    basis = (f"from {runs} {'rehearsal' if history['rehearsals'] else 'run'}{'s' if runs != 1 else ''}"
+             if runs else "the written waits and gates only")
+    spread = (f" (between {fmt_duration(e['min'])} and {fmt_duration(e['max'])})"
+              if e["min"] is not None and e["max"] != e["min"] else "")
+    untimed = f"; {e['untimed_steps']} steps never timed" if runs and e.get("untimed_steps") else ""
+    return f"about {fmt_duration(e['median'])}{spread}, {basis}{untimed}"
+
+
+def _expected_step(e: dict | None) -> str:
+    if not e:
+        return ""
+    spread = f" ({fmt_duration(e['min'])}–{fmt_duration(e['max'])})" if e["max"] != e["min"] else ""
+    return f"Usually takes {fmt_duration(e['median'])}{spread}"
+
+
 def _outcome(doc: dict, out: TextIO) -> None:
     run = doc["run"]
     out.write("## Outcome\n\n")
-    word = OUTCOME_WORDS.get(run["outcome"], run["outcome"])
-    out.write(f"**{word}**" + (f": {run['outcome_reason']}" if run["outcome_reason"] else "") + "\n\n")
-    if run["sections_entered"]:
-        out.write("On-demand sections entered: " + ", ".join(run["sections_entered"]) + "\n\n")
+    out.write(f"**{outcome_line(doc)}**\n\n")
     if run["schedule_check"]:
         sc = run["schedule_check"]
         out.write(f"Schedule check: {sc.get('verdict')}" + (f" ({sc['detail']})" if sc.get("detail") else "") + "\n\n")
     if run["deadline_passed"]:
         out.write("The deploy window's deadline passed during the run.\n\n")
+    if run["resumes"]:
+        out.write("Resumed: " + "; ".join(f"{fmt_time(r['ts'])} by {r['operator']} on {r['host']}"
+                                          for r in run["resumes"]) + "\n\n")
     n = len(doc["deviations"])
-    out.write(f"{n} deviation{'s' if n != 1 else ''} from the runbook, {len(doc['notes'])} notes.\n\n")
+    out.write(f"{n} deviation{'s' if n != 1 else ''} from the runbook, {len(doc['notes'])} "
+              f"note{'s' if len(doc['notes']) != 1 else ''}.\n\n")
+
+
+def _deviations(doc: dict, out: TextIO, limit: int | None = None) -> None:
+    out.write("## Deviations\n\n")
+    devs = doc["deviations"]
+    if not devs:
+        out.write("None: the runbook was followed as written.\n\n")
+        return
+    shown = devs if limit is None else devs[:limit]
+    table(out, ["Time", "Who", "What", "Resolution"],
+          [[fmt_clock(d["ts"]), d["actor"], d["what"], d["resolution"] or ""] for d in shown])
+    if len(shown) < len(devs):
+        out.write(f"… and {len(devs) - len(shown)} more in the full record.\n\n")
+
+
+def _people(doc: dict, out: TextIO) -> None:
+    out.write("## People\n\n")
+    acted = doc["people"]["acted"]
+    if not acted:
+        out.write("No person acted: the engine ran everything.\n\n")
+        return
+    manager = doc["people"]["release_manager"]
+    table(out, ["Person", "Role", "What they did"],
+          [[a["name"], "release manager" if a["name"] == manager else "pair", a["did"]] for a in acted])
 
 
 def _changes(changes: dict | None, out: TextIO) -> None:
@@ -138,79 +236,115 @@ def _changes(changes: dict | None, out: TextIO) -> None:
         return
     out.write("## Change summary\n\n")
     rng = f"{changes['base']}..{changes['head']}" if changes["base"] else changes["head"]
-    out.write(f"Repository {inline(changes['repo'])}, {inline(rng)}.\n\n")
+    out.write(f"Repository {inline(changes['repo'])}, {inline(rng)} (found through {changes['source']}).\n\n")
     if changes["error"]:
         out.write(f"Could not read the commits: {changes['error']}\n\n")
         return
     if not changes["commits"]:
         out.write("No commits.\n\n")
         return
-    log = [c for c in changes["commits"] if c["changelog"]]
-    if log:
-        out.write("Changelog:\n\n" + "".join(f"- {line}\n" for c in log for line in c["changelog"]) + "\n")
+    if changes["changelog"]:
+        out.write("Changelog:\n\n")
+        for line in changes["changelog"]:
+            out.write(f"- **{line[3:]}**\n" if line.startswith("## ") else (line if line.startswith("- ") else
+                                                                             f"- {line}") + "\n")
+        out.write("\n")
     table(out, ["Commit", "Author", "Date", "Subject"],
           [[c["sha"], c["author"], fmt_time(c["date"])[:10], c["subject"]] for c in changes["commits"]])
 
 
 def _group(group: dict, out: TextIO, rec: bool) -> None:
-    title = group["title"] + (" (on demand)" if group["on_demand"] else "")
+    title = group["title"] + (" (rollback)" if group.get("rollback") else " (on demand)" if group["on_demand"] else "")
     out.write(f"### {title}\n\n")
     if group["on_demand"]:
-        froms = ", ".join(f"step {inline(f['step'])} option \"{f['option']}\"" for f in group["entered_from"])
-        out.write("Entered from " + froms + ". " if froms else "Entered by the operator's command. ")
-        if rec:
-            out.write("**Entered during this run.**" if group.get("entered") else "Not entered during this run.")
-        out.write("\n\n")
+        out.write(entered(group, rec) + "\n\n")
     if group["body"]:
         out.write(group["body"].strip() + "\n\n")
     for step in group["steps"]:
         _step(step, out, rec)
 
 
+def entered(group: dict, rec: bool) -> str:
+    """Plan: every way in, how long it takes. Record: only the way the run actually came in."""
+    if rec:
+        if not group["entered"]:
+            return "Not entered during this run."
+        ways = []
+        for f in group["entered_from"]:
+            if f["how"] == "decision":
+                ways.append(f"from step {f['number']} “{f['title']}”, decided “{f['option']}” by {f['actor']} at "
+                            f"{fmt_clock(f['ts'])}" + (f": {f['reason']}" if f["reason"] else ""))
+            else:
+                at = f" at step {f['number']} “{f['title']}”" if f["step"] else ""
+                ways.append(f"by {f['actor']}'s jump{at}, {fmt_clock(f['ts'])}" + (f": {f['reason']}" if f["reason"]
+                                                                                    else ""))
+        return "**Entered during this run** " + "; ".join(ways) + "."
+    froms = ", ".join(f"step {f['number']} {inline(f['step'])} (option “{f['option']}”)" for f in group["entered_from"])
+    text = (f"Possible from step {group['possible_from']['number']} on: entered from {froms}, or by the operator's "
+            "jump at any step." if froms else "Entered by the operator's jump, at any step.")
+    e = group.get("expected")
+    if e and e["median"] is not None:
+        n = len(group["steps"])
+        untimed = (f"; {e['untimed_steps']} of its {n} steps never timed, counted by their written waits"
+                   if e["untimed_steps"] else "")
+        spread = f" ({fmt_duration(e['min'])}–{fmt_duration(e['max'])})" if e["max"] != e["min"] else ""
+        text += f" Takes about {fmt_duration(e['median'])}{spread}{untimed}."
+    return text
+
+
 def _step(s: dict, out: TextIO, rec: bool) -> None:
     x = s.get("execution")
-    status = f" [{x['status'].upper()}]" if rec and x else ""
+    status = f" — {x['status'].upper()}" if rec and x else ""
     out.write(f"#### {s['number']}. {s['title']} ({inline(s['id'])}){status}\n\n")
     if s["body"]:
         out.write(s["body"].strip() + "\n\n")
-    facts = []
-    if s["condition"]:
-        c = s["condition"]
-        applies = {True: "applies", False: "does not apply", None: "decided at run time"}[c["applies"]]
-        facts.append(f"Only when {inline(c['expression'])} ({applies})")
-    if s["action"]:
-        facts.append(f"Action {inline(s['action'])}" + (f" with {inline(json.dumps(s['with'], default=str))}"
-                                                           if s["with"] else ""))
-    facts += [f"Gate: {g}" for g in s["gates"]]
-    if s["wait"]:
-        facts.append(f"Timer: wait {s['wait']} before the step is done")
-    if s["timeout"]:
-        facts.append(f"Timeout {s['timeout']}" + (f", {s['retries']} retries" if s["retries"] else ""))
-    if s["cwd"]:
-        facts.append(f"Working directory {inline(s['cwd'])}")
-    if s["interactive"]:
-        facts.append("Interactive: the terminal is handed to the operator")
-    if s["capture"]:
-        facts.append("Captures " + ", ".join(inline(k) for k in s["capture"]))
-    for p in s["panes"]:
-        until = f", done when a line matches {inline(p['until'])}" if p["until"] else ""
-        every = f" every {p['every']}" if p["every"] else ""
-        facts.append(f"Live pane \"{p['title']}\": {p['kind']} {inline(p['source'])}{every}{until}")
-    out.write("".join(f"- {f}\n" for f in facts) + ("\n" if facts else ""))
+    items = step_items(s, rec)
+    out.write("".join(f"- {f}\n" for f in items) + ("\n" if items else ""))
     if s["command"]:
         if not s["command_resolved"]:
-            out.write("Command (`{{ name }}` is filled in at run time):\n\n")
+            out.write("Command (a ‹name› is known only during the run):\n\n")
         fence(out, s["command"].rstrip("\n").splitlines(), "bash")
     if s["decide"]:
         out.write(f"Decision: **{s['decide']['question']}**\n\n")
         for o in s["decide"]["options"]:
-            goto = f" -> go to {inline(o['goto'])}" if o["goto"] else " -> continue"
+            goto = f" → go to {inline(o['goto'])}" if o["goto"] else " → continue"
             out.write(f"- {o['label']}{goto}\n")
         out.write("\n")
     if s["checks"] and not rec:
-        out.write(("Criteria:" if s["decide"] else "Checks:") + "\n\n" + "".join(f"- [ ] {c}\n" for c in s["checks"]) + "\n")
+        out.write(("Criteria:" if s["decide"] else "Checks:") + "\n\n"
+                  + "".join(f"- {UNTICKED} {c}\n" for c in s["checks"]) + "\n")
     if rec and x:
         _execution(s, x, out)
+
+
+def step_items(s: dict, rec: bool) -> list[str]:
+    """What the runbook says about a step besides its command, one Markdown line each."""
+    items = []
+    if s["condition"]:
+        c = s["condition"]
+        applies = {True: "applies", False: "does not apply", None: "decided at run time"}[c["applies"]]
+        items.append(f"Only when {inline(c['expression'])} ({applies})")
+    if s["action"]:
+        items.append(f"Action {inline(s['action'])}" + (f" with {inline(json.dumps(s['with'], default=str, ensure_ascii=False))}"
+                                                       if s["with"] else ""))
+    items += [f"Gate: {g}" for g in s["gates"]]
+    if s["wait"]:
+        items.append(f"Timer: wait {s['wait']} before the step is done")
+    if s["timeout"]:
+        items.append(f"Timeout {s['timeout']}" + (f", {s['retries']} retries" if s["retries"] else ""))
+    if s["cwd"]:
+        items.append(f"Working directory {inline(s['cwd'])}")
+    if s["interactive"]:
+        items.append("Interactive: the terminal is handed to the operator")
+    if s["capture"]:
+        items.append("Captures " + ", ".join(inline(k) for k in s["capture"]))
+    for p in s["panes"]:
+        until = f", done when a line matches {inline(p['until'])}" if p["until"] else ""
+        every = f" every {p['every']}" if p["every"] else ""
+        items.append(f"Pane {p['number']} “{p['title']}”: {p['kind']} {inline(p['source'])}{every}{until}")
+    if not rec and s.get("expected"):
+        items.append(_expected_step(s["expected"]))
+    return items
 
 
 def _execution(s: dict, x: dict, out: TextIO) -> None:
@@ -222,41 +356,42 @@ def _execution(s: dict, x: dict, out: TextIO) -> None:
         for i, label in enumerate(s["checks"]):
             t = last.get(i)
             if t and t["checked"]:
-                out.write(f"- [x] {label} (ticked by {t['actor']} at {fmt_clock(t['ts'])})\n")
+                early = (f" **— ticked {fmt_duration(t['early'])} before the wait was over**"
+                         if t["early"] is not None else "")
+                out.write(f"- {TICKED} {label} — ticked by {t['actor']} at {fmt_clock(t['ts'])}{early}\n")
             else:
-                out.write(f"- [ ] {label}\n")
+                out.write(f"- {UNTICKED} {label} — not ticked\n")
+        for t in x["ticks"]:
+            if not t["checked"]:
+                out.write(f"- unticked “{t['label']}” by {t['actor']} at {fmt_clock(t['ts'])}\n")
         out.write("\n")
-        untick = [t for t in x["ticks"] if not t["checked"]]
-        if untick:
-            out.write("".join(f"- unticked \"{t['label']}\" by {t['actor']} at {fmt_clock(t['ts'])}\n"
-                              for t in untick) + "\n")
     if x["reason"] and x["status"] in ("skipped", "done", "failed") and not x["attempts"]:
-        out.write(f"Reason: {x['reason']}\n\n")
+        by = f" by {x['settled_by']}" if x["settled_by"] else ""
+        out.write(f"{x['status'].capitalize()}{by}: {x['reason']}\n\n")
     if x["attempts"]:
         table(out, ["Attempt", "Started by", "Started", "Duration", "Exit code", "Result"],
-              [[a["attempt"], a["started_by"], fmt_time(a["started"]), fmt_duration(a["duration"]),
+              [[a["attempt"], a["started_by"], fmt_clock(a["started"]), fmt_duration(a["duration"]),
                 "" if a["exit_code"] is None else a["exit_code"],
                 (a["status"] or ("running" if a["finished"] is None else "")) + (f": {a['error']}" if a["error"] else "")]
                for a in x["attempts"]])
+    items = []
     for t in x["timers"]:
-        exp = f", expired {fmt_clock(t['expired'])}" if t["expired"] else ", not expired"
-        out.write(f"- Timer {t['timer']}: started {fmt_clock(t['started'])}, runs to "
-                  f"{fmt_clock(t['deadline'])}{exp}\n")
+        exp = f", over at {fmt_clock(t['expired'])}" if t["expired"] else ", not over"
+        what = "Wait" if t["timer"] == "wait" else "Gate"
+        items.append(f"{what}: from {fmt_clock(t['started'])} to {fmt_clock(t['deadline'])}{exp}")
     for p in x["panes"]:
-        out.write(f"- Pane {p['pane']} {p['how']} at {fmt_clock(p['ts'])}: {inline(p['line'])}\n")
+        items.append(f"Pane {p['pane']} “{p['title']}” {p['how']} at {fmt_clock(p['ts'])}: {inline(p['line'] or '-')}")
     if x["decision"]:
         d = x["decision"]
         goto = f", went to {inline(d['goto'])}" if d["goto"] else ""
-        out.write(f"- **Decision** by {d['actor']} at {fmt_clock(d['ts'])}: \"{d['label'] or d['option']}\"{goto}"
-                  + (f". Reason: {d['reason']}" if d["reason"] else "") + "\n")
+        items.append(f"**Decision** by {d['actor']} at {fmt_clock(d['ts'])}: “{d['label'] or d['option']}”{goto}"
+                     + (f". Reason: {d['reason']}" if d["reason"] else ""))
     for dv in x["deviations"]:
-        out.write(f"- **Deviation** by {dv['actor']} at {fmt_clock(dv['ts'])}: {dv['what']}"
-                  + (f". Reason: {dv['reason']}" if dv["reason"] else "")
-                  + (f". Resolved: {dv['resolution']}" if dv["resolution"] else "") + "\n")
+        items.append(f"**Deviation** by {dv['actor']} at {fmt_clock(dv['ts'])}: {dv['what']}"
+                     + (f". Resolved: {dv['resolution']}" if dv["resolution"] else ""))
     for n in x["notes"]:
-        out.write(f"- Note by {n['actor']} at {fmt_clock(n['ts'])}: {n['text']}\n")
-    if x["timers"] or x["panes"] or x["decision"] or x["deviations"] or x["notes"]:
-        out.write("\n")
+        items.append(f"Note by {n['actor']} at {fmt_clock(n['ts'])}: {n['text']}")
+    out.write("".join(f"- {i}\n" for i in items) + ("\n" if items else ""))
     for a in x["attempts"]:
         if a["captured"]:
             table(out, ["Captured variable", "Value"], [[k, _value(v)] for k, v in a["captured"].items()])
@@ -266,7 +401,7 @@ def _execution(s: dict, x: dict, out: TextIO) -> None:
         for o in a["output"]:
             what = (f"last {o['shown_lines']} of {o['total_lines']} lines" if o["trimmed"]
                     else f"{o['total_lines']} line{'s' if o['total_lines'] != 1 else ''}")
-            out.write(f"Output, attempt {a['attempt']}, {o['stream']} ({what}):\n\n")
+            out.write(f"{o['label']}, attempt {a['attempt']} ({what}):\n\n")
             fence(out, o["lines"], "text")
 
 
@@ -280,3 +415,66 @@ def _approval(doc: dict, out: TextIO, rec: bool) -> None:
     rows += [["Approver", name, "", "", ""] for name in doc["approval"]["approvers"]]
     rows += [["CAB", "", "", "", ""]]
     table(out, ["Role", "Name", "Decision", "Signature", "Date"], rows)
+
+
+def _who(x: dict) -> str:
+    """The people who acted on a step (started, ticked, decided, skipped or marked it); "-" for the engine."""
+    who = [a["started_by"] for a in x["attempts"]] + [t["actor"] for t in x["ticks"]]
+    who += [x["decision"]["actor"]] if x["decision"] else []
+    who += [x["settled_by"]] if x["settled_by"] else []
+    people = [w for w in dict.fromkeys(who) if w not in ("engine", "auto")]
+    return ", ".join(people) or "-"
+
+
+# ---- the short form, for a Jira description -------------------------------------------------------
+def write_summary(doc: dict, out: TextIO, limit: int = JIRA_LIMIT) -> None:
+    """The facts, the outcome, every deviation, the people and one line per step, cut to fit `limit`
+    characters (a Jira description): what does not fit is counted, never silently dropped."""
+    rec = doc["kind"] == "record"
+    head = io.StringIO()
+    head.write(title_line(doc, summary=True))
+    if rec:
+        _rehearsal_note(doc, head)
+    table(head, ["Item", "Value"], facts(doc))
+    if rec:
+        _outcome(doc, head)
+    else:
+        _timing(doc, head)
+    tail = io.StringIO()
+    tail.write("Full " + ("record" if rec else "plan") + ": `deploytui " + (f"export {doc['run']['id']}" if rec else
+                                                                           f"plan {doc['runbook']['path']}")
+               + " --format html` (or `--format pdf`).\n")
+    steps = [s for g in doc["sections"] + doc["rollback"] for s in g["steps"]
+             if not rec or s["execution"]["status"] != "not on this run's path"]
+    budget = limit - len(head.getvalue()) - len(tail.getvalue()) - 200
+    body = io.StringIO()
+    if rec:
+        for n in range(len(doc["deviations"]), -1, -1):  # every deviation that fits, the rest counted
+            trial = io.StringIO()
+            _deviations({**doc, "deviations": doc["deviations"]}, trial, limit=n)
+            if len(trial.getvalue()) <= budget // 2 or n == 0:
+                body.write(trial.getvalue())
+                break
+        _people(doc, body)
+    rows = []
+    for s in steps:
+        if rec:
+            x = s["execution"]
+            a = x["attempts"][-1] if x["attempts"] else None
+            rows.append([s["number"], s["title"], x["status"], _who(x),
+                         fmt_clock(a["started"]) if a else "", fmt_duration(a["duration"]) if a else ""])
+        else:
+            rows.append([s["number"], s["title"], "rollback" if s["section"] in {g["id"] for g in doc["rollback"]}
+                         else "", _expected_step(s["expected"]).removeprefix("Usually takes ")])
+    head_row = ["#", "Step", "Status", "By", "Started", "Took"] if rec else ["#", "Step", "Section", "Usually takes"]
+    out.write(head.getvalue() + body.getvalue() + "## Steps\n\n")
+    room = budget - len(body.getvalue())
+    for n in range(len(rows), -1, -1):
+        trial = io.StringIO()
+        table(trial, head_row, rows[:n])
+        if len(trial.getvalue()) <= room or n == 0:
+            out.write(trial.getvalue())
+            if n < len(rows):
+                out.write(f"… and {len(rows) - n} more steps in the full {'record' if rec else 'plan'}.\n\n")
+            break
+    out.write(tail.getvalue())

@@ -31,13 +31,18 @@ class ActionSpecLike(Protocol):
 Actions = Mapping[str, ActionSpecLike]
 
 
-def check_file(path: str, actions: Actions) -> tuple[Runbook | None, list[str]]:
-    """Load and lint; returns the runbook (None when it did not load) and the problem lines."""
+def check_file(path: str, actions: Actions) -> tuple[Runbook | None, list[Problem | str]]:
+    """Load and lint; returns the runbook (None when it did not load) and its problems (warnings included)."""
     try:
         book = load(path)
     except RunbookError as e:
-        return None, e.problems
-    return book, [str(p) for p in lint(book, actions)]
+        return None, list(e.problems)
+    return book, list(lint(book, actions))
+
+
+def errors(book: Runbook, actions: Actions) -> list[Problem]:
+    """The problems that keep a runbook from running (`run` and `rehearse` refuse them, as `check` does)."""
+    return [p for p in lint(book, actions) if not p.warning]
 
 
 def known_names(book: Runbook) -> set[str]:
@@ -51,8 +56,8 @@ def lint(book: Runbook, actions: Actions) -> list[Problem]:
     out: list[Problem] = []
     lines = LineMap(book.text)
 
-    def add(loc: tuple, where: str, field: str, message: str) -> None:
-        out.append(Problem(book.path, lines.find(loc), where, field, message))
+    def add(loc: tuple, where: str, field: str, message: str, warning: bool = False) -> None:
+        out.append(Problem(book.path, lines.find(loc), where, field, message, warning))
 
     names = known_names(book)
     step_ids = [s.id for s in book.steps]
@@ -93,8 +98,8 @@ def lint(book: Runbook, actions: Actions) -> list[Problem]:
     for j, sec in enumerate(book.sections):
         if sec.on_demand and sec.id not in gotos:
             add(("sections", j), f"section '{sec.id}'", "on_demand",
-                "unreachable: no decision's goto leads here (add a `decide` option with goto = "
-                f"\"{sec.id}\")")
+                "no decision's goto leads here: only the operator's jump (b) reaches it (add a `decide` option "
+                f"with goto = \"{sec.id}\" if the runbook should offer it)", warning=True)
         if sec.on_demand and not book.steps_of_section(sec.id):
             add(("sections", j), f"section '{sec.id}'", "", "on-demand section has no steps")
     out.sort(key=lambda p: p.line or 0)
@@ -107,6 +112,8 @@ def _lint_header(book: Runbook, add, names) -> None:
         _lint_template(value, ("runbook", field), "runbook", field, add, names)
     if book.notify and book.notify.slack:
         _lint_template(book.notify.slack, ("notify", "slack"), "notify", "slack", add, names)
+    for i, route in enumerate(book.notify.routes if book.notify else []):
+        _lint_template(route.slack, ("notify", "routes", i, "slack"), "notify", f"routes[{i}].slack", add, names)
 
 
 def _lint_schedule(book: Runbook, add) -> None:
@@ -117,6 +124,11 @@ def _lint_schedule(book: Runbook, add) -> None:
         for day in getattr(sched, field):
             if day.title() not in DAYS and day.title() not in FULL_DAYS:
                 add(("schedule", field), "schedule", field, f"{day!r} is not a day (use {', '.join(DAYS)})")
+    if sched.when:  # checked when the run starts: only the variables are known then
+        _lint_template(sched.when, ("schedule", "when"), "schedule", "when", add,
+                       set(book.vars) | set(templates.builtins()), expression=True)
+    if sched.holidays_around < 0:
+        add(("schedule", "holidays_around"), "schedule", "holidays_around", "must be 0 or more days")
     if sched.holidays:
         import holidays
 
@@ -260,11 +272,22 @@ def _lint_shell(text: str, loc, where, field, add, names) -> None:
     except templates.TemplateProblem as e:
         add(loc, where, field, f"template: {e}")
         return
-    quoted = quoted_markers(rendered)
+    contexts = marker_contexts(rendered)
+    raw = _raw_names(text)
     for name, mark in marks.items():
-        if mark in quoted:
-            add(loc, where, field,
-                f"{{{{ {name} }}}} is inside {quoted[mark]} quotes: values are shell-quoted automatically, remove the quotes")
+        context = contexts.get(mark)
+        if context in ("single", "double") and name not in raw:
+            add(loc, where, field, f"{{{{ {name} }}}} is inside {context} quotes: values are shell-quoted "
+                                   "automatically, remove the quotes")
+        elif context == "heredoc":
+            add(loc, where, field, f"{{{{ {name} }}}} is inside a heredoc the shell expands: a value can run code "
+                                   f"there. Pass it in `env` (NAME = \"{{{{ {name} }}}}\") and write \"$NAME\"")
+        elif context == "quoted heredoc":
+            add(loc, where, field, f"{{{{ {name} }}}} is inside a quoted heredoc: it is written with its shell quotes; "
+                                   "pass it in `env` if the text needs the bare value", warning=True)
+    for name, shell in _second_shell_uses(text):
+        add(loc, where, field, f"{{{{ {name} }}}} passes through a second shell ({shell}): one level of quoting is "
+                               f"undone there; write {{{{ {name} | remote }}}}", warning=True)
     if shutil.which("bash"):
         plain = rendered
         for mark in marks.values():
@@ -276,26 +299,101 @@ def _lint_shell(text: str, loc, where, field, add, names) -> None:
             add(loc, where, field, f"shell syntax: {msg}")
 
 
-def quoted_markers(shell: str) -> dict[str, str]:
-    """Markers that stand inside single or double quotes in `shell` (a small quote-state scanner)."""
+def _raw_names(text: str) -> set[str]:
+    """Variables the author placed with `| raw`: their quoting is the author's choice."""
+    return set(re.findall(r"{{-?\s*([A-Za-z_]\w*)\s*\|\s*raw\b", text))
+
+
+_SECOND_SHELL = re.compile(r"\b(ssh|sudo\s+(?:-\S+\s+)*(?:ba)?sh\s+-c|su\s+(?:-\S+\s+)*-c|(?:ba)?sh\s+-c|eval|"
+                           r"kubectl\s+exec|docker\s+exec)\b")
+
+
+def _second_shell_uses(text: str) -> list[tuple[str, str]]:
+    """(variable, the second shell) for each `{{ x }}` on a line after ssh, `sh -c`, eval, ... without `| remote`."""
+    found = []
+    for line in text.splitlines():
+        shell = _SECOND_SHELL.search(line)
+        if not shell:
+            continue
+        for expr in re.finditer(r"{{-?(.*?)-?}}", line[shell.end() :]):
+            body = expr.group(1)
+            name = re.match(r"\s*([A-Za-z_]\w*)", body)
+            if name and not re.search(r"\|\s*(remote|raw)\b", body):
+                found.append((name.group(1), " ".join(shell.group(1).split())))
+    return found
+
+
+_HEREDOC = re.compile(r"<<(-?)[ \t]*(['\"]?)([A-Za-z_0-9]+)\2")
+
+
+def marker_contexts(shell: str) -> dict[str, str]:
+    """Where each marker stands in `shell`: "single" or "double" quotes, a "heredoc" the shell expands, a
+    "quoted heredoc", or nowhere special (absent). A small scanner that knows quotes, escapes, comments,
+    `$(...)` (a new quoting context, even inside double quotes) and heredocs."""
     found: dict[str, str] = {}
-    state = None  # None, "'", '"'
-    i = 0
-    while i < len(shell):
-        c = shell[i]
+    stack: list[str | None] = [None]  # the quote state of each command-substitution level
+    heredocs: list[tuple[str, bool, bool]] = []  # delimiter, strip tabs, quoted: bodies start at the next line
+    i, n = 0, len(shell)
+    while i < n:
+        c, state = shell[i], stack[-1]
         if shell.startswith("__dtv", i):
             end = shell.find("__", i + 5)
-            if end != -1 and state:
+            if end == -1:
+                i += 1
+                continue
+            if state:
                 found[shell[i : end + 2]] = "double" if state == '"' else "single"
-            i = end + 2 if end != -1 else i + 1
+            i = end + 2
             continue
-        if c == "\\" and state != "'":
+        if state == "'":
+            if c == "'":
+                stack[-1] = None
+            i += 1
+            continue
+        if c == "\\":
             i += 2
             continue
-        if state is None and c in "'\"":
-            state = c
-        elif state == c:
-            state = None
+        if shell.startswith("$(", i) and not shell.startswith("$((", i):
+            stack.append(None)
+            i += 2
+            continue
+        if c == ")" and state is None and len(stack) > 1:
+            stack.pop()
+            i += 1
+            continue
+        if state == '"':
+            if c == '"':
+                stack[-1] = None
+            i += 1
+            continue
+        if c in "'\"":
+            stack[-1] = c
+        elif c == "#" and (i == 0 or shell[i - 1] in " \t\n;|&("):
+            end = shell.find("\n", i)
+            i = n if end == -1 else end
+            continue
+        elif shell.startswith("<<<", i):  # a here-string is a word like any other
+            i += 3
+            continue
+        elif shell.startswith("<<", i):
+            m = _HEREDOC.match(shell, i)
+            if m:
+                heredocs.append((m.group(3), m.group(1) == "-", bool(m.group(2))))
+                i = m.end()
+                continue
+        elif c == "\n" and heredocs:
+            i += 1
+            for delimiter, strip_tabs, quoted in heredocs:
+                while i < n:
+                    end = shell.find("\n", i)
+                    line = shell[i : n if end == -1 else end]
+                    i = n if end == -1 else end + 1
+                    if (line.lstrip("\t") if strip_tabs else line) == delimiter:
+                        break
+                    for mark in re.findall(r"__dtv\d+__", line):
+                        found[mark] = "quoted heredoc" if quoted else "heredoc"
+            heredocs = []
+            continue
         i += 1
     return found
 
@@ -303,8 +401,11 @@ def quoted_markers(shell: str) -> dict[str, str]:
 def _lint_action(actions: Actions, name: str, params: dict, loc, where, prefix: str, add) -> None:
     spec = actions.get(name)
     if spec is None:
-        known = ", ".join(sorted(actions)) or "none registered"
-        add(loc + ("uses",), where, f"{prefix}uses", f"unknown action {name!r} (known: {known})")
+        import difflib
+
+        family = sorted(a for a in actions if a.split(".")[0] == name.split(".")[0])
+        near = difflib.get_close_matches(name, list(actions), n=3) or family[:8] or sorted(actions)[:8]
+        add(loc + ("uses",), where, f"{prefix}uses", f"unknown action {name!r} (did you mean: {', '.join(near)}?)")
         return
     problem = spec.check_params(params)
     if problem:

@@ -24,10 +24,12 @@ class Problem:
     where: str  # "step 'recycle'", "vars 'rc'", "schedule", "runbook"
     field: str  # "with.url", "panes[0].until", "" when the whole thing is wrong
     message: str
+    warning: bool = False  # worth a look, but the runbook may run
 
     def __str__(self) -> str:
         loc = f"{self.file}:{self.line}" if self.line else self.file
-        parts = [loc, self.where] + ([self.field] if self.field else []) + [self.message]
+        message = f"warning: {self.message}" if self.warning else self.message
+        parts = [loc, self.where] + ([self.field] if self.field else []) + [message]
         return ": ".join(p for p in parts if p)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Strict(BaseModel):
@@ -21,6 +21,7 @@ class Header(Strict):
     release: str = ""  # template, e.g. "RC {{ rc }}"
     risks: list[str] = Field(default_factory=list)  # declared for the CAB plan
     approvers: list[str] = Field(default_factory=list)
+    approve: int | str | None = None  # sign-offs every `danger` step needs (a step's own `approve` wins)
 
 
 class Window(Strict):
@@ -34,7 +35,9 @@ class Schedule(Strict):
     avoid: list[str] = Field(default_factory=list)  # refused unless overridden with a reason
     holidays: str | None = None  # country code for the `holidays` package
     subdivision: str | None = None
+    holidays_around: int = 0  # a holiday this many days before or after the deploy counts too
     window: Window | None = None
+    when: str | None = None  # the schedule applies only when this is true, e.g. "release_kind == 'weekly'"
 
 
 class Var(Strict):
@@ -102,22 +105,55 @@ class Step(Strict):
     auto: bool = False
     rehearse: str | None = None  # shell stand-in used by `deploytui rehearse` instead of run/uses
     pty: bool = True
+    approve: int | str | None = None  # sign-offs needed before it runs: a number of people, or a group's name
 
     @property
     def has_command(self) -> bool:
         return bool(self.run or self.uses)
 
 
+def sign_offs_needed(book: Runbook, step: Step) -> tuple[int, str | None]:
+    """(how many people must sign off, the group they must belong to) before `step` runs; (0, None): none."""
+    need = step.approve if step.approve is not None else (book.runbook.approve if step.danger else None)
+    if need is None or need == 0:
+        return 0, None
+    if isinstance(need, int):
+        return need, None
+    return 1, need
+
+
 class Section(Strict):
     id: str
     title: str
     on_demand: bool = False
+    rollback: bool = False  # an on-demand section that undoes the deploy: a run ending in it has rolled back
     body: str | None = None
+
+    @model_validator(mode="after")
+    def _rollback_is_on_demand(self) -> Section:
+        if self.rollback and not self.on_demand:
+            raise ValueError("rollback = true needs on_demand = true (a rollback is entered only when decided)")
+        return self
+
+
+def _default_events() -> list[str]:
+    return ["run_started", "step_finished", "decision", "run_finished"]
+
+
+class SlackRoute(Strict):
+    slack: str  # webhook URL template
+    events: list[str] = Field(default_factory=_default_events)  # event kinds, or "step_failed"
 
 
 class Notify(Strict):
     slack: str | None = None  # webhook URL template, usually "{{ slack_webhook }}" from a secret var
-    events: list[str] = Field(default_factory=lambda: ["run_started", "step_finished", "decision", "run_finished"])
+    events: list[str] = Field(default_factory=_default_events)
+    routes: list[SlackRoute] = Field(default_factory=list)  # more channels, each hearing its own events
+
+    def channels(self) -> list[tuple[str, str, list[str]]]:
+        """(field, webhook template, events) of every channel."""
+        main = [("notify.slack", self.slack, self.events)] if self.slack else []
+        return main + [(f"notify.routes[{i}].slack", r.slack, r.events) for i, r in enumerate(self.routes)]
 
 
 class Lock(Strict):

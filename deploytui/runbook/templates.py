@@ -1,5 +1,13 @@
 """Jinja2 templates for runbooks: sandboxed, undefined variables are errors, and every value that
-lands in a shell command is shell-quoted, so no variable value can change the command's structure."""
+lands in a shell command is shell-quoted, so no variable value can change the command's structure.
+
+Three ways to render, for three readers:
+- `render(text, vars, shell=True, secrets=...)`: a command for bash. A secret variable becomes a reference to
+  an environment variable (`"$DEPLOYTUI_SECRET_DB_PASSWORD"`) that the engine hands to the child, so the
+  secret is in no command line, screen or `ps` listing.
+- `render(text, vars)`: a value for a native action (secrets are real values, in memory only).
+- `for_people(text, vars, secrets=...)`: anything a person or pair reads (titles, headers, Slack, dialogs,
+  plans): secrets masked, unknown variables shown as ‹name›, never raw template syntax."""
 
 from __future__ import annotations
 
@@ -7,11 +15,12 @@ import getpass
 import os
 import shlex
 import socket
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
@@ -20,7 +29,32 @@ class TemplateProblem(ValueError):
     """A template that does not render: undefined variable, syntax error, sandbox refusal."""
 
 
+SECRET_SHOWN = "••••••"
+SECRET_ENV_PREFIX = "DEPLOYTUI_SECRET_"
+
+
+def secret_env_name(name: str) -> str:
+    """The environment variable that carries secret variable `name` to a command."""
+    return SECRET_ENV_PREFIX + "".join(c if c.isalnum() else "_" for c in name).upper()
+
+
+class SecretRef(str):
+    """A secret variable inside a shell command: the command refers to it, the child's environment holds it."""
+
+    def __new__(cls, name: str) -> SecretRef:
+        return super().__new__(cls, "$" + secret_env_name(name))
+
+
+class Masked(str):
+    """A secret variable in text a person reads."""
+
+    def __new__(cls) -> Masked:
+        return super().__new__(cls, SECRET_SHOWN)
+
+
 def _shell_finalize(value: Any) -> str:
+    if isinstance(value, SecretRef):
+        return f'"{value}"'  # double quotes: the shell expands it, as one word, never as code
     if isinstance(value, Markup):  # `{{ x | raw }}`: the author takes responsibility
         return str(value)
     if isinstance(value, bool):
@@ -32,15 +66,33 @@ def _raw(value: Any) -> Markup:
     return Markup(str(value))
 
 
-@lru_cache(maxsize=2)
-def _env(shell: bool) -> SandboxedEnvironment:
+def _remote(value: Any) -> Markup:
+    """`{{ x | remote }}`: quoted for a second shell too (`ssh host cmd ...`, `sudo sh -c ...`, `bash -c ...`),
+    where one level of quoting is undone before the remote shell reads the words."""
+    if isinstance(value, SecretRef):
+        return Markup(shlex.quote(f'"{value}"'))  # expands here; the remote shell gets one quoted word
+    return Markup(shlex.quote(shlex.quote(str(value))))
+
+
+class _PeopleUndefined(ChainableUndefined):
+    """An unknown variable in text for people: shown as ‹name› (a plan before the value is known)."""
+
+    def __str__(self) -> str:
+        return f"‹{self._undefined_name}›"
+
+    __html__ = __str__
+
+
+@lru_cache(maxsize=3)
+def _env(shell: bool, people: bool = False) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
-        undefined=StrictUndefined,
+        undefined=_PeopleUndefined if people else StrictUndefined,
         finalize=_shell_finalize if shell else None,
         keep_trailing_newline=True,
         autoescape=False,
     )
     env.filters["raw"] = _raw
+    env.filters["remote"] = _remote
     return env
 
 
@@ -66,12 +118,35 @@ def current_operator() -> str:
         return "unknown"
 
 
-def render(text: str, variables: dict[str, Any], *, shell: bool = False) -> str:
-    """Render `text`; in shell commands (`shell=True`) every `{{ value }}` is shell-quoted."""
+def render(text: str, variables: dict[str, Any], *, shell: bool = False, secrets: Iterable[str] = ()) -> str:
+    """Render `text`; in shell commands (`shell=True`) every `{{ value }}` is shell-quoted and each variable
+    named in `secrets` becomes a reference to its environment variable (see `secret_environment`)."""
+    if shell:
+        variables = {**variables, **{n: SecretRef(n) for n in secrets if n in variables}}
     try:
         return _env(shell).from_string(text).render(variables)
     except TemplateError as e:
         raise TemplateProblem(_describe(e)) from None
+
+
+def secret_environment(variables: dict[str, Any], secrets: Iterable[str]) -> dict[str, str]:
+    """The environment a command needs for the secret references `render(..., shell=True)` wrote."""
+    return {secret_env_name(n): str(variables[n]) for n in secrets if n in variables}
+
+
+def for_people(text: str | None, variables: dict[str, Any], *, secrets: Iterable[str] = ()) -> str:
+    """Text a person or a pair reads: secrets masked, unknown variables as ‹name›, never raw template syntax.
+    A template that cannot render at all (a syntax error `check` reports) is shown with its markers
+    stripped rather than as Jinja."""
+    if not text:
+        return ""
+    if "{" not in text:
+        return text
+    shown = {**variables, **{n: Masked() for n in secrets if n in variables}}
+    try:
+        return _env(False, people=True).from_string(text).render(shown)
+    except TemplateError:
+        return text.replace("{{", "‹").replace("}}", "›").replace("{%", "‹").replace("%}", "›")
 
 
 def render_value(value: Any, variables: dict[str, Any]) -> Any:

@@ -9,22 +9,52 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import UserError
+from ..text.redact import MIN_SECRET_LEN
 from . import templates
 from .model import Runbook, Var
 
 
 def problem(name: str, spec: Var, value: str) -> str | None:
-    """Why `value` is not acceptable for the variable, or None."""
+    """Why `value` is not acceptable for the variable, or None. A secret's value is never in the answer."""
+    if spec.secret and 0 < len(value) < MIN_SECRET_LEN:  # empty: not set, nothing to mask
+        # refused, not masked: masking a 1-3 character value would mask that text all through the output,
+        # and masking it only as a whole word would show it inside longer words
+        return (f"{name}: a secret must be at least {MIN_SECRET_LEN} characters long, since deploytui masks "
+                f"secrets in output by their value (this one has {len(value)})")
+    shown = "the value given" if spec.secret else repr(value)
     if spec.choices and value not in spec.choices:
-        return f"{name}: {value!r} is not one of {', '.join(spec.choices)}"
+        return f"{name}: {shown} is not one of {', '.join(spec.choices)}"
     if spec.pattern and not re.fullmatch(spec.pattern, value):
-        return f"{name}: {value!r} does not match {spec.pattern}"
+        return f"{name}: {shown} does not match {spec.pattern}"
     return None
 
 
+def env_name(name: str) -> str:
+    """The environment variable any runbook variable can be given through (the way for secrets in pipelines)."""
+    return "DEPLOYTUI_VAR_" + "".join(c if c.isalnum() else "_" for c in name).upper()
+
+
+def from_environment(name: str, spec: Var, environ: Mapping[str, str]) -> str | None:
+    for key in (spec.from_env, env_name(name)):
+        if key and environ.get(key):
+            return environ[key]
+    return None
+
+
+def refuse_secrets_on_the_command_line(book: Runbook, given: Mapping[str, str]) -> None:
+    """A secret on the command line is in every user's `ps` (and in `share`'s printed commands): refused."""
+    for name in given:
+        spec = book.vars.get(name)
+        if spec is not None and spec.secret:
+            where = f"{spec.from_env} or {env_name(name)}" if spec.from_env else env_name(name)
+            raise UserError(f"--var {name}: a secret on the command line is visible to every user in `ps`: set "
+                            f"{where} in the environment instead, or leave it for the start form to ask", 2)
+
+
 def default_for(name: str, spec: Var, builtins: dict[str, Any], environ: Mapping[str, str]) -> str | None:
-    if spec.from_env and environ.get(spec.from_env):
-        return environ[spec.from_env]
+    found = from_environment(name, spec, environ)
+    if found is not None:
+        return found
     if spec.default is None:
         return None
     try:
@@ -81,5 +111,8 @@ def secret_values(book: Runbook, values: Mapping[str, Any]) -> list[str]:
     return [str(values[n]) for n, spec in book.vars.items() if spec.secret and values.get(n)]
 
 
+SECRET_VAR = "[SECRET]"  # a secret variable's value, as the journal keeps it
+
+
 def masked(book: Runbook, values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: ("[SECRET]" if k in book.vars and book.vars[k].secret else v) for k, v in values.items()}
+    return {k: (SECRET_VAR if k in book.vars and book.vars[k].secret else v) for k, v in values.items()}

@@ -95,7 +95,7 @@ class World:
         return [f"REHEARSAL of {self.book_id}: {sealed}; {scale}", *self.lines]
 
     def started(self) -> dict:
-        """What the run's record keeps about its world (run_started data)."""
+        """What the run's record keeps about its world (run_started's faults, seal and world)."""
         return {"faults": sorted(self.faults), "seal": self.seal,
                 "world": {"id": self.ident, "snapshot": str(self.snapshot_path or ""), "workdir": str(self.workdir),
                           "clock_offset": round(self.clock.offset, 3), "time_scale": self.time_scale}}

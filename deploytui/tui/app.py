@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable
 
@@ -29,7 +30,15 @@ from . import calm_garbage_collector
 from .messages import EngineEvent
 from .notify import osc_sequences
 from .output import OutputStore
-from .screens.dialogs import ChoiceDialog, ConfirmDialog, DangerDialog, DiffDialog, ReasonDialog
+from .screens.dialogs import (
+    ChoiceDialog,
+    ConfirmDialog,
+    DangerDialog,
+    DiffDialog,
+    ReasonDialog,
+    StopDialog,
+    TextDialog,
+)
 from .screens.run import DriveScreen
 from .screens.start import ScheduleDialog, VarsForm
 from .view import journal_loader, live_view
@@ -47,15 +56,17 @@ class DeployApp(App):
                  need_form: bool = False, operator: str | None = None, break_lock: str | None = None,
                  time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
                  banner: list[str] | None = None, clock: Clock | None = None, blink: bool = True,
-                 started: dict | None = None):
+                 faults: list[str] | None = None, seal: str = "", on_run=None,
+                 world: dict | None = None):
         super().__init__()
+        self.faults, self.seal, self.world = list(faults or []), seal, world  # a rehearsal's, for run_started
+        self.on_run = on_run  # told of the run once it exists (the CLI publishes it for followers)
         self.journal, self.book = journal, book
         self.values, self.need_form = dict(values or {}), need_form
         self.operator, self.break_lock = operator, break_lock
         self.time_scale, self.rehearsal, self.env = time_scale, rehearsal, env
         self.banner = banner or []
         self.clock = clock
-        self.started = started  # more for run_started (a rehearsal's world)
         self.blink = blink
         self.current_run: Run | None = None
         self.view = None
@@ -66,11 +77,18 @@ class DeployApp(App):
     # ---- starting ---------------------------------------------------------------------------
     def attach(self, run: Run) -> None:
         self.current_run, self.book = run, run.book
+        if self.on_run is not None:
+            self.on_run(run)
         store = OutputStore(loader=journal_loader(self.journal, run.run_id, run.state))
         self.view = live_view(run, store, usual_durations(self.journal, run.book.runbook.id))
         run.subscribe(lambda e: self.post_message(EngineEvent(e)), store.add, store.add_table)
 
+    exit_requested = False  # SIGTERM or SIGHUP came before the app was running (run_app)
+
     def on_mount(self) -> None:
+        if self.exit_requested:
+            self.exit()
+            return
         calm_garbage_collector()
         if not self.blink:
             self.cursor_blink = False
@@ -88,7 +106,8 @@ class DeployApp(App):
         try:
             run = Run.start(self.journal, self.book, values, operator=self.operator, clock=self.clock,
                             time_scale=self.time_scale, rehearsal=self.rehearsal, env=self.env,
-                            handover=self.handover, break_lock=self.break_lock, started=self.started)
+                            handover=self.handover, break_lock=self.break_lock, faults=self.faults,
+                            seal=self.seal, world=self.world)
         except UserError as e:
             self.error = e
             self.exit(return_code=e.exit_code)
@@ -235,8 +254,12 @@ class DeployApp(App):
             self.action_rerun()
             return
         if step.danger and self.current_run.state.current == sid:
-            expected = self.current_run.state.info.get("environment") or sid
-            self.push_screen(DangerDialog(self._step_title(sid), expected),
+            why = self.current_run.allowed(sid).why_not("run")
+            if why:  # say why before asking anyone to type anything
+                self.notify(why, severity="warning", timeout=8)
+                return
+            self.push_screen(DangerDialog(self._step_title(sid), self.current_run.danger_word(),
+                                          self.view.command(sid)),
                              lambda typed: typed and self.intent(self.current_run.run_step, sid, confirm=typed))
             return
         self.intent(self.current_run.run_step, sid)
@@ -251,8 +274,8 @@ class DeployApp(App):
             if not reason:
                 return
             if step.danger and step.has_command and self.current_run.state.current == sid:
-                expected = self.current_run.state.info.get("environment") or sid
-                self.push_screen(DangerDialog(self._step_title(sid), expected),
+                self.push_screen(DangerDialog(self._step_title(sid), self.current_run.danger_word(),
+                                              self.view.command(sid)),
                                  lambda typed: typed and self.intent(self.current_run.rerun, sid, reason, confirm=typed))
             else:
                 self.intent(self.current_run.rerun, sid, reason)
@@ -262,14 +285,39 @@ class DeployApp(App):
     def action_skip(self) -> None:
         sid = self.selected
         if sid and self.current_run is not None:
-            self.push_screen(ReasonDialog(f"Skip: {self._step_title(sid)}"),
-                             lambda r: r and self.intent(self.current_run.skip, sid, r))
+            self._stopping_first(sid, "skip", "Stop it and skip the step",
+                                 lambda: self.push_screen(ReasonDialog(f"Skip: {self._step_title(sid)}"),
+                                                          lambda r: r and self.intent(self.current_run.skip, sid, r)))
 
     def action_mark(self, status: str) -> None:
         sid = self.selected
         if sid and self.current_run is not None:
-            self.push_screen(ReasonDialog(f"Mark {status}: {self._step_title(sid)}"),
-                             lambda r: r and self.intent(self.current_run.mark, sid, status, r))
+            self._stopping_first(
+                sid, status, f"Stop it and mark the step {status}",
+                lambda: self.push_screen(ReasonDialog(f"Mark {status}: {self._step_title(sid)}"),
+                                         lambda r: r and self.intent(self.current_run.mark, sid, status, r)))
+
+    def _stopping_first(self, sid: str, intent: str, yes: str, then) -> None:
+        """Skip, done and failed on a step whose command runs stop that command: ask before anything else, in
+        a dialog that keys typed for the command's own prompt cannot confirm."""
+        allowed = self.current_run.allowed(sid)
+        if intent not in allowed:
+            self.notify(allowed.why_not(intent) or "not possible now", severity="warning", timeout=8)
+            return
+        if not allowed.running:
+            then()
+            return
+        self.push_screen(StopDialog(f"{self._step_title(sid)} is running", "Its command is still running. "
+                                    "Stopping it ends it (TERM, then KILL), and the journal records that.", yes),
+                         lambda stop: stop and then())
+
+    def action_view_command(self) -> None:
+        sid = self.selected
+        command = self.view.command(sid) if sid and self.view else None
+        if not command:
+            self.notify("This step has no command.", severity="warning")
+            return
+        self.push_screen(TextDialog(f"Command of {self._step_title(sid)}", command))
 
     def action_override(self) -> None:
         """Override what blocks: the schedule, the deploy window's deadline, or the selected step's gate."""
@@ -418,7 +466,7 @@ class DeployApp(App):
             from ..reports.export import record
 
             fmt = self.EXPORT_FORMATS[choice][1]
-            text = record(self.journal, run.run_id, fmt, secrets=run.secrets.values())
+            text = record(self.journal, run.run_id, fmt, secrets=run.secret_values())
             name = f"deploy-record-{run.run_id}.{fmt}"
             self.deliver_text(io.StringIO(text), save_directory=self.export_dir, save_filename=name, name=name)
 
@@ -526,6 +574,7 @@ class DeployApp(App):
             SystemCommand("Add note", "Write a note into the journal (n)", self.action_note),
             SystemCommand("Copy command", "Copy the selected step's command to the clipboard (c)",
                           self.action_copy_command),
+            SystemCommand("View command", "The selected step's whole command (v)", self.action_view_command),
             SystemCommand("Open full output", "The selected step's whole output from the journal (O)",
                           self.action_full_output),
             SystemCommand("Toggle dark/light theme", "(t)", self.action_toggle_theme),
@@ -549,14 +598,16 @@ def build_app(*, journal, book: Runbook | None, given: dict[str, str] | None = N
               operator: str | None = None, break_lock: str | None = None, time_scale: float = 1.0,
               rehearsal: bool = False, env: dict | None = None, extra_vars: dict | None = None,
               banner: list[str] | None = None, clock: Clock | None = None, blink: bool = True,
-              form: bool | None = None, started: dict | None = None) -> DeployApp:
+              form: bool | None = None, faults: list[str] | None = None, seal: str = "",
+              on_run=None, world: dict | None = None) -> DeployApp:
     """The app, ready to run. Bad --var values and resume problems raise UserError here, before the
     screen opens. `form`: show the variables form (default: unless every variable was given)."""
     given = dict(given or {})
     if resume_id:
-        app = DeployApp(journal, book, operator=operator, env=env, banner=banner, clock=clock, blink=blink)
+        app = DeployApp(journal, book, operator=operator, env=env, banner=banner, clock=clock, blink=blink,
+                        on_run=on_run)
         app.attach(Run.resume(journal, resume_id, operator=operator, clock=clock, env=env, handover=app.handover,
-                              secrets=given, book=book))
+                              given=given, book=book))
         return app
     if book is None:
         raise UserError("give a RUNBOOK file, or --resume RUN", 2)
@@ -565,19 +616,40 @@ def build_app(*, journal, book: Runbook | None, given: dict[str, str] | None = N
     need_form = form if form is not None else bool(missing) or any(n not in given for n in book.vars)
     return DeployApp(journal, book, values=values, need_form=need_form, operator=operator, break_lock=break_lock,
                      time_scale=time_scale, rehearsal=rehearsal, env=env, banner=banner, clock=clock, blink=blink,
-                     started=started)
+                     faults=faults, seal=seal, on_run=on_run, world=world)
 
 
 def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale, rehearsal, env, extra_vars,
-            banner, clock: Clock | None = None, started: dict | None = None) -> None:
-    """What `deploytui run` (and `rehearse`) calls for the full-screen app."""
+            banner, faults=None, seal="", on_run=None, clock: Clock | None = None,
+            world: dict | None = None) -> None:
+    """What `deploytui run` (and `rehearse`) calls for the full-screen app. SIGTERM and a closed terminal
+    (SIGHUP) end the app like a quit: the run's commands are ended and the journal says why."""
+    import asyncio
+
+    from ..engine.ending import ending_signals, reason_for
+
     app = build_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
                     break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
-                    extra_vars=extra_vars, banner=banner, clock=clock, started=started)
+                    extra_vars=extra_vars, banner=banner, faults=faults, seal=seal, on_run=on_run,
+                    clock=clock, world=world)
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        app.exit_requested = True  # seen at mount when the app had not started yet
+        try:
+            asyncio.get_running_loop().call_soon(app.exit)
+        except RuntimeError:  # the app has not started, or has already stopped
+            pass
+
     try:
-        app.run()
+        with ending_signals(on_signal):
+            app.run()
     finally:
         if app.current_run is not None:
-            app.current_run.close()
+            signum = received[0] if received else None
+            app.current_run.close(reason_for(signum) if signum else "the operator quit", signal=signum)
+    if received:
+        sys.exit(128 + received[0])
     if app.error is not None:
         raise app.error

@@ -16,8 +16,11 @@ from textual.message import Message
 from textual.widgets import Label
 
 from ..engine.clock import Clock
+from ..errors import UserError
 from ..follow.feed import POLL_INTERVAL, Follow, Update
 from ..runbook import templates
+from ..runbook.variables import SECRET_VAR
+from ..text.redact import MASK
 from . import calm_garbage_collector
 from .output import KEEP_LINES, OutputStore
 from .screens.run import RunScreen
@@ -91,19 +94,25 @@ def follow_view(follow: Follow, store: OutputStore, clock: Clock) -> RunView:
         info = state.info
         return {"environment": info.get("environment", ""), "release": info.get("release", ""), **state.vars}
 
+    def secrets() -> list[str]:  # masked in the journal: shown as the driver shows them
+        return [k for k, v in state.vars.items() if v in (MASK, SECRET_VAR)]
+
     def command_for(step_id: str) -> str | None:
         if step_id in follow.commands:  # what the driver actually ran
             return follow.commands[step_id]
         step = follow.book.step(step_id)
         if step.run:
             try:
-                return templates.render(step.run, variables(), shell=True).strip()
+                return templates.render(step.run, variables(), shell=True, secrets=secrets()).strip()
             except templates.TemplateProblem:
                 return step.run.strip()
         return step.uses or None
 
+    def render(template: str | None) -> str:
+        return templates.for_people(template, variables(), secrets=secrets())
+
     return RunView(state=state, book=follow.book, store=store, clock=clock, variables=variables,
-                   command_for=command_for, read_only=True)
+                   command_for=command_for, read_only=True, render=render)
 
 
 class FollowScreen(RunScreen):
@@ -112,6 +121,7 @@ class FollowScreen(RunScreen):
     BINDINGS = [
         Binding("g", "app.follow_current", "Current step"),
         Binding("c", "app.copy_command", "Copy cmd"),
+        Binding("a", "app.sign", "Sign off"),
     ]
 
     def __init__(self, view: RunView, banner: str, **kw):
@@ -129,9 +139,10 @@ class FollowApp(App):
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
     def __init__(self, follow: Follow, *, clock: Clock | None = None, interval: float = POLL_INTERVAL,
-                 blink: bool = True):
+                 blink: bool = True, sign: bool = False):
         super().__init__()
         self.follow = follow
+        self.signing = sign  # `deploytui follow --sign`: this pair may sign off steps that ask for it
         self.clock = clock or Clock()
         self.interval = interval
         self.blink = blink
@@ -145,7 +156,18 @@ class FollowApp(App):
         who = s.info.get("operator") or row.operator
         where = f" in tmux {row.tmux}" if row.tmux else ""
         state = f" · finished: {s.outcome.replace('_', ' ')}" if s.outcome else " · open"
+        if not s.outcome and self.follow.stopped:
+            state = f" · THE DRIVER HAS STOPPED{self._last_words()}"
         return f" FOLLOWING {row.id} · driven by {who} on {row.host}{where} · read-only{state} "
+
+    def _last_words(self) -> str:
+        """What happened last, for a pair whose driver went silent."""
+        from ..events.describe import describe
+
+        events = getattr(self, "_last_event", None)
+        if events is None:
+            return ""
+        return f" · last: {describe(events, self.view.text_of_step).text}"
 
     def on_mount(self) -> None:
         calm_garbage_collector()
@@ -191,6 +213,8 @@ class FollowApp(App):
     async def on_feed_update(self, message: FeedUpdate) -> None:
         update = message.update
         self.follow.apply(update)
+        if update.events:
+            self._last_event = update.events[-1]
         for chunk in update.chunks:
             self.store.add(chunk.step, chunk.attempt, chunk.stream, chunk.data)
         self.store.applied = update.last_chunk
@@ -215,6 +239,13 @@ class FollowApp(App):
         screen = self.run_screen
         if screen is not None:
             screen.tick()
+            stopped = not self.follow.state.outcome and self.follow.stopped
+            if stopped != getattr(self, "_said_stopped", False):  # within a second of the driver going silent
+                self._said_stopped = stopped
+                screen.query_one("#follow-banner", Label).update(self.banner())
+                if stopped:
+                    self.notify("The driver has stopped: nothing moves until someone resumes the run.",
+                                severity="error", timeout=30)
 
     # ---- the follower's own actions (none changes the run) ----------------------------------------
     def action_follow_current(self) -> None:
@@ -235,16 +266,65 @@ class FollowApp(App):
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
 
+    def action_sign(self) -> None:
+        """Sign off the selected step's command as yourself (the four-eyes rule), after reading it whole."""
+        from ..runbook.model import sign_offs_needed
+        from .screens.dialogs import ConfirmDialog
+
+        screen = self.run_screen
+        sid = screen.selected if screen is not None else None
+        if not self.signing or sid is None or not hasattr(self.follow, "sign"):
+            self.notify("Signing off needs `deploytui follow --sign` on the driver's published run.",
+                        severity="warning")
+            return
+        need, group = sign_offs_needed(self.follow.book, self.follow.book.step(sid))
+        if not need:
+            self.notify("This step asks for no sign-off.", severity="warning")
+            return
+        command = self.view.command(sid) or ""
+
+        def signed(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                self.follow.sign(sid, command)
+            except UserError as e:
+                self.notify(str(e), severity="error", timeout=10)
+                return
+            self.notify("Signed off: the journal records it under your name.")
+
+        self.push_screen(ConfirmDialog(f"Sign off: {self.view.text(self.follow.book.step(sid).title)}",
+                                       f"As your own Unix user you approve this command:\n\n{command}",
+                                       yes="Sign off"), signed)
+
     async def action_quit(self) -> None:
         self._stopping = True
         self.exit()
 
+    def on_exit_app(self) -> None:
+        """However the app is told to end (q, a browser tab closed under `serve`, SIGTERM), the feed's thread
+        stops with it: a thread left polling would keep the process alive for ever."""
+        self._stopping = True
 
-def run_follow(follow: Follow) -> None:
-    """What `deploytui follow` calls."""
-    app = FollowApp(follow)
+
+def run_follow(follow: Follow, sign: bool = False) -> None:
+    """What `deploytui follow` calls. SIGTERM and SIGHUP end it (a browser tab closed under `serve`)."""
+    import asyncio
+
+    from ..engine.ending import ending_signals
+
+    app = FollowApp(follow, sign=sign)
+
+    def on_signal(_signum: int) -> None:
+        app._stopping = True
+        try:
+            asyncio.get_running_loop().call_soon(app.exit)
+        except RuntimeError:
+            pass
+
     try:
-        app.run()
+        with ending_signals(on_signal):
+            app.run()
     finally:
         app._stopping = True
         follow.close()

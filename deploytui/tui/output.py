@@ -6,27 +6,16 @@ stream are held; the full output stays in the journal. No Textual here: the foll
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..text.clean import clean_line, clean_lines
+
+__all__ = ["KEEP_LINES", "OutputStore", "Stream", "Table", "clean_line", "clean_lines"]
+
 KEEP_LINES = 5000
-# CSI and OSC sequences, and C0 controls other than tab (\r is handled per line first)
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def clean_line(line: str) -> str:
-    """A line as a terminal would leave it: the last `\\r` rewrite wins, colours and controls gone."""
-    if "\r" in line:
-        parts = [p for p in line.split("\r") if p]
-        line = parts[-1] if parts else ""
-    return _ANSI.sub("", line) if ("\x1b" in line or not line.isprintable()) else line
-
-
-def clean_lines(text: str) -> list[str]:
-    return [clean_line(x) for x in text.split("\n")[:-1 if text.endswith("\n") else None]]
 
 
 @dataclass

@@ -38,17 +38,20 @@ class RunView:
     command_for: Callable[[str], str | None] = lambda step_id: None
     read_only: bool = False
     usual: dict[str, float] = field(default_factory=dict)
+    render: Callable[[str | None], str] | None = None  # the run's own renderer (it knows the secrets)
 
     def text(self, template: str | None) -> str:
-        """A title or body with the run's variables filled in (as written when they cannot be yet)."""
-        if not template:
-            return ""
-        if "{{" not in template and "{%" not in template:
-            return template
+        """Any runbook text a person reads, with the run's variables filled in and secrets masked
+        (`templates.for_people`: unknown variables show as ‹name›, never as template syntax)."""
+        if self.render is not None:
+            return self.render(template)
+        return templates.for_people(template, self.variables())
+
+    def text_of_step(self, step_id: str) -> str:
         try:
-            return templates.render(template, self.variables())
-        except templates.TemplateProblem:
-            return template
+            return self.text(self.book.step(step_id).title)
+        except KeyError:
+            return step_id
 
     def command(self, step_id: str) -> str | None:
         return self.command_for(step_id)
@@ -56,4 +59,5 @@ class RunView:
 
 def live_view(run, store: OutputStore, usual: dict[str, float] | None = None) -> RunView:
     return RunView(state=run.state, book=run.book, store=store, clock=run.clock, variables=run.variables,
-                   command_for=lambda sid: run.resolved_command(run.book.step(sid)), usual=usual or {})
+                   command_for=lambda sid: run.resolved_command(run.book.step(sid)), usual=usual or {},
+                   render=run.text)

@@ -53,3 +53,12 @@ def deploytui(*args, env=None, timeout=120):
     root = Path(__file__).resolve().parents[2]
     return subprocess.run([sys.executable, "-m", "deploytui", *map(str, args)], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=timeout, cwd=root)
+
+
+def alive(pid: int) -> bool:
+    """A process that runs (a zombie is dead for our purposes)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False

@@ -106,3 +106,22 @@ def test_shipped_runbooks_are_clean():
         pytest.skip("no runbooks shipped yet")
     result = check(*books)
     assert result.exit_code == 0, result.stderr
+
+
+def test_a_section_reached_only_by_the_operators_jump_is_a_warning(tmp_path):
+    p = tmp_path / "w.toml"
+    p.write_text('[runbook]\nid = "x"\ntitle = "X"\n[[steps]]\nid = "a"\ntitle = "A"\nrun = "true"\n'
+                 '[[sections]]\nid = "rollback"\ntitle = "Roll back"\non_demand = true\n'
+                 '[[steps]]\nid = "undo"\nsection = "rollback"\ntitle = "Undo"\nrun = "true"\n')
+    result = check(p)
+    assert result.exit_code == 0, result.output
+    assert "warning: no decision's goto leads here: only the operator's jump (b) reaches it" in result.stderr
+    assert result.stdout.startswith(f"{p}: ok: ")
+
+
+def test_command_substitution_inside_double_quotes_is_its_own_quoting(tmp_path):
+    p = tmp_path / "ok.toml"
+    p.write_text('[runbook]\nid = "x"\ntitle = "X"\n[vars.p]\ndefault = "/a b/c"\n[[steps]]\nid = "a"\n'
+                 'title = "A"\nrun = \'cd "$(dirname {{ p }})"\'\n')
+    result = check(p)
+    assert result.exit_code == 0, result.output

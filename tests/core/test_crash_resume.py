@@ -48,7 +48,7 @@ def test_sigkill_during_stream_then_resume(tmp_path):
     (run_id,) = journal.db.execute("SELECT id FROM runs").fetchone()
     before = journal.events(run_id)
     lines_before = journal.tail(run_id, "stream")[1]
-    assert [e.kind for e in before][-1] == ev.STEP_STARTED and before[-1].step == "stream"
+    assert [e.kind for e in before][-2:] == [ev.STEP_STARTED, ev.PROCESS_STARTED] and before[-1].step == "stream"
     assert lines_before >= 20
 
     # the streaming child lost its terminal with its parent and must not live on

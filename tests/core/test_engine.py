@@ -1,6 +1,7 @@
 """The engine on real journals and real subprocesses: each behaviour a release manager relies on."""
 
 import os
+import subprocess
 import time
 
 import pytest
@@ -9,7 +10,7 @@ from deploytui.engine.clock import FakeClock
 from deploytui.errors import UserError
 from deploytui.events import kinds as ev
 
-from .helpers import kinds, start, wait_for
+from .helpers import alive, kinds, start, wait_for
 
 
 def test_command_output_capture_and_quoting(tmp_path):
@@ -297,7 +298,7 @@ def test_until_pane_gates_the_step(tmp_path):
     assert wait_for(lambda: run.state.outcome == "succeeded", run=run)
     matched = [e for e in run.journal.events(run.run_id) if e.kind == ev.PANE_MATCHED]
     assert matched[0].data["line"].startswith("All done!")
-    assert wait_for(lambda: not run._panes)
+    assert wait_for(lambda: not run.executor.panes)
 
 
 def test_native_action_and_capture(tmp_path):
@@ -345,10 +346,43 @@ def test_lock_refuses_second_run_until_broken(tmp_path):
         start(tmp_path, body, given={"env": "prod"})
     other_env = start(tmp_path, body, given={"env": "staging"})  # another environment is another lock
     assert other_env.run_id != first.run_id
+    # the holder is alive on this host (this very process): breaking its lock is refused, naming it
+    with pytest.raises(UserError, match=rf"locked by run {first.run_id}, open in a live deploytui on this host"):
+        start(tmp_path, body, given={"env": "prod"}, break_lock="I think it is stuck")
+    _holder_died(first)
     second = start(tmp_path, body, given={"env": "prod"}, break_lock="first operator's laptop died")
     broken = [e for e in second.journal.events(second.run_id) if e.kind == ev.LOCK_BROKEN][0]
     assert broken.data["reason"] == "first operator's laptop died"
     assert broken.data["holder"].startswith(f"run {first.run_id} (tester on ")
+
+
+def _holder_died(run) -> None:
+    """Make the lock look held by a process that is gone (a crashed laptop's deploytui)."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    run.journal.db.execute("UPDATE locks SET pid = ? WHERE run_id = ?", (dead.pid, run.run_id))
+
+
+def test_a_run_whose_lock_was_broken_stops_before_its_next_step(tmp_path):
+    body = """
+        [[steps]]
+        id = "a"
+        title = "A"
+        checks = ["x"]
+        [[steps]]
+        id = "b"
+        title = "B"
+        run = "echo b"
+        """
+    first = start(tmp_path, body, given={"env": "prod"})
+    _holder_died(first)
+    start(tmp_path, body, given={"env": "prod"}, break_lock="laptop died")
+    first.tick("a", 0)  # the first run goes on, not knowing yet
+    assert first.state.lock_lost and first.state.lock_lost.startswith("run ")
+    with pytest.raises(UserError, match="lock was taken by run"):
+        first.run_step("b")
+    assert ev.STEP_STARTED not in [e.kind for e in first.journal.events(first.run_id) if e.step == "b"]
+    assert [e.kind for e in first.journal.events(first.run_id)][-1] == ev.LOCK_LOST
 
 
 def test_quitting_during_a_command_leaves_no_child(tmp_path):
@@ -365,19 +399,11 @@ def test_quitting_during_a_command_leaves_no_child(tmp_path):
     killed = run.close()
     assert killed == ["long"]
     for pid in map(int, pids.read_text().split()):
-        assert wait_for(lambda pid=pid: not _alive(pid), timeout=10), f"pid {pid} survived"
-    finished = [e for e in run.journal.events(run.run_id) if e.kind == ev.COMMAND_FINISHED]
-    assert finished[0].data["error"] == "stopped: the operator quit while it ran"
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purposes
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
+        assert wait_for(lambda pid=pid: not alive(pid), timeout=10), f"pid {pid} survived"
+    events = run.journal.events(run.run_id)
+    finished = [e for e in events if e.kind == ev.COMMAND_FINISHED]
+    assert finished[0].data["error"] == "the run was interrupted: the operator quit"
+    assert finished[0].data["ok"] is False and finished[0].data["signal"] in (15, 9)
+    # the record says the driver stopped with the run open, and the step is interrupted, not failed
+    assert [e.kind for e in events][-2:] == [ev.STEP_INTERRUPTED, ev.RUN_INTERRUPTED]
+    assert events[-1].data["ended"] == ["long"] and ev.STEP_FINISHED not in [e.kind for e in events]

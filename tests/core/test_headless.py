@@ -27,7 +27,7 @@ def test_rollback_path(tmp_path):
                           '[reasons]\ndecide = "errors up"\n')
     res = deploytui("run", EXAMPLE, "--headless", "--answers", a, "--journal", tmp_path / "j.db")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "◆ step 'decide': Roll back -> rollback (errors up)" in res.stdout
+    assert "Roll back?: decided “Roll back” → rollback (tester): errors up" in res.stdout
     assert "undo" in res.stdout and "finished abc123" not in res.stdout
     assert "finished: completed_on_demand (rollback)" in res.stdout
 
@@ -55,7 +55,7 @@ def test_bad_flags_and_answers_are_one_line(tmp_path):
 def test_usage_errors_are_one_line(tmp_path):
     for args, expected in ((["run", "--bogus"], "No such option '--bogus'"),
                            (["nosuch"], "No such command 'nosuch'"),
-                           (["export"], "Missing argument 'RUN_ID'")):
+                           (["export"], "Missing argument 'RUN'")):
         res = deploytui(*args)
         assert res.returncode == 2
         assert res.stderr.count("\n") == 1 and expected in res.stderr and res.stderr.startswith("deploytui: ")

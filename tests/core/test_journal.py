@@ -4,7 +4,6 @@ import os
 import sqlite3
 import stat
 
-from deploytui.events import kinds as ev
 from deploytui.journal import Journal
 from deploytui.text.redact import Redactor
 
@@ -84,8 +83,8 @@ def test_history_and_show(tmp_path):
     assert run.run_id in hist.stdout and "succeeded" in hist.stdout and "tester" in hist.stdout
     show = deploytui("show", run.run_id[:15], "--output", "--journal", j)
     assert show.returncode == 0, show.stderr
-    assert "step_started a [tester]" in show.stdout and "| hello" in show.stdout
-    assert show.stdout.strip().endswith("outcome: succeeded")
+    assert "A: started (tester)" in show.stdout and "| hello" in show.stdout
+    assert show.stdout.strip().splitlines()[-1].startswith("outcome: succeeded")
     missing = deploytui("show", "nope", "--journal", j)
     assert missing.returncode == 1 and "no run 'nope'" in missing.stderr and "Traceback" not in missing.stderr
-    assert ev.RUN_FINISHED in show.stdout
+    assert "Run finished: succeeded" in show.stdout

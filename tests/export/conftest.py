@@ -119,6 +119,7 @@ checks = ["Old sha serves traffic"]
 id = "rollback"
 title = "Rolling back"
 on_demand = true
+rollback = true
 '''
 
 T0 = 1_715_677_200.0  # 2024-05-14 09:00 UTC, a Tuesday
@@ -169,7 +170,7 @@ def write_rollback_run(journal: Journal, book, run_id: str = "20240514-090000-ab
          checked=True)
     r.ev("check_toggled", "proof-in-staging", actor="jo", index=1, label="No errors | warnings in NewRelic",
          checked=True)
-    r.ev("step_finished", "proof-in-staging", status="done", duration=61.0)
+    r.ev("step_finished", "proof-in-staging", actor="engine", status="done", duration=61.0)
     r.ev("step_started", "staging-sha", actor="engine", attempt=1, command="curl -s ... | jq -r .git_sha")
     r.out("staging-sha", 1, "fetching with key " + AWS_KEY + "\n\x1b[32mabc123def\x1b[0m\n")
     r.ev("command_finished", "staging-sha", actor="engine", attempt=1, exit_code=0, ok=True, duration=0.8,
@@ -188,7 +189,7 @@ def write_rollback_run(journal: Journal, book, run_id: str = "20240514-090000-ab
     r.ev("step_finished", "cut-branch", actor="engine", status="done", exit_code=0, duration=2.5)
     r.ev("override", "recycle", what="danger", reason="typed prod")
     r.ev("step_started", "recycle", attempt=1, action="aws.asg_recycle", **{"with": {"env": "prod", "role": "idp"}})
-    r.out("recycle", 1, "All done! provision.sh finished\n", stream="pane:0")
+    r.out("recycle", 1, "All done! provision.sh finished\n", stream="pane0")
     r.ev("pane_matched", "recycle", actor="engine", pane=0, line="All done! provision.sh finished")
     r.ev("command_finished", "recycle", actor="engine", attempt=1, exit_code=0, ok=True, duration=300.0)
     r.ev("step_finished", "recycle", actor="engine", status="done", duration=310.0)
@@ -200,7 +201,7 @@ def write_rollback_run(journal: Journal, book, run_id: str = "20240514-090000-ab
     r.ev("step_started", "rollback-decision", attempt=1)
     r.ev("decision", "rollback-decision", dt=30, option=0, label="Roll back", goto="rollback",
          reason="5XX rate at 4% | above 1%")
-    r.ev("step_finished", "rollback-decision", status="done")
+    r.ev("step_finished", "rollback-decision", actor="engine", status="done")
     r.ev("step_started", "revert", attempt=1, command="git push -f origin HEAD~1:stages/prod")
     r.out("revert", 1, "To origin\n + abc...def HEAD~1 -> stages/prod (forced update)\n")
     r.ev("command_finished", "revert", actor="engine", attempt=1, exit_code=0, ok=True, duration=4.0)
@@ -209,7 +210,7 @@ def write_rollback_run(journal: Journal, book, run_id: str = "20240514-090000-ab
     r.ev("timer_started", "confirm-rollback", actor="engine", timer="wait", deadline=r.t + 60, seconds=60)
     r.ev("timer_expired", "confirm-rollback", actor="engine", dt=60, timer="wait")
     r.ev("check_toggled", "confirm-rollback", index=0, label="Old sha serves traffic", checked=True)
-    r.ev("step_finished", "confirm-rollback", status="done")
+    r.ev("step_finished", "confirm-rollback", actor="engine", status="done")
     r.ev("note", None, actor="jo", text="Rolled back; postmortem Thursday")
-    r.ev("run_finished", actor="maria", outcome="completed_on_demand", reason="rolled back", section="rollback")
+    r.ev("run_finished", actor="engine", outcome="rolled_back", section="rollback")
     return r

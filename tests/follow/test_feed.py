@@ -54,7 +54,7 @@ def test_follower_never_writes(finished):
     assert f.state.outcome == "succeeded"
     assert not f.poll()
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        f.journal.db.execute("INSERT INTO events VALUES ('x', 1, 0, 'note', NULL, 'me', '{}')")
+        f.journal.db.execute("INSERT INTO events (run_id, seq, ts, kind, step, actor, data) VALUES ('x', 1, 0, 'note', NULL, 'me', '{}')")
     f.close()
     assert hashlib.sha256(journal.read_bytes()).hexdigest() == before
 

@@ -115,8 +115,18 @@ def shared(tmp_path):
 
 def test_share_prints_the_commands_and_sets_up_tmux(shared):
     socket, journal, group, stdout = shared
-    assert f"tmux -S {socket} attach -r -t rel" in stdout
-    assert f"tmux -S {socket} attach -t rel" in stdout
+    follow_socket = socket.parent / "rel.follow.sock"
+    lines = stdout.splitlines()
+    first = next(i for i, line in enumerate(lines) if "deploytui follow --socket" in line)
+    mirror = next(i for i, line in enumerate(lines) if "attach -f read-only,ignore-size" in line)
+    assert first < mirror  # a follower of their own is the first choice; the mirror comes second
+    assert lines[first].strip() == f"deploytui follow --socket {follow_socket}"
+    assert lines[mirror].strip() == f"tmux -S {socket} attach -f read-only,ignore-size -t rel"
+    assert f"members of group {group} may connect" in stdout
+    wait_for_run(journal)
+    assert wait_until(follow_socket.exists)
+    mode = os.stat(follow_socket).st_mode
+    assert stat.S_ISSOCK(mode) and mode & stat.S_IRGRP and mode & stat.S_IWGRP and not mode & stat.S_IROTH
     mode = os.stat(socket).st_mode
     assert stat.S_ISSOCK(mode) and mode & stat.S_IRGRP and mode & stat.S_IWGRP and not mode & stat.S_IROTH
     assert os.stat(socket.parent).st_mode & 0o777 == 0o710
@@ -167,3 +177,34 @@ def test_read_only_client_cannot_change_the_run(shared):
     finally:
         follower.close()
         driver.close()
+
+
+def test_share_never_changes_the_mode_of_a_directory_it_was_given(tmp_path):
+    given = tmp_path / "shared-sockets"
+    given.mkdir()
+    given.chmod(0o1777)
+    book = tmp_path / "shared.toml"
+    book.write_text(SHARED_BOOK)
+    socket = given / "deploy.sock"
+    out = subprocess.run([sys.executable, "-m", "deploytui", "share", "--socket", str(socket), "--session", "keep",
+                          "--detach", "--", sys.executable, "-m", "deploytui", "run", str(book), "--var",
+                          "env=staging", "--journal", str(tmp_path / "j.db")], cwd=ROOT, capture_output=True,
+                         text=True, timeout=30, stdin=subprocess.DEVNULL)
+    try:
+        assert out.returncode == 0, out.stderr
+        assert stat.S_IMODE(os.stat(given).st_mode) == 0o1777
+    finally:
+        subprocess.run(["tmux", "-S", str(socket), "kill-server"], capture_output=True, timeout=10)
+
+
+def test_share_says_why_the_command_did_not_start(tmp_path):
+    book = tmp_path / "shared.toml"
+    book.write_text(SHARED_BOOK)
+    socket = tmp_path / "s" / "deploy.sock"
+    out = subprocess.run([sys.executable, "-m", "deploytui", "share", "--socket", str(socket), "--session", "bad",
+                          "--detach", "--", sys.executable, "-m", "deploytui", "run", str(book), "--var",
+                          "nosuch=1", "--journal", str(tmp_path / "j.db")], cwd=ROOT, capture_output=True,
+                         text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "the shared command did not start" in out.stderr and "unknown variable 'nosuch'" in out.stderr
+    assert "[exited]" not in out.stderr

@@ -20,6 +20,10 @@ class FakeGitHub:
         self.refs: dict[str, str] = {}
         self.runs: list[dict] = [{"id": 500, "status": "completed", "conclusion": "success"}]
         self.run_conclusion = "success"
+        # ref -> check runs, each a list of (status, conclusion) it goes through, one per poll
+        self.check_runs: dict[str, dict[str, list[tuple[str, str | None]]]] = {}
+        self.statuses: dict[str, dict[str, str]] = {}  # ref -> context -> state
+        self.branch_runs: list[dict] = []  # push runs, oldest first: {branch, head_sha, conclusion}
         httpserver.expect_request(re.compile(r"/api/v3/.*")).respond_with_handler(self.handle)
 
     def calls(self, method, pattern):
@@ -72,11 +76,37 @@ class FakeGitHub:
                    "body": body.get("body"), "html_url": f"https://github.com/{self.repo}/releases/tag/{body['tag_name']}"}
             self.releases.insert(0, rel)
             return self._json(rel, 201)
+        if m == "GET" and (mm := re.fullmatch(rf"{r}/git/ref/(.+)", path)):
+            ref = f"refs/{mm.group(1)}"
+            if ref not in self.refs:
+                return self._json({"message": "Not Found"}, 404)
+            return self._json({"ref": ref, "object": {"sha": self.refs[ref], "type": "commit"}})
         if m == "POST" and path == f"{r}/git/refs":
             if body["ref"] in self.refs:
                 return self._json({"message": "Reference already exists"}, 422)
             self.refs[body["ref"]] = body["sha"]
             return self._json({"ref": body["ref"], "object": {"sha": body["sha"], "type": "commit"}}, 201)
+        if m == "GET" and (mm := re.fullmatch(rf"{r}/commits/([^/]+)/check-runs", path)):
+            runs = []
+            for name, steps in self.check_runs.get(mm.group(1), {}).items():
+                status, conclusion = steps.pop(0) if len(steps) > 1 else steps[0]
+                runs.append({"id": len(runs) + 1, "name": name, "status": status, "conclusion": conclusion})
+            return self._json({"total_count": len(runs), "check_runs": runs})
+        if m == "GET" and (mm := re.fullmatch(rf"{r}/commits/([^/]+)/status", path)):
+            got = self.statuses.get(mm.group(1), {})
+            states = set(got.values())
+            # GitHub says "pending" when nothing has reported a status
+            state = "failure" if states & {"failure", "error"} else "success" if states == {"success"} else "pending"
+            return self._json({"state": state, "sha": "0" * 40, "total_count": len(got),
+                               "statuses": [{"context": c, "state": st} for c, st in got.items()]})
+        if m == "GET" and path == f"{r}/actions/runs":
+            runs = [{**self._run({"id": 900 + i, "status": "completed", **x}), "name": "Deploy production",
+                     "head_sha": x["head_sha"], "head_branch": x["branch"], "event": "push",
+                     "created_at": f"2026-11-{10 + i:02d}T10:00:00Z"}
+                    for i, x in enumerate(self.branch_runs)
+                    if x["branch"] == request.args.get("branch", x["branch"])
+                    and request.args.get("status") in (None, x["conclusion"])]
+            return self._json({"total_count": len(runs), "workflow_runs": runs[::-1]})
         # GitHub takes the workflow's id or its file name in the path
         wf = re.sub(r"/actions/workflows/migrate\.yaml", "/actions/workflows/42", path)
         wf, path = f"{r}/actions/workflows/42", wf

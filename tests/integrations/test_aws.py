@@ -77,19 +77,19 @@ def test_recycle_then_scale_in_old_instances(world, recorder):
     r = recorder(world.env, time_scale=300)  # spin-up 300 s -> 1 s, grace 300 s -> 1 s
     out = aws.asg_recycle(r.ctx, env="prod", role="idp")
 
-    # migration first: one instance came up and the group is back to 0
-    assert out["migration_instance"].startswith("i-")
-    assert _group(world, "prod-migration")["DesiredCapacity"] == 0
-    # scheduled 2N then N, on idp and worker
+    # migration first: its group goes to 1 now and back to 0 with the recycle
+    assert out["migration_groups"] == ["prod-migration"]
+    assert _group(world, "prod-migration")["DesiredCapacity"] == 1
+    # scheduled 2N then N, on idp and worker, under bin/asg-recycle's names
     assert out["groups"] == ["prod-idp", "prod-worker"]
     for name, n in (("prod-idp", 4), ("prod-worker", 2)):
         acts = {a["ScheduledActionName"]: a for a in asg.describe_scheduled_actions(
             AutoScalingGroupName=name)["ScheduledUpdateGroupActions"]}
-        assert acts["DelayedScaleOutOnce"]["DesiredCapacity"] == 2 * n
-        assert acts["RecycleOnce"]["DesiredCapacity"] == n
-        assert acts["RecycleOnce"]["StartTime"] > acts["DelayedScaleOutOnce"]["StartTime"]
+        assert acts["DelayedScaleOutOnce.asg-recycle"]["DesiredCapacity"] == 2 * n
+        assert acts["RecycleOnce.asg-recycle"]["DesiredCapacity"] == n
+        assert acts["RecycleOnce.asg-recycle"]["StartTime"] > acts["DelayedScaleOutOnce.asg-recycle"]["StartTime"]
     assert "prod-idp: Will increase to 8 instances in 1s" in r.text
-    assert "prod-idp: Will return to 4 instances in 3s" in r.text
+    assert "prod-idp: Will return to 4 instances in 3s" in r.text  # 300 s + max(2 x grace, 600 s)
 
     with pytest.raises(ActionError, match="prod-idp already has a recycle scheduled"):
         aws.asg_recycle(recorder(world.env).ctx, env="prod", role="idp")
@@ -102,6 +102,7 @@ def test_recycle_then_scale_in_old_instances(world, recorder):
     world.tick(now=datetime.now(UTC) + timedelta(hours=1))
     g = _group(world, "prod-idp")
     assert g["DesiredCapacity"] == 4 and len(g["Instances"]) == 8
+    assert _group(world, "prod-migration")["DesiredCapacity"] == 0
     new_idp = {i["InstanceId"] for i in g["Instances"]} - old_idp
 
     later = recorder(world.env, time_scale=300, clock=lambda: time.time() + 5)
@@ -135,19 +136,6 @@ def test_scale_in_refuses_when_a_kept_instance_is_unhealthy(world, recorder):
     # rolling back instead: keep the old ones, remove the new
     res = aws.scale_in(r.ctx, env="prod", role="pivcac", which="new")
     assert set(res["removed"]) == set(new)
-
-
-def test_ssm_command_targets_the_role(world, recorder):
-    ids = sorted(i["InstanceId"] for i in _group(world, "prod-idp")["Instances"])
-    r = recorder(world.env)
-    out = aws.ssm_command(r.ctx, env="prod", role="idp", document="AWS-RunShellScript",
-                          parameters="commands=sudo systemctl restart passenger", poll="0.2")
-    cmd = world.client("ssm").list_commands(CommandId=out["command_id"])["Commands"][0]
-    assert cmd["Targets"] == [{"Key": "tag:aws:autoscaling:groupName", "Values": ["prod-idp"]}]
-    assert sorted(cmd["InstanceIds"]) == ids and cmd["TargetCount"] == 4
-    assert cmd["MaxConcurrency"] == "25%" and cmd["MaxErrors"] == "0"
-    assert cmd["Parameters"] == {"commands": ["sudo systemctl restart passenger"]}
-    assert out["status"] == "Success" and "AWS-RunShellScript: Success on 4 instance(s)" in r.text
 
 
 def _tail(r, **kw):

@@ -67,6 +67,38 @@ def test_slack_outage_never_blocks_the_deploy(tmp_path):
     assert failures and all(e.data["error"] for e in failures)
 
 
+ROUTES_BOOK = NOTIFY_BOOK.replace("[notify]", """[vars.alerts_webhook]
+secret = true
+[notify]""") + """
+[[notify.routes]]
+slack = "{{ alerts_webhook }}"
+events = ["step_failed"]
+[[steps]]
+id = "b"
+title = "Step B"
+run = "exit 3"
+"""
+
+
+def test_each_channel_hears_its_own_events(tmp_path, httpserver):
+    httpserver.expect_request("/deploys", method="POST").respond_with_data("ok")
+    httpserver.expect_request("/alerts", method="POST").respond_with_data("ok")
+    run = start(tmp_path, ROUTES_BOOK, {"slack_webhook": httpserver.url_for("/deploys"),
+                                        "alerts_webhook": httpserver.url_for("/alerts")})
+    run.run_step("a")
+    end = time.monotonic() + 10
+    while run.state.current != "b" and time.monotonic() < end:
+        run.poll()
+        time.sleep(0.02)
+    run.run_step("b")
+    assert run.wait_idle(10)
+    run.close()
+    heard = {path: "\n".join(json.loads(req.get_data())["text"] for req, _ in httpserver.log
+                             if req.path == path).splitlines() for path in ("/deploys", "/alerts")}
+    assert any("Step A: done" in t for t in heard["/deploys"]) and any("Step B: failed" in t for t in heard["/deploys"])
+    assert heard["/alerts"] == [":x: Notified deploy: Step B: failed: exit code 3"]
+
+
 LOCK_BOOK = """
 [runbook]
 id = "locked"

@@ -108,3 +108,47 @@ def test_workflow_first_ever_run(fake, env, recorder):
     fake.runs = []  # a workflow never run before: PyGithub's empty run list must not trip us
     out = gh.workflow(recorder(env).ctx, repo=REPO, workflow="migrate.yaml", poll="0.05")
     assert out["run_id"] == 501 and out["conclusion"] == "success"
+
+
+def test_ci_from_check_runs_and_statuses_with_the_token(fake, env, recorder):
+    fake.check_runs["release_42"] = {"test": [("queued", None), ("in_progress", None), ("completed", "success")],
+                                     "lint": [("completed", "success")]}
+    r = recorder(env)
+    out = gh.checks(r.ctx, repo=REPO, ref="release_42", every="0.05", timeout="10")
+    assert out["state"] == "success" and sorted(out["names"]) == ["lint", "test"]
+    polls = fake.calls("GET", rf"/repos/{REPO}/commits/release_42/(check-runs|status)")
+    assert len(polls) == 6 and all(p[3].endswith("ghp_testtoken") for p in polls)  # authenticated, every time
+    assert r.tables[0][1][0] == ["check run", "test", "queued"]
+
+    fake.statuses["release_43"] = {"ci/jenkins": "success"}  # an older CI reporting statuses only
+    assert gh.checks(recorder(env).ctx, repo=REPO, ref="release_43", every="0.05")["names"] == ["ci/jenkins"]
+
+
+def test_ci_red_or_silent_is_a_failure(fake, env, recorder):
+    fake.check_runs["release_44"] = {"test": [("completed", "failure")], "lint": [("completed", "success")]}
+    with pytest.raises(ActionError, match="CI is red for release_44 in 18F/identity-idp: test failure"):
+        gh.checks(recorder(env).ctx, repo=REPO, ref="release_44", every="0.05")
+    # a failing check named in `ignore` does not count
+    assert gh.checks(recorder(env).ctx, repo=REPO, ref="release_44", ignore="test")["names"] == ["lint"]
+    fake.statuses["release_45"] = {"ci/jenkins": "pending"}
+    with pytest.raises(ActionError, match="not green after 0.2: 1 of 1 check"):
+        gh.checks(recorder(env).ctx, repo=REPO, ref="release_45", every="0.05", timeout="0.2")
+    with pytest.raises(ActionError, match="no check run or status has reported yet"):
+        gh.checks(recorder(env).ctx, repo=REPO, ref="release_46", every="0.05", timeout="0.2")
+
+
+def test_last_good_deploy_is_not_the_bad_one(fake, env, recorder):
+    good, bad = "1111111aaaaaaa", "2222222bbbbbbb"
+    fake.branch_runs = [{"branch": "production", "head_sha": "0000000fffffff", "conclusion": "success"},
+                        {"branch": "production", "head_sha": good, "conclusion": "success"},
+                        {"branch": "master", "head_sha": "3333333ccccccc", "conclusion": "success"},
+                        {"branch": "production", "head_sha": bad, "conclusion": "failure"},
+                        {"branch": "production", "head_sha": bad, "conclusion": "success"}]  # pods crashed after
+    r = recorder(env)
+    out = gh.last_success(r.ctx, repo=REPO, branch="production", exclude=bad[:9])
+    assert out["head_sha"] == good  # `gh run list --status success --limit 1` would give the bad release
+    assert "skipped 1 successful run(s) of 2222222bb" in r.text
+    req = fake.calls("GET", rf"/repos/{REPO}/actions/runs")[0]
+    assert req[3].endswith("ghp_testtoken")
+    with pytest.raises(ActionError, match="no successful run on production .* other than 1111111aa, 0000000ff, 2222222bb"):
+        gh.last_success(recorder(env).ctx, repo=REPO, branch="production", exclude=f"{good},0000000fffffff,{bad}")

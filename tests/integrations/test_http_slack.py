@@ -105,15 +105,16 @@ def _event(kind, step=None, actor="engine", **data):
 
 def test_describe_turns_events_into_one_line():
     state = initial(BOOK)
-    state.vars["env"] = "prod"
-    assert slack.describe(_event(ev.RUN_STARTED, actor="alice", operator="alice", title="Deploy the login.gov IdP"),
-                          state) == ":rocket: alice started Deploy the login.gov IdP"
-    assert slack.describe(_event(ev.STEP_FINISHED, "recycle", status="failed", exit_code=2, duration=75),
-                          state) == ":x: Deploy the login.gov IdP (prod): Recycle the IdP instances failed (exit 2) in 1m15s"
-    assert "chose Roll back: 5XX rate" in slack.describe(
-        _event(ev.DECISION, "recycle", label="Roll back", reason="5XX rate"), state)
-    assert slack.describe(_event(ev.RUN_FINISHED, outcome="succeeded"), state).endswith("(prod) succeeded")
-    assert slack.describe(_event(ev.CHECK_TOGGLED, "recycle"), state) is None
+    state.info["environment"] = "prod"
+    assert slack.describe(_event(ev.RUN_STARTED, actor="alice", operator="alice", title="Deploy the login.gov IdP",
+                                 runbook_id="idp", environment="prod"),
+                          state) == ":arrow_forward: Run of Deploy the login.gov IdP (prod) started by alice"
+    assert slack.describe(_event(ev.STEP_FINISHED, "recycle", status="failed", exit_code=2, error="exit code 2"),
+                          state) == ":x: Deploy the login.gov IdP (prod): Recycle the IdP instances: failed: exit code 2"
+    assert slack.describe(_event(ev.DECISION, "recycle", actor="alice", option=0, label="Roll back",
+                                 reason="5XX rate"), state).endswith("decided “Roll back” (alice): 5XX rate")
+    assert slack.describe(_event(ev.RUN_FINISHED, outcome="succeeded"), state) == \
+        ":white_check_mark: Run finished: succeeded"
 
 
 def test_notifier_posts_in_order_without_blocking(httpserver):
@@ -129,13 +130,15 @@ def test_notifier_posts_in_order_without_blocking(httpserver):
     n = slack.SlackNotifier(httpserver.url_for("/hook"), on_failure=failures.append)
     state = initial(BOOK)
     t = time.monotonic()
-    n.notify(_event(ev.RUN_STARTED, actor="alice", operator="alice", title="IdP"), state)
+    n.notify(_event(ev.RUN_STARTED, actor="alice", operator="alice", title="IdP", runbook_id="idp"), state)
     n.notify(_event(ev.CHECK_TOGGLED, "recycle"), state)  # not one of the events
     n.notify(_event(ev.STEP_FINISHED, "recycle", status="done", duration=3), state)
     assert time.monotonic() - t < 0.2  # the deploy does not wait for Slack
     assert n.flush(5)
     n.close()
-    assert received == [":rocket: alice started IdP", ":white_check_mark: Deploy the login.gov IdP: Recycle the IdP instances done in 3s"]
+    assert "\n".join(received).splitlines() == [  # in order; queued lines may share a post
+        ":arrow_forward: Run of IdP started by alice",
+        ":white_check_mark: Deploy the login.gov IdP: Recycle the IdP instances: done in 3s"]
     assert failures == []
 
 
@@ -149,3 +152,59 @@ def test_notifier_reports_a_slack_outage_instead_of_raising():
     assert got.wait(5)
     n.close()
     assert failures == ["cannot reach Slack: ConnectError (message: Deploy started)"]
+
+
+def test_slack_post_waits_out_a_429(httpserver, recorder):
+    answers = iter([Response("rate_limited", status=429, headers={"Retry-After": "1"}), Response("ok")])
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(lambda req: next(answers))
+    r = recorder()
+    t = time.monotonic()
+    assert slack.post(r.ctx, text="RC 124 is deployed", webhook=httpserver.url_for("/hook")) == {"posted": True}
+    assert time.monotonic() - t >= 0.95  # it honoured Retry-After: 1
+    assert [req.get_json()["text"] for req, _ in httpserver.log] == ["RC 124 is deployed"] * 2
+    assert "Slack asked us to wait 1s (rate limit): retrying then" in r.lines
+    # a Retry-After longer than we hold a deploy for fails the step in one line
+    httpserver.clear()
+    httpserver.expect_request("/hook").respond_with_data("rate_limited", status=429, headers={"Retry-After": "3600"})
+    with pytest.raises(ActionError, match=r"Slack is rate limiting this webhook \(429\): gave up after 1 attempt"):
+        slack.post(recorder().ctx, text="x", webhook=httpserver.url_for("/hook"))
+
+
+def test_notifier_batches_what_queues_up_and_respects_429(httpserver):
+    posts, first = [], threading.Event()
+
+    def slack_like(req):
+        posts.append(req.get_json()["text"])
+        if len(posts) == 1:
+            first.set()
+            return Response("rate_limited", status=429, headers={"Retry-After": "1"})
+        return Response("ok")
+
+    httpserver.expect_request("/hook").respond_with_handler(slack_like)
+    failures = []
+    n = slack.SlackNotifier(httpserver.url_for("/hook"), on_failure=failures.append)
+    n.post("step 0 done")
+    assert first.wait(5)
+    for i in range(1, 37):  # a rehearsal's worth of steps, while Slack asks us to wait
+        n.post(f"step {i} done")
+    assert n.flush(10)
+    n.close()
+    assert failures == []
+    assert posts[0] == posts[1] == "step 0 done"  # the 429'd post went again after Retry-After
+    delivered = "\n".join(posts[1:]).splitlines()
+    assert delivered == [f"step {i} done" for i in range(37)]  # every line, in order
+    assert len(posts) <= 4, posts  # not 37 posts
+
+
+def test_a_channel_hears_only_its_events(httpserver):
+    got = []
+    httpserver.expect_request("/alerts").respond_with_handler(lambda req: (got.append(req.get_json()["text"]),
+                                                                          Response("ok"))[1])
+    n = slack.SlackNotifier(httpserver.url_for("/alerts"), ["step_failed", "run_finished"])
+    state = initial(BOOK)
+    n.notify(_event(ev.STEP_FINISHED, "recycle", status="done", duration=3), state)
+    n.notify(_event(ev.STEP_FINISHED, "recycle", status="failed", exit_code=1, error="exit code 1"), state)
+    n.notify(_event(ev.RUN_STARTED, actor="alice", operator="alice", title="IdP"), state)
+    assert n.flush(5)
+    n.close()
+    assert got == [":x: Deploy the login.gov IdP: Recycle the IdP instances: failed: exit code 1"]

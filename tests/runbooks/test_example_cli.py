@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -11,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def drive(tmp_path: Path, decision: str) -> subprocess.CompletedProcess:
     answers = tmp_path / "answers.toml"
     answers.write_text(f'run = ["*"]\ntick = ["*"]\n[decide]\nkeep-or-roll-back = "{decision}"\n')
-    return subprocess.run([str(ROOT / ".venv/bin/deploytui"), "run", str(ROOT / "runbooks/example.toml"),
+    return subprocess.run([sys.executable, "-m", "deploytui", "run", str(ROOT / "runbooks/example.toml"),
                            "--headless", "--answers", str(answers), "--journal", str(tmp_path / "j.sqlite3"),
                            "--var", f"workdir={tmp_path / 'scratch'}", "--var", "version=2.3.4"],
                           capture_output=True, text=True, timeout=120)
@@ -29,5 +30,5 @@ def test_example_rolls_back(tmp_path):
     res = drive(tmp_path, "Roll back")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "rolled back" in res.stdout
-    assert "completed_on_demand" in res.stdout
+    assert "rolled_back" in res.stdout
     assert not (tmp_path / "scratch/current").exists()  # there was no previous build to put back

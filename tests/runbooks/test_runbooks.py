@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def test_lints_clean(path):
 
 
 def test_deploytui_check_is_clean_on_every_runbook():
-    res = subprocess.run([str(ROOT / ".venv/bin/deploytui"), "check", *map(str, RUNBOOKS)], capture_output=True,
+    res = subprocess.run([sys.executable, "-m", "deploytui", "check", *map(str, RUNBOOKS)], capture_output=True,
                          text=True, cwd=ROOT)
     assert res.returncode == 0, res.stderr
     assert res.stdout.count(": ok:") == len(RUNBOOKS)

@@ -132,7 +132,7 @@ def rehearse(tmp_path):
         journal = Journal(tmp_path / f"journal-{n}.sqlite3")
         handed: list[str] = []
         run = Run.start(journal, book, values, operator="rehearsal-test", time_scale=world.time_scale,
-                        rehearsal=True, env=world.env, clock=world.clock, started=world.started(),
+                        rehearsal=True, env=world.env, clock=world.clock, **world.started(),
                         handover=terminal(handed))
         r = Rehearsal(0, [], run, world, handed=handed)
         listen(r, on_event)

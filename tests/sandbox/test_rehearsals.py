@@ -46,7 +46,7 @@ def test_example_keeps_the_release(rehearse):
 def test_example_rolls_back_through_the_on_demand_section(rehearse):
     r = rehearse("example.toml", EVERYTHING + '[decide]\nkeep-or-roll-back = "Roll back"\n')
     assert r.code == EXIT_OK, r.text
-    assert r.state.outcome == "completed_on_demand"
+    assert r.state.outcome == "rolled_back"
     assert r.started("restore") and r.started("retro")
     assert not r.started("announce")
 
@@ -131,7 +131,7 @@ def test_login_gov_health_checks_fail_and_the_release_is_rolled_back(rehearse):
     r = rehearse("login-gov-idp.toml", ROLLBACK, faults={"unhealthy-instances"}, person=_rollback_person("identity-idp"),
                  hold=("pr-approved", "revert-approved", "recycle"))
     assert r.code == EXIT_OK, r.text
-    assert r.state.outcome == "completed_on_demand"
+    assert r.state.outcome == "rolled_back"
     for step in ("scale-out-new", "revert-branch", "revert-commit", "revert-pr", "revert-merge",
                  "rollback-recycle", "rollback-remove-old", "retrospective"):
         assert r.status(step) == "done", step
@@ -158,7 +158,7 @@ def test_login_gov_pki_health_checks_fail_and_the_release_is_rolled_back(rehears
     r = rehearse("login-gov-pki.toml", answers, faults={"unhealthy-instances"},
                  person=_rollback_person("identity-pki"), hold=("pr-approved", "revert-approved", "recycle"))
     assert r.code == EXIT_OK, r.text
-    assert r.state.outcome == "completed_on_demand"
+    assert r.state.outcome == "rolled_back"
     assert all(r.status(s) == "done" for s in ("scale-out-new", "revert-merge", "rollback-recycle"))
     live = [m for m in r.world.aws.machines.values() if not m.gone and m.role == "pivcac"]
     assert live and not any(m.fails for m in live)
@@ -456,7 +456,7 @@ def test_vetspire_pods_down_rolls_back_to_the_last_good_image(rehearse):
     r = rehearse("vetspire.toml", PODS_DOWN, faults={"pods-down"}, start_at=TUESDAY_0905, person=_pods_person(),
                  hold=("deployment-actions",), book_text=seed_paths)
     assert r.code == EXIT_OK, r.text
-    assert r.state.outcome == "completed_on_demand"
+    assert r.state.outcome == "rolled_back"
     repo = r.world.vars["repo_dir"]
     good = git(repo, "rev-parse", "origin/production~2")  # the last production deploy before this one
     assert r.state.vars["good_sha"] == good  # from `gh run list`: the last successful deployment

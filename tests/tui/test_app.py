@@ -343,7 +343,7 @@ async def test_resume_shows_interrupted_step(journal, clock, make_book):
     from deploytui.engine.run import Run
 
     run = Run.start(journal, book, {"flag": "/x"}, operator="alice", clock=clock)
-    run.emit(ev.STEP_STARTED, "flaky", "alice", attempt=1, command="sleep 100")  # then the laptop died
+    run.emit(ev.StepStarted(attempt=1, command="sleep 100"), step="flaky", actor="alice")  # then the laptop died
     app = build_app(journal=journal, book=None, resume_id=run.run_id, operator="bob", clock=clock, blink=False)
     try:
         async with app.run_test(size=(100, 30)) as pilot:

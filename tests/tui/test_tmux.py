@@ -105,3 +105,38 @@ def test_drive_a_runbook_to_the_end_in_tmux_with_a_resize(tmux, tmp_path):
     assert ("decision", "go") in kinds and ("skipped", "undo") not in kinds
     finished = [e for e in journal.events(run.id) if e.kind == "command_finished" and e.step == "login"]
     assert finished[0].data["exit_code"] == 0
+
+
+def test_closing_the_terminal_ends_the_commands_and_journals_why(tmux, tmp_path):
+    """The release manager's laptop lid closes, or the tmux window is killed: SIGHUP. The running command,
+    `pty = false` and deaf to HUP, is ended, and the journal says the driver stopped and why."""
+    db, pids = tmp_path / "journal.sqlite3", tmp_path / "pids"
+    book = tmp_path / "book.toml"
+    book.write_text('[runbook]\nid = "hup"\ntitle = "Hang up"\n[[steps]]\nid = "work"\ntitle = "Work"\n'
+                    'pty = false\n'
+                    f'run = "trap \'\' HUP; echo $$ > {pids}; sleep 300 & echo $! >> {pids}; wait"\n')
+    tmux("-f", "/dev/null", "new-session", "-d", "-s", tmux.session, "-x", "100", "-y", "30",
+         "-e", "TERM=xterm-256color", f"{DEPLOYTUI} run {book} --journal {db} --operator tester")
+    tmux.wait_for("Work")
+    tmux.keys("r")
+    end = time.monotonic() + 15
+    while time.monotonic() < end and not (pids.exists() and len(pids.read_text().split()) == 2):
+        time.sleep(0.05)
+    children = [int(p) for p in pids.read_text().split()]
+    tmux("kill-session", "-t", tmux.session)  # the terminal goes away: SIGHUP
+    journal = Journal(db, readonly=True)
+    [run] = journal.runs()
+    end = time.monotonic() + 20
+    while time.monotonic() < end and journal.events(run.id)[-1].kind != "run_interrupted":
+        time.sleep(0.05)
+    last = journal.events(run.id)[-1]
+    assert last.kind == "run_interrupted" and last.data["signal"] == 1 and last.data["ended"] == ["work"]
+    for pid in children:
+        end = time.monotonic() + 10
+        while time.monotonic() < end and os.path.exists(f"/proc/{pid}") and \
+                open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+            time.sleep(0.05)
+        alive = os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        if alive:
+            os.kill(pid, 9)
+        assert not alive, f"pid {pid} outlived the terminal"

@@ -75,14 +75,39 @@ class ReasonDialog(EntryDialog):
 
 
 class DangerDialog(EntryDialog):
-    """A `danger` step: type the environment's name to run it."""
+    """A `danger` step: the whole command as it will run, then type the environment's name to run it."""
 
     classes_ = "dialog danger"
     ok_label, ok_variant, input_id = "Run", "error", "confirm"
 
-    def __init__(self, step_title: str, expected: str):
+    def __init__(self, step_title: str, expected: str, command: str | None = None):
         super().__init__(f"DANGER: {step_title}", [f"Type [b]{expected}[/b] to run it."])
         self.expected = self.placeholder = expected
+        self.command = command
+
+    def compose(self) -> ComposeResult:
+        if not self.command:
+            yield from super().compose()
+            return
+        from rich.text import Text
+        from textual.containers import VerticalScroll
+        from textual.widgets import Static
+
+        with Vertical(classes=self.classes_):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Label("This runs, exactly:")
+            with VerticalScroll(classes="danger-command"):
+                yield Static(Text(self.command), id="danger-command", markup=False)
+            for line in self.lines:
+                yield Label(line)
+            yield Input(placeholder=self.placeholder, id=self.input_id)
+            yield Label("", id="error", classes="error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.ok_label, id="ok", variant=self.ok_variant, compact=True)
+                yield Button(self.cancel_label, id=self.cancel_id, compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(f"#{self.input_id}", Input).focus()
 
     def problem(self, text: str) -> str | None:
         return None if text == self.expected else f"That is not {self.expected!r}; nothing ran."
@@ -112,6 +137,52 @@ class ConfirmDialog(Dialog):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.dismiss(True if event.button.id == "yes" else None)
+
+
+class StopDialog(Dialog):
+    """Stop a running command (to skip or mark its step)? Keys typed for the command's prompt must not say
+    yes: there are no letter shortcuts, "Keep it running" has the focus, and Enter keeps it running."""
+
+    def __init__(self, title: str, text: str, yes: str):
+        super().__init__()
+        self.title_text, self.text, self.yes = title, text, yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog warning"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Label(self.text)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Keep it running", id="keep", variant="primary", compact=True)
+                yield Button(self.yes, id="stop", variant="error", compact=True)
+            yield Label("Tab to the other button and Enter, or click it; Esc keeps it running.", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#keep", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(True if event.button.id == "stop" else None)
+
+
+class TextDialog(Dialog):
+    """A long text to read whole (a command the box shows only in part), scrollable."""
+
+    BINDINGS = [Binding("escape,enter,v", "cancel", "Close")]
+
+    def __init__(self, title: str, text: str):
+        super().__init__()
+        self.title_text, self.text = title, text
+
+    def compose(self) -> ComposeResult:
+        from rich.text import Text
+        from textual.containers import VerticalScroll
+        from textual.widgets import Static
+
+        with Vertical(classes="dialog diff"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(classes="diff-body"):
+                yield Static(Text(self.text), id="text", markup=False)
+            yield Label("Enter or Esc closes; c copies it.", classes="hint")
 
 
 class ChoiceDialog(Dialog):

@@ -25,6 +25,7 @@ INTENT_BINDINGS = [
     Binding("b", "app.rollback", "Rollback"),
     Binding("n", "app.note", "Note"),
     Binding("c", "app.copy_command", "Copy cmd"),
+    Binding("v", "app.view_command", "View cmd", show=False),
     Binding("e", "app.end_pane", "End pane", show=False),
     Binding("O", "app.full_output", "Full output", show=False),
     *[Binding(str(i), f"app.tick({i - 1})", f"Tick {i}", show=False) for i in range(1, 10)],

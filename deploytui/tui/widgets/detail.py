@@ -27,6 +27,28 @@ def countdown(view: RunView, step_id: str) -> tuple[str, float] | None:
     return None
 
 
+class CommandBox(Static):
+    """The step's command as it will run. When the box cannot show all of it, its border says how many lines
+    are hidden and that `v` shows the whole (a `--quiet` at the end of a long command must not go unseen)."""
+
+    MAX_ROWS = 6  # keep in step with #d-command's max-height (rows + 2 for the border) in app.tcss
+
+    def __init__(self, command: str, **kw):
+        super().__init__(Text(command), markup=False, **kw)
+        self.command = command
+        self.border_title = "command"
+        self.border_subtitle = "c copies"
+
+    def hidden_lines(self, width: int) -> int:
+        if width <= 0:
+            return 0
+        return max(0, len(Text(self.command).wrap(self.app.console, width)) - self.MAX_ROWS)
+
+    def on_resize(self) -> None:
+        hidden = self.hidden_lines(self.content_region.width)
+        self.border_subtitle = f"+{hidden} lines · v shows all · c copies" if hidden else "c copies"
+
+
 class StepDetail(Vertical):
     def __init__(self, view: RunView, step_id: str | None, **kw):
         super().__init__(**kw)
@@ -68,10 +90,7 @@ class StepDetail(Vertical):
                 yield Markdown(view.text(step.body), id="d-body")
             command = view.command(sid)
             if command:
-                box = Static(Text(command), id="d-command", markup=False)
-                box.border_title = "command"
-                box.border_subtitle = "c copies"
-                yield box
+                yield CommandBox(command, id="d-command")
             yield Label(self._status_text(), id="d-status")
             for i, label in enumerate(step.checks):
                 yield Checkbox(f"{i + 1}. {view.text(label)}", st.checks[i] if i < len(st.checks) else False,
@@ -96,7 +115,7 @@ class StepDetail(Vertical):
                     yield from self._buttons(status)
         if step.has_command or step.panes:
             self._output_area = OutputArea(sid, step.has_command,
-                                           [p.title or f"pane {k + 1}" for k, p in enumerate(step.panes)], id="output")
+                                           [view.text(p.title) or f"pane {k + 1}" for k, p in enumerate(step.panes)], id="output")
             yield self._output_area
 
     def _buttons(self, status: str):

@@ -25,7 +25,14 @@ WORDS = {PENDING: "pending", RUNNING: "running", WAITING: "waiting", NEEDS_YOU: 
 
 
 class StepList(OptionList):
-    """Option ids are step ids; section headings are disabled options."""
+    """Option ids are step ids; section headings are disabled options. A click selects a step and never acts
+    on it: acting takes a key (Enter, r, ...) or a press of the action's own button."""
+
+    async def _on_click(self, event) -> None:
+        event.prevent_default()  # OptionList would select (act on) the clicked option
+        clicked = event.style.meta.get("option")
+        if clicked is not None and not self._options[clicked].disabled:
+            self.highlighted = clicked
 
     def load(self, view: RunView) -> None:
         book = view.book
