@@ -26,6 +26,7 @@ from .clock import WorldClock
 ACCOUNT = "123456789012"
 AZS = ("a", "b", "c")
 OLD_SHA = "3f5e1c9a7b2d4e6f8091a2b3c4d5e6f708192a3b"
+LOG_GROUP = rules.LOG_GROUP  # where cloud-init output is shipped (callers of the world name it from here)
 TERMINATED_SHOWN = 3600  # world seconds a terminated instance stays listed (and saved)
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,19 @@ def _patch_moto() -> None:
         original_state(self, instance, lifecycle_state, *args, **kwargs)
 
     InstanceState.__init__ = state_init
+
+    # the load balancer gets an instance once it runs (moto registers every member, and refuses `pending`)
+    def update_attached_target_groups(self, group_name):
+        group = self.autoscaling_groups[group_name]
+        if not group.target_group_arns:
+            return
+        running = [{"Id": st.instance.id} for st in group.instance_states if st.instance._state.name == "running"]
+        for tg in self.elbv2_backend.describe_target_groups(target_group_arns=group.target_group_arns,
+                                                            load_balancer_arn=None, names=None):
+            if running:
+                self.elbv2_backend.register_targets(tg.arn, [{**t, "Port": tg.port} for t in running])
+
+    AutoScalingBackend.update_attached_target_groups = update_attached_target_groups
     # ... and counts towards the group's capacity while it boots, as in AWS (moto counts InService only)
     FakeAutoScalingGroup.active_instances = lambda self: [
         x for x in self.instance_states if not x.lifecycle_state.startswith(("Terminat", "Detach"))]
@@ -401,6 +415,16 @@ class AwsWorld:
                 self._ship(m, m.log())
                 self._play(m, st, asb)
 
+    def _backdate(self, days: float) -> None:
+        """Give the instances that exist now a launch time DAYS ago (tests: they ran at the last deploy)."""
+        with self._lock:
+            ec2, then = self._backends()[1], self.clock.now() - days * 86400
+            for k, m in enumerate(sorted(self.machines.values(), key=lambda m: m.id)):
+                m.launched = then + 7 * k
+                inst = ec2.get_instance_by_id(m.id)
+                if inst is not None:
+                    inst.launch_time = datetime.fromtimestamp(m.launched, UTC).replace(tzinfo=None)
+
     def _give_back(self, name: str, saved: dict) -> None:
         asg, ec2 = self.client("autoscaling"), self._backends()[1]
         for i in saved["instances"]:
@@ -482,6 +506,7 @@ class AwsWorld:
             return []
         if st.instance._state.name == "pending":  # booted (a stopped one stays stopped)
             st.instance._state = Ec2State("running", 16)
+            asb.update_attached_target_groups(rules.ASG_NAME.format(env=m.env, role=m.role))
         did = []
         provisioning = max(1.0, m.ready_after - rules.BOOT_SECONDS)
         due = len(log_lines) if age >= m.ready_after else \
