@@ -24,7 +24,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check deploytui tests bench
 	$(BIN)/lint-imports
-	$(BIN)/deploytui check runbooks/*.toml
+	$(BIN)/deploytui check runbooks/*.toml runbooks/examples/*.toml
 
 screenshots: $(STAMP)
 	$(BIN)/python -m deploytui.tui.screenshots

@@ -93,7 +93,7 @@ def check(runbooks: tuple[Path, ...], rehearsal: bool) -> None:
             click.echo(str(problem), err=True)
         if any(not getattr(p, "warning", False) for p in problems):
             bad += 1
-        else:
+        elif book is not None:
             n_sec = len({s.section for s in book.steps})
             click.echo(f"{path}: ok: {len(book.steps)} steps in {n_sec} sections, {len(book.vars)} variables")
     if bad:
@@ -165,6 +165,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
                         the_run = Run.resume(journal, resume_id, operator=operator, env=env, book=book, given=given,
                                              headless=True, clock=clock)
                     else:
+                        assert book is not None  # without --resume there is a RUNBOOK (refused above otherwise)
                         values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given},
                                                   environ=env, builtins=clock_builtins(clock))
                         if missing:
@@ -220,6 +221,41 @@ def publish(run):
     except (UserError, OSError) as e:
         run.note(f"followers must read the journal: the run could not be published ({e})")
         return None
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--reason", required=True, help="Why the run ends here (it goes into the record).")
+@click.option("--operator", metavar="NAME", help="Who ends it (default: $USER).")
+@journal_option
+def abort(run_id: str, reason: str, operator: str | None, journal_path: Path | None) -> None:
+    """End an open RUN as aborted, without opening it: what its stopped driver left running is ended and its
+    lock is released. A run open in a live deploytui is aborted there instead."""
+    from .engine.run import Run
+
+    if not _journal_exists(journal_path):
+        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
+    journal = open_journal(journal_path)
+    run = Run.abort_closed(journal, run_id, reason, operator=operator)
+    click.echo(f"run {run.run_id} aborted: {reason.strip()}")
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to FILE instead of standard output.")
+@journal_option
+def answers(run_id: str, out_path: Path | None, journal_path: Path | None) -> None:
+    """What the people of RUN did, as a TOML answers file: `run --headless --answers FILE` does it again
+    (a rehearsal a person drove, replayed in CI)."""
+    from .engine.headless import answers_toml
+
+    if not _journal_exists(journal_path):
+        raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
+    journal = open_journal(journal_path, readonly=True)
+    row = journal.run(run_id)
+    text = answers_toml(journal.events(row.id), row.id)
+    _write_out(out_path, "toml", lambda f: f.write(text))
 
 
 def _stored_runbook(journal, run_id: str):
@@ -414,22 +450,23 @@ def _write_out(out_path: Path | None, fmt: str, write) -> None:
         write(sys.stdout.buffer if binary else sys.stdout)
         return
     try:
-        with open(out_path, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+        with open(out_path, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
             write(f)
     except OSError as e:
         raise UserError(f"{out_path}: cannot write: {e.strerror or e}") from None
     click.echo(f"wrote {out_path}", err=True)
 
 
-def _ask_plan_vars(book, values: dict) -> None:
+def _ask_plan_vars(book, values: dict) -> dict[str, str]:
     """A plan shows the commands that will run, so it needs every non-secret value: asked on a terminal,
-    refused in one line without one."""
+    refused in one line without one. Returns the values asked."""
     from .reports.plan import needed_vars
     from .runbook.variables import problem
 
     missing = needed_vars(book, values)
+    asked: dict[str, str] = {}
     if not missing:
-        return
+        return asked
     if not sys.stdin.isatty():
         raise UserError(f"{book.path}: the plan needs {', '.join(missing)}: give "
                         + " ".join(f"--var {n}=VALUE" for n in missing), 2)
@@ -440,9 +477,10 @@ def _ask_plan_vars(book, values: dict) -> None:
             value = click.prompt(spec.prompt or spec.description or name, type=choices, err=True)
             why = problem(name, spec, str(value))
             if not why:
-                values[name] = str(value)
+                asked[name] = str(value)
                 break
             click.echo(f"deploytui: {why}", err=True)
+    return asked
 
 
 @main.command()
@@ -476,8 +514,11 @@ def plan(runbook: Path, var_pairs, at_text: str | None, fmt: str, out_path: Path
         except ValueError:
             raise UserError(f"--at {at_text!r}: expected a date and time like '2026-11-24 10:00'", 2) from None
     # `today` and the defaults made from it are those of the planned day
-    values, _missing = resolve(book, given, builtins=builtins(datetime.fromtimestamp(at).astimezone()) if at else None)
-    _ask_plan_vars(book, values)
+    day = builtins(datetime.fromtimestamp(at).astimezone()) if at else None
+    values, _missing = resolve(book, given, builtins=day)
+    asked = _ask_plan_vars(book, values)
+    if asked:  # defaults made of the values asked follow from them
+        values, _missing = resolve(book, {**given, **asked}, builtins=day)
     journal = open_journal(journal_path, readonly=True) if _journal_exists(journal_path) else None
     try:
         _write_out(out_path, fmt, lambda f: write_plan(book, f, values, fmt, at=at, journal=journal,
@@ -505,7 +546,7 @@ def export(run_id: str, fmt: str, out_path: Path | None, summary: bool, full_out
         raise UserError("--sign-with signs a file: give -o FILE too", 2)
     journal = _existing_journal(journal_path)
     _write_out(out_path, fmt, lambda f: write_record(journal, run_id, f, fmt, full_output, summary=summary))
-    if key is not None:
+    if key is not None and out_path is not None:
         from .reports.signing import sign
 
         click.echo(f"signed: {sign(out_path, key)}", err=True)
@@ -577,13 +618,15 @@ def follow(run_id: str | None, socket_path: Path | None, sign: bool, journal_pat
             socket_path = Path(driver["socket"])
             feed.close()
             feed = None
-    if feed is None:
-        from .follow.client import SocketFollow
+    if feed is not None:
+        if sign:
+            raise UserError("signing off goes through the driver's published socket, and this run has none live", 2)
+        run_follow(feed)
+        return
+    from .follow.client import SocketFollow
 
-        feed = SocketFollow(socket_path)
-    elif sign:
-        raise UserError("signing off goes through the driver's published socket, and this run has none live", 2)
-    run_follow(feed, sign=sign)
+    assert socket_path is not None  # given, or found beside the journal's live driver
+    run_follow(SocketFollow(socket_path), sign=sign)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -621,4 +664,9 @@ def serve(run_id: str | None, host: str, port: int, no_token: bool, journal_path
     if not _journal_exists(journal_path):
         raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
     start_serve(journal_path, run_id, host=host, port=port, token=not no_token,
-                echo=lambda line: click.echo(line) or sys.stdout.flush())
+                echo=_echo_now)
+
+
+def _echo_now(line: str) -> None:
+    click.echo(line)
+    sys.stdout.flush()

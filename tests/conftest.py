@@ -5,6 +5,13 @@ import pytest
 os.environ.setdefault("DEPLOYTUI_OPERATOR", "tester")
 
 
+@pytest.fixture(scope="session")
+def httpserver_listen_address():
+    """One test server for the whole session (pytest-httpserver keeps it): on 127.0.0.1, never "localhost",
+    whichever test starts it first (no IPv6 detour, and the rehearsal world accepts only 127.0.0.1)."""
+    return ("127.0.0.1", 0)
+
+
 @pytest.fixture
 def journal_path(tmp_path):
     return tmp_path / "journal.sqlite3"

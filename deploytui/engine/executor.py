@@ -9,18 +9,22 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ActionError
 from ..integrations.registry import ActionContext, registry
 from ..runbook import templates
-from ..runbook.durations import format_duration, parse_duration
+from ..runbook.durations import format_duration, parse_duration, seconds_of
 from ..runbook.model import Pane, Step
 from . import process
 from .spool import Spool, strip_ansi
@@ -116,10 +120,15 @@ class Executor:
         run = self.run
         captures: dict[str, str] = {}
         try:
-            patterns = {var: re.compile(templates.render(spec[3:], run.variables()), re.M)
+            patterns = {var: re.compile(templates.pattern(spec[3:], run.variables(step.id)), re.M)
                         for var, spec in step.capture.items() if spec.startswith("re:")}
         except (templates.TemplateProblem, re.error) as e:
             run.command_ended(step, attempt, Outcome(error=f"capture: {e}"))
+            return
+        try:
+            retry_delay = seconds_of(step.retry_delay, run.variables(step.id))
+        except ValueError as e:  # not a duration, or a template that does not render
+            run.command_ended(step, attempt, Outcome(error=f"retry_delay: {e}"))
             return
         names = list(patterns)
 
@@ -138,8 +147,8 @@ class Executor:
                 if result.ok or cancel.is_set() or n == retries:
                     break
                 run.retrying(step, attempt, f"{result.error or f'exit {result.exit_code}'}; retry {n + 1} of {retries}")
-                if step.retry_delay:
-                    cancel.wait(parse_duration(step.retry_delay) / run.time_scale)  # scaled in rehearsal
+                if retry_delay:
+                    cancel.wait(retry_delay / run.time_scale)  # scaled in rehearsal
         except Exception as e:  # a bug of ours must still end as one line and a failed step
             result = Outcome(error=f"internal error: {type(e).__name__}: {e}")
             traceback.print_exc(file=sys.stderr)
@@ -155,8 +164,11 @@ class Executor:
 
     def _execute_once(self, step: Step, attempt: int, spool: Spool, cancel: threading.Event) -> Outcome:
         run = self.run
-        variables = run.variables()
-        timeout = parse_duration(step.timeout) if step.timeout else None
+        variables = run.variables(step.id)
+        try:
+            timeout = seconds_of(step.timeout, variables)
+        except (ValueError, templates.TemplateProblem) as e:
+            return Outcome(error=f"timeout: {e}")
         try:
             cwd = templates.render(step.cwd, variables) if step.cwd else None
             env = {**run.env, **{k: templates.render(v, variables) for k, v in step.env.items()}}
@@ -178,8 +190,11 @@ class Executor:
             mark = process.mark_value(run.run_id, step.id, attempt)
             if step.interactive:
                 t0 = time.monotonic()
-                code = run.handover(argv, env={**env, process.MARK: mark}, cwd=cwd)
-                spool.write_lines([f"(interactive: exit {code} after {format_duration(time.monotonic() - t0)})"])
+                with typescript(argv, env) as (recorded, shown_env, path):
+                    code = run.handover(recorded, env={**shown_env, process.MARK: mark}, cwd=cwd)
+                    kept = replay_typescript(path, spool.feed) if path else False
+                spool.write_lines([f"(interactive: exit {code} after {format_duration(time.monotonic() - t0)}"
+                                   + ("" if kept else "; no typescript: `script` is not installed") + ")"])
                 return Outcome(exit_code=code, error=None if code == 0 else f"exit code {code}")
             ended = process.run(argv, spool.feed, cwd=cwd, env=env, use_pty=step.pty, timeout=timeout,
                                 cancel=cancel, on_idle=spool.tick, grace=run.kill_grace, mark=mark,
@@ -293,9 +308,9 @@ class Executor:
         run = self.run
         attempt = run.state.steps[step.id].attempt or 1
         stream = f"pane{k}"
-        variables = run.variables()
+        variables = run.variables(step.id)
         try:
-            watch = [re.compile(templates.render(pane.until, variables))] if pane.until else []
+            watch = [re.compile(templates.pattern(pane.until, variables))] if pane.until else []
         except (templates.TemplateProblem, re.error) as e:
             spool = self._spool(step.id, attempt, stream)
             spool.write_lines([f"pane stopped: until: {e}"])
@@ -356,6 +371,47 @@ class Executor:
             spool = self._spool(step.id, attempt, stream)
             spool.write_lines([f"pane stopped: {type(e).__name__}: {e}"])
             spool.flush(final=True)
+
+
+@contextmanager
+def typescript(argv: list[str], env: dict[str, str]) -> Iterator[tuple[list[str], dict[str, str], str | None]]:
+    """An interactive command wrapped in `script` (util-linux), so what the terminal showed during the
+    hand-over is kept: (argv to run, its environment, the typescript file, or None without `script`)."""
+    tool = shutil.which("script", path=env.get("PATH"))
+    if tool is None:
+        yield argv, env, None
+        return
+    folder = tempfile.mkdtemp(prefix="deploytui-typescript-")  # 0700: the session may show private things
+    path = os.path.join(folder, "typescript")
+    command = shlex.join((["env", f"SHELL={env['SHELL']}"] if env.get("SHELL") else []) + argv)
+    try:
+        # script runs `$SHELL -c COMMAND`: /bin/sh reads the POSIX quoting shlex wrote, whatever the user's shell
+        yield [tool, "--quiet", "--return", "--flush", "--command", command, path], {**env, "SHELL": "/bin/sh"}, path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_TYPESCRIPT_HEAD = re.compile(rb"\AScript started on [^\n]*\n")
+_TYPESCRIPT_TAIL = re.compile(rb"\n?Script done on [^\n]*\n?\Z")
+
+
+def replay_typescript(path: str, feed: Callable[[bytes], None], chunk: int = 64 * 1024) -> bool:
+    """Feed a typescript into the step's output, without the lines `script` adds before and after, a chunk
+    at a time (a long session can be large). False when there is none (the command never ran)."""
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return False
+    with f:
+        held, first = b"", True
+        while data := f.read(chunk):
+            data = held + data
+            if first:
+                data, first = _TYPESCRIPT_HEAD.sub(b"", data, count=1), False
+            feed(data[:-4096])  # the last bytes wait: they may be the closing line
+            held = data[-4096:]
+        feed(_TYPESCRIPT_TAIL.sub(b"\n", held))
+    return True
 
 
 def _stop_words(stopped: str | None, run: Run, step_id: str) -> str | None:

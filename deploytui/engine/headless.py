@@ -11,19 +11,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ..errors import UserError
 from ..events import kinds as ev
 from ..events.describe import describe
-from ..events.state import FAILED, NEEDS_YOU, PENDING, RUNNING, WAITING
+from ..events.state import FAILED, INTERRUPTED, NEEDS_YOU, PENDING, RUNNING, WAITING
+from ..runbook.model import base_id
 from .run import Run
 
 EXIT_OK, EXIT_FAILED, EXIT_NEEDS_PERSON, EXIT_DEADLINE = 0, 1, 3, 4
-ANSWER_KEYS = {"run", "tick", "decide", "skip", "override", "vars", "end_pane", "reasons"}
+ANSWER_KEYS = {"run", "tick", "decide", "skip", "override", "vars", "end_pane", "reasons", "rerun"}
 
 
 @dataclass
 class Answers:
+    """What a person would do, for a run without one. Step ids may name a repeated step (`drain`): the
+    answer then holds for each of its items (`drain[node-1]`, ...), unless an item has its own."""
+
     run: set[str] = field(default_factory=set)  # steps a person would press run on ("*": all)
     tick: set[str] = field(default_factory=set)  # steps whose checks are all ticked ("*": all)
     decide: dict[str, str] = field(default_factory=dict)  # step -> option label
@@ -31,13 +36,19 @@ class Answers:
     skip: dict[str, str] = field(default_factory=dict)  # step -> reason
     override: dict[str, str] = field(default_factory=dict)  # schedule|deadline|gate|gate.STEP -> reason
     end_pane: dict[str, str] = field(default_factory=dict)  # step -> reason (end its `until` panes)
-    vars: dict[str, str] = field(default_factory=dict)
+    vars: dict[str, str] = field(default_factory=dict)  # start values, and the answers of prompt steps
+    rerun: dict[str, str] = field(default_factory=dict)  # failed or interrupted step -> reason to run it again
 
     def may_run(self, step: str) -> bool:
-        return "*" in self.run or step in self.run
+        return "*" in self.run or step in self.run or base_id(step) in self.run
 
     def may_tick(self, step: str) -> bool:
-        return "*" in self.tick or step in self.tick
+        return "*" in self.tick or step in self.tick or base_id(step) in self.tick
+
+    @staticmethod
+    def of(table: dict[str, str], step: str) -> str | None:
+        """The answer in `table` for `step`: its own, else its repeated step's."""
+        return table.get(step, table.get(base_id(step)))
 
 
 def load_answers(path: str | Path | None) -> Answers:
@@ -64,12 +75,57 @@ def load_answers(path: str | Path | None) -> Answers:
 
     def table(key: str) -> dict[str, str]:
         value = data.get(key, {})
+        if key == "vars" and isinstance(value, dict):  # numbers and booleans are values too
+            value = {k: v if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
+                     for k, v in value.items()}
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise UserError(f"{path}: [{key}]: give step-id = \"text\" pairs", 2)
         return dict(value)
 
     return Answers(ids("run"), ids("tick"), table("decide"), table("reasons"), table("skip"), table("override"),
-                   table("end_pane"), {k: str(v) for k, v in table("vars").items()})
+                   table("end_pane"), {k: str(v) for k, v in table("vars").items()}, table("rerun"))
+
+
+def answers_of(events: list[ev.Event]) -> dict:
+    """What the people of a run did, as an answers file (`deploytui answers RUN`): replayed with
+    `--headless --answers`, a new run does the same. Values a prompt step was given are kept; the values
+    the run started with are not (give them with --var: a rehearsal world's own differ each time)."""
+    maps: dict[str, dict[str, str]] = {key: {} for key in ("decide", "reasons", "skip", "override", "end_pane",
+                                                          "rerun", "vars")}
+    sets: dict[str, set[str]] = {"run": set(), "tick": set()}
+    for e in events:
+        if not e.by_person:
+            continue
+        p, sid = e.payload, e.step or ""
+        match p:
+            case ev.StepStarted() if p.command or p.action:
+                sets["run"].add(sid)
+            case ev.CheckToggled() if p.checked:
+                sets["tick"].add(sid)
+            case ev.Decision():
+                maps["decide"][sid] = p.label
+                if p.reason:
+                    maps["reasons"][sid] = p.reason
+            case ev.Skipped():
+                maps["skip"][sid] = p.reason
+            case ev.Override():
+                maps["override"]["gate." + sid if p.what == "gate" and sid else p.what] = p.reason
+            case ev.PaneEnded():
+                maps["end_pane"][sid] = p.reason
+            case ev.Rerun():
+                maps["rerun"][sid] = p.reason
+            case ev.Answered() if not p.secret:
+                maps["vars"][p.var] = p.value
+    out: dict[str, Any] = {k: v for k, v in maps.items() if v}
+    out.update({k: sorted(v) for k, v in sets.items() if v})
+    return out
+
+
+def answers_toml(events: list[ev.Event], run_id: str) -> str:
+    import tomli_w
+
+    return f"# answers made from run {run_id}: deploytui run RUNBOOK --headless --answers THIS_FILE\n" + \
+        tomli_w.dumps(answers_of(events))
 
 
 class Printer:
@@ -112,10 +168,12 @@ QUIET = {ev.PROCESS_STARTED}  # bookkeeping a person watching a CI log need not 
 
 def drive(run: Run, answers: Answers, echo: Callable[[str], None], *, sleep: Callable[[float], None] = time.sleep,
           max_seconds: float | None = None) -> int:
-    """Drive the run as far as it goes without a person; returns the exit code."""
+    """Drive the run as far as it goes without a person; returns the exit code. Every step that may act now
+    (the current one, items side by side, occurrences of recurring steps) is answered in turn; the driver
+    stops for a person only once nothing else can move."""
     echo = echo if isinstance(echo, Printer) else Printer(echo)
     started = time.monotonic()
-    book = run.book
+    reran: set[str] = set()  # each answered re-run happens once per invocation: a step that fails again stops
     while True:
         if max_seconds is not None and time.monotonic() - started > max_seconds:
             echo("stopped: headless time limit reached")
@@ -123,7 +181,8 @@ def drive(run: Run, answers: Answers, echo: Callable[[str], None], *, sleep: Cal
         run.poll()
         s = run.state
         if s.outcome:
-            section = f" ({run.state.entered[-1]})" if run.state.entered else ""
+            ended_in = s.outcome == "completed_on_demand" and s.path  # the section the run ended in
+            section = f" ({run.book.step(s.path[-1]).section})" if ended_in else ""
             echo(f"run {run.run_id} finished: {s.outcome}{section}")
             return EXIT_OK if s.outcome != "aborted" else EXIT_FAILED
         if s.schedule and s.schedule.get("needs_override") and "schedule" not in s.overrides:
@@ -142,62 +201,101 @@ def drive(run: Run, answers: Answers, echo: Callable[[str], None], *, sleep: Cal
         if s.lock_lost:
             echo(f"stopped: this run's lock was taken by {s.lock_lost}")
             return EXIT_FAILED
-        cur = s.current
-        if cur is None:  # the end of the path: the next poll finishes the run
-            continue
-        step, st = book.step(cur), s.steps[cur]
-        status = s.status(cur)
-        if cur in answers.skip and st.final is None and not st.command_running:
-            run.skip(cur, answers.skip[cur])
-            continue
-        if status == RUNNING:
-            run.wait_idle(timeout=0.2)
-            continue
-        if status == FAILED:
-            echo(f"stopped: step '{cur}' failed: {st.error or 'marked failed'}")
-            return EXIT_FAILED
-        if status == "interrupted":
-            echo(f"needs a person: step '{cur}' was interrupted; re-run it or mark it")
-            return EXIT_NEEDS_PERSON
-        if status == WAITING or (status == PENDING and st.gate_deadline and not st.gate_open):
-            gate_answer = answers.override.get(f"gate.{cur}") or answers.override.get("gate")
-            if not st.activated and gate_answer:
-                run.override("gate", gate_answer, cur)
-                continue
-            deadline = st.wait_deadline if st.activated else st.gate_deadline
-            sleep(max(0.01, min(0.5, (deadline or 0) - run.clock.now())))
-            continue
-        if status == PENDING:
-            if step.has_command and not step.auto:
-                if not answers.may_run(cur):
-                    echo(f"needs a person: step '{cur}' ({run.title(step)}) waits for someone to run it")
-                    return EXIT_NEEDS_PERSON
-                run.run_step(cur, confirm=run.danger_word())
+        active = s.active
+        if not active:  # the end of the path (the next poll finishes the run), or a recurrence's next one
+            if s.current is None and not s.recurring_open() and not run.executor.busy():
                 continue
             sleep(0.05)
             continue
-        if status == NEEDS_YOU:
-            progressed = False
-            if not step.decide and not all(st.checks):
-                if not answers.may_tick(cur):
-                    echo(f"needs a person: step '{cur}' has checks to confirm")
-                    return EXIT_NEEDS_PERSON
-                for i, done in enumerate(st.checks):
-                    if not done:
-                        run.tick(cur, i)
+        stops, busy = [], False
+        progressed = False
+        for sid in active:  # each active step gets its turn, the occurrences beside the path too
+            if run.state.outcome:
+                break
+            if sid not in run.state.active:
+                continue  # an answer to an earlier one moved it on
+            verdict = _answer(run, sid, answers, reran, sleep)
+            if verdict is True:
                 progressed = True
-            elif step.decide and st.decision is None and (not step.has_command or st.command_ok):
-                if cur not in answers.decide:
-                    echo(f"needs a person: step '{cur}' asks: {run.text(step.decide.question)}")
-                    return EXIT_NEEDS_PERSON
-                run.decide(cur, answers.decide[cur], answers.reasons.get(cur, ""))
-                progressed = True
-            elif any(p.until for p in step.panes) and cur in answers.end_pane:
-                for k, pane in enumerate(step.panes):
-                    if pane.until and k not in st.panes_done:
-                        run.end_pane(cur, k, answers.end_pane[cur])
-                progressed = True
-            if not progressed:
-                sleep(0.05)  # panes still watching for their `until` line
+                continue
+            if verdict is None:
+                busy = True
+            elif isinstance(verdict, tuple):
+                stops.append(verdict)
+        if progressed:
             continue
+        if stops and not busy:
+            code, line = stops[0]
+            echo(line)
+            return code
         sleep(0.05)
+
+
+def _answer(run: Run, sid: str, answers: Answers, reran: set[str], sleep) -> bool | None | tuple[int, str]:
+    """Act on one active step as the answers say: True when something was done, None while it waits for
+    time or a command, (exit code, line) when it needs what the answers do not give."""
+    s = run.state
+    step, st = s.step(sid), s.steps[sid]
+    status = s.status(sid)
+    skip = Answers.of(answers.skip, sid)
+    if skip is not None and st.final is None and not st.command_running:
+        run.skip(sid, skip)
+        return True
+    if status == RUNNING:
+        run.wait_idle(timeout=0.2)
+        return None
+    if status in (FAILED, INTERRUPTED):
+        reason = Answers.of(answers.rerun, sid)
+        if reason is not None and sid not in reran and sid not in run.executor.busy():
+            reran.add(sid)
+            run.rerun(sid, reason, confirm=run.danger_word())
+            return True
+        if status == FAILED:
+            return EXIT_FAILED, f"stopped: step '{sid}' failed: {st.error or 'marked failed'}" + (
+                "" if reason is None else " (again, after the answered re-run)")
+        return EXIT_NEEDS_PERSON, f"needs a person: step '{sid}' was interrupted; re-run it or mark it " \
+                                  "(answer [rerun] " + f"\"{sid}\" = \"reason\")"
+    if status == WAITING or (status == PENDING and st.gate_deadline and not st.gate_open):
+        gate_answer = answers.override.get(f"gate.{sid}") or answers.override.get(f"gate.{base_id(sid)}") \
+            or answers.override.get("gate")
+        if not st.activated and st.gate_deadline and gate_answer:
+            run.override("gate", gate_answer, sid)
+            return True
+        deadline = st.wait_deadline if st.activated else st.gate_deadline
+        sleep(max(0.01, min(0.5, (deadline or 0) - run.clock.now())))
+        return None
+    if status == PENDING:
+        if step.has_command and not step.auto:
+            if not answers.may_run(sid):
+                return EXIT_NEEDS_PERSON, f"needs a person: step '{sid}' ({run.title(step)}) waits for someone to run it"
+            run.run_step(sid, confirm=run.danger_word())
+            return True
+        return None
+    if status == NEEDS_YOU:
+        if step.ask and not st.answered:
+            value = answers.vars.get(step.ask, s.vars.get(step.ask))
+            if value is None:
+                return EXIT_NEEDS_PERSON, f"needs a person: step '{sid}' asks for {step.ask} (answer [vars] " \
+                                          f"{step.ask} = \"value\")"
+            run.answer(sid, str(value))
+            return True
+        if not step.decide and not all(st.checks):
+            if not answers.may_tick(sid):
+                return EXIT_NEEDS_PERSON, f"needs a person: step '{sid}' has checks to confirm"
+            for i, done in enumerate(st.checks):
+                if not done:
+                    run.tick(sid, i)
+            return True
+        if step.decide and st.decision is None and (not step.has_command or st.command_ok):
+            choice = Answers.of(answers.decide, sid)
+            if choice is None:
+                return EXIT_NEEDS_PERSON, f"needs a person: step '{sid}' asks: {run.text(step.decide.question, sid)}"
+            run.decide(sid, choice, Answers.of(answers.reasons, sid) or "")
+            return True
+        reason = Answers.of(answers.end_pane, sid)
+        if any(p.until for p in step.panes) and reason is not None:
+            for k, pane in enumerate(step.panes):
+                if pane.until and k not in st.panes_done:
+                    run.end_pane(sid, k, reason)
+            return True
+    return None  # panes still watching for their `until` line, a wait running out

@@ -17,8 +17,8 @@ from typing import Any
 
 from ..events.state import DONE, FAILED, SKIPPED, RunState
 from ..runbook import templates
-from ..runbook.durations import parse_duration
-from ..runbook.model import Runbook, Step, sign_offs_needed
+from ..runbook.durations import seconds_of
+from ..runbook.model import Runbook, Step, item_id, item_labels, sign_offs_needed, split_each
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Situation:
 
     state: RunState
     now: float
-    variables: Callable[[], dict[str, Any]]  # called only when a `when` or an `at` needs them
+    variables: Callable[..., dict[str, Any]]  # (step_id=None): called only when a template needs them
     time_scale: float = 1.0
     busy: frozenset[str] = frozenset()  # steps whose command is still running in this process
     survivors: frozenset[str] = frozenset()  # steps whose killed command still has live processes
@@ -94,6 +94,41 @@ class FinishRun(Move):
     section: str | None = None
 
 
+@dataclass(frozen=True)
+class FailStep(Move):
+    """A step that cannot even begin (its list or its cadence does not evaluate)."""
+
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ListItems(Move):
+    """A repeated step (or section, `of`) is reached: its items, fixed for this pass."""
+
+    of: str = ""
+    var: str = ""
+    values: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Recur(Move):
+    """A recurring step's next occurrence is due."""
+
+    number: int = 1
+    due: float = 0.0
+    next_due: float | None = None
+
+
+@dataclass(frozen=True)
+class Route(Move):
+    """A failed step's `on_failure`: the run goes there."""
+
+    target: str = ""
+    then: str | None = None
+    reason: str = ""
+
+
 def outcome_of(state: RunState) -> tuple[str, str | None]:
     """How a run that reached the end of its path ended, and the on-demand section it ended in: `rolled_back`
     in a section marked `rollback = true`, `completed_on_demand` in another on-demand section, else
@@ -111,14 +146,28 @@ def gate_deadline(sit: Situation, step: Step) -> float | None:
         return None
     if nb.at:
         try:
-            text = templates.render(nb.at, sit.variables())
+            text = templates.render(nb.at, sit.variables(step.id))
             return datetime.fromisoformat(text.strip()).timestamp()
         except (templates.TemplateProblem, ValueError):
             return None
-    ref = sit.state.steps.get(nb.step or "")
-    if ref is None or ref.final != DONE or ref.finished is None:
+    s = sit.state
+    ref_id = nb.step or ""
+    item = s.items.get(step.id)
+    if item is not None:  # inside a repetition, a step of the same repetition means this item's own
+        mine = item_id(ref_id, item.label)
+        if mine in s.items and s.items[mine].group == item.group:
+            ref_id = mine
+    if ref_id not in s.steps or s.status(ref_id) != DONE:
         return None
-    return ref.finished + parse_duration(nb.wait or 0) / (sit.time_scale or 1.0)
+    finished = [s.steps[k].finished for k in s.children.get(ref_id, [])] if ref_id in s.children \
+        else [s.steps[ref_id].finished]
+    if not finished or None in finished:
+        return None
+    try:
+        wait = seconds_of(nb.wait or 0, sit.variables(step.id)) or 0.0
+    except (ValueError, templates.TemplateProblem):
+        return None
+    return max(f for f in finished if f is not None) + wait / (sit.time_scale or 1.0)
 
 
 def missing_sign_offs(sit: Situation, step: Step) -> int:
@@ -150,55 +199,165 @@ def next_move(sit: Situation) -> Move | None:
     s = sit.state
     if s.outcome or s.lock_lost:
         return None
-    cur = s.current
-    if cur is None:
-        if not s.path:
+    if s.current is None:
+        return _at_the_end(sit)
+    for sid in s.active:
+        move = _move_for(sit, sid)
+        if move is not None:
+            return move
+    for sid in s.recurring_open():
+        move = _recurrence(sit, sid)
+        if move is not None:
+            return move
+    return None
+
+
+def _at_the_end(sit: Situation) -> Move | None:
+    """The end of the path: what recurs alongside it ends (an occurrence still running is waited for),
+    then the run finishes."""
+    s = sit.state
+    if not s.path:
+        return None
+    for sid in s.side:
+        st = s.steps[sid]
+        if st.final in (DONE, SKIPPED):
+            continue
+        if st.command_running or sid in sit.busy or st.stop:
             return None
-        outcome, section = outcome_of(s)
-        return FinishRun(outcome=outcome, section=section)
-    st, step = s.steps[cur], sit.book.step(cur)
-    if st.final == FAILED or st.interrupted or st.stop:
+        return SkipStep(sid, reason="the run reached its end", planned=True)
+    for sid in s.recurring_open():
+        return FinishStep(sid, duration=round(sit.now - (s.steps[sid].started or sit.now), 3))
+    outcome, section = outcome_of(s)
+    return FinishRun(outcome=outcome, section=section)
+
+
+def _move_for(sit: Situation, sid: str) -> Move | None:
+    """What the engine does by itself for one active step."""
+    s = sit.state
+    st, step = s.steps[sid], s.step(sid)
+    if st.final == FAILED:
+        if step.on_failure and not st.routed:
+            return Route(sid, target=step.on_failure, then=then_of(sit.book, step.on_failure),
+                         reason=f"step '{sid}' failed ({st.error or 'marked failed'}): on_failure")
+        return None
+    if st.interrupted or st.stop:
         return None
     if not st.activated:
+        if sid not in s.items and sid not in s.children and sit.book.repetition(step):
+            return _list_items(sit, sid, step)
         if step.when and not st.command_running:
             try:
-                ok = bool(templates.evaluate(step.when, sit.variables()))
+                ok = bool(templates.evaluate(step.when, sit.variables(sid)))
             except templates.TemplateProblem as e:
-                return SkipStep(cur, reason=f"when: {step.when}: {e}", planned=False)
+                return SkipStep(sid, reason=f"when: {step.when}: {e}", planned=False)
             if not ok:
-                return SkipStep(cur, reason=f"when: {step.when} is false", planned=True)
+                return SkipStep(sid, reason=f"when: {step.when} is false", planned=True)
         if step.not_before and not st.gate_open:
             deadline = gate_deadline(sit, step)
             if deadline is not None:  # None: the gate's reference did not run (skipped), nothing to wait for
                 if st.gate_deadline is None:
-                    return StartGate(cur, deadline=deadline, seconds=max(0.0, deadline - sit.now))
+                    return StartGate(sid, deadline=deadline, seconds=max(0.0, deadline - sit.now))
                 if sit.now < st.gate_deadline:
                     return None
-                return OpenGate(cur)
+                return OpenGate(sid)
+        if step.every is not None and sid not in s.items:
+            return _first_occurrence(sit, sid, step)
         if deadline_blocks(s) or schedule_blocks(s):
             return None
         if not step.has_command:
-            return Activate(cur)
-        if step.auto and not step.interactive and not step.danger and cur not in sit.busy \
+            return Activate(sid)
+        if step.auto and not step.interactive and not step.danger and sid not in sit.busy \
                 and not missing_sign_offs(sit, step):
-            return StartAuto(cur)
+            return StartAuto(sid)
         return None
     if st.command_running:
         return None
     if step.wait and st.wait_deadline is None and (st.command_ok or not step.has_command):
-        seconds = parse_duration(step.wait) / (sit.time_scale or 1.0)
-        return StartWait(cur, deadline=sit.now + seconds, seconds=seconds)
+        try:
+            seconds = (seconds_of(step.wait, sit.variables(sid)) or 0.0) / (sit.time_scale or 1.0)
+        except (ValueError, templates.TemplateProblem) as e:
+            return FailStep(sid, error=f"wait: {e}")
+        return StartWait(sid, deadline=sit.now + seconds, seconds=seconds)
     if step.wait and st.wait_deadline is not None and not st.wait_expired and sit.now >= st.wait_deadline:
-        return EndWait(cur)
-    if s.complete(cur):
-        return FinishStep(cur, exit_code=st.exit_code, duration=round(sit.now - (st.started or sit.now), 3))
+        return EndWait(sid)
+    if s.complete(sid):
+        return FinishStep(sid, exit_code=st.exit_code, duration=round(sit.now - (st.started or sit.now), 3))
     return None
 
 
+def then_of(book: Runbook, target: str) -> str | None:
+    """Where the run goes on after entering `target`: its on-demand section's `then`."""
+    sec = book.section_of(target)
+    return sec.then if sec is not None else None
+
+
+def _list_items(sit: Situation, sid: str, step: Step) -> Move:
+    key, each, _parallel = sit.book.repetition(step) or (sid, "", 1)
+    try:
+        var, expression = split_each(each)
+        values = templates.items_of(templates.evaluate(expression, sit.variables()))
+    except (ValueError, templates.TemplateProblem) as e:
+        return FailStep(sid, error=f"each: {e}")
+    return ListItems(sid, of=key, var=var, values=tuple(values), labels=tuple(item_labels(values)))
+
+
+def _until(sit: Situation, sid: str, step: Step) -> bool | str:
+    """A recurring step's `until`: True when it holds, or why it cannot be evaluated."""
+    if not step.until:
+        return False
+    try:
+        return bool(templates.evaluate(step.until, sit.variables(sid)))
+    except templates.TemplateProblem as e:
+        return f"until: {e}"
+
+
+def _cadence(sit: Situation, sid: str, step: Step) -> float | str:
+    try:
+        return (seconds_of(step.every, sit.variables(sid)) or 0.0) / (sit.time_scale or 1.0)
+    except (ValueError, templates.TemplateProblem) as e:
+        return f"every: {e}"
+
+
+def _first_occurrence(sit: Situation, sid: str, step: Step) -> Move:
+    ended = _until(sit, sid, step)
+    if isinstance(ended, str):
+        return FailStep(sid, error=ended)
+    if ended:
+        return SkipStep(sid, reason=f"until: {step.until} already holds", planned=True)
+    every = _cadence(sit, sid, step)
+    if isinstance(every, str):
+        return FailStep(sid, error=every)
+    return Recur(sid, number=1, due=sit.now, next_due=sit.now + every)
+
+
+def _recurrence(sit: Situation, sid: str) -> Move | None:
+    """A recurring step between occurrences: it ends when `until` holds, else its next one comes due."""
+    s = sit.state
+    st, step = s.steps[sid], s.step(sid)
+    last = item_id(sid, str(st.occurrences))
+    if last in s.steps and s.steps[last].final not in (DONE, SKIPPED):
+        return None
+    ended = _until(sit, sid, step)
+    if isinstance(ended, str):
+        return FailStep(sid, error=ended)
+    if ended:
+        return FinishStep(sid, duration=round(sit.now - (st.started or sit.now), 3))
+    due = st.next_due if st.next_due is not None else sit.now
+    if sit.now < due:
+        return None
+    every = _cadence(sit, sid, step)
+    if isinstance(every, str):
+        return FailStep(sid, error=every)
+    when = due if sit.now < due + every else sit.now  # a long-missed one is due now, not in a burst
+    return Recur(sid, number=st.occurrences + 1, due=when, next_due=when + every)
+
+
 # ---- intents: what a person may do now ---------------------------------------------------------------------
-RUN, RERUN, SKIP, MARK_DONE, MARK_FAILED, TICK, DECIDE, OVERRIDE_GATE, END_PANE, END_SURVIVORS = (
-    "run", "rerun", "skip", "done", "failed", "tick", "decide", "override_gate", "end_pane", "end_survivors")
-STEP_INTENTS = (RUN, RERUN, SKIP, MARK_DONE, MARK_FAILED, TICK, DECIDE, OVERRIDE_GATE, END_PANE, END_SURVIVORS)
+RUN, RERUN, SKIP, MARK_DONE, MARK_FAILED, TICK, DECIDE, ANSWER, OVERRIDE_GATE, END_PANE, END_SURVIVORS = (
+    "run", "rerun", "skip", "done", "failed", "tick", "decide", "answer", "override_gate", "end_pane",
+    "end_survivors")
+STEP_INTENTS = (RUN, RERUN, SKIP, MARK_DONE, MARK_FAILED, TICK, DECIDE, ANSWER, OVERRIDE_GATE, END_PANE,
+                END_SURVIVORS)
 
 
 def _clock(ts: float) -> str:
@@ -212,13 +371,22 @@ def refusal(sit: Situation, intent: str, step_id: str) -> str | None:
         return f"the run has finished ({s.outcome.replace('_', ' ')})"
     if s.lock_lost:
         return f"this run's lock was taken by {s.lock_lost}: it can do nothing more"
-    try:
-        step = sit.book.step(step_id)
-    except KeyError:
-        return f"no step {step_id!r} in this runbook"
+    if step_id not in s.steps:
+        return f"no step {step_id!r} in this run"
+    step = sit.book.step(step_id)
     st = s.steps[step_id]
-    on_path = step_id in s.path
-    current = s.current == step_id
+    on_path = step_id in s.path or step_id in s.side
+    active = step_id in s.active
+    if step_id in s.children and step_id not in s.items:  # a repeated or recurring step: its items act
+        if intent != SKIP:
+            kids = s.children[step_id]
+            return (f"step '{step_id}' repeats: act on its items ({', '.join(kids[:3])}"
+                    f"{', ...' if len(kids) > 3 else ''})" if kids else f"step '{step_id}' has no items")
+        if s.status(step_id) in (DONE, SKIPPED):
+            return f"step '{step_id}' is already {s.status(step_id)}"
+        if any(s.steps[k].command_running or k in sit.busy for k in s.children[step_id]):
+            return f"an item of step '{step_id}' is running: stop it first"
+        return None
     if intent == RUN:
         if not step.has_command:
             return f"step '{step_id}' has no command to run"
@@ -234,7 +402,7 @@ def refusal(sit: Situation, intent: str, step_id: str) -> str | None:
             return f"step '{step_id}' has already run; re-run it with a reason"
         if st.final == SKIPPED:
             return f"step '{step_id}' was skipped; re-run it with a reason to run it after all"
-        if not current:
+        if not active:
             where = f"the current step is '{s.current}'" if s.current else "no step is current"
             return f"step '{step_id}' is not the current step ({where})"
         if step.not_before and not st.gate_open and st.gate_deadline and sit.now < st.gate_deadline:
@@ -286,10 +454,18 @@ def refusal(sit: Situation, intent: str, step_id: str) -> str | None:
             return f"step '{step_id}' has no decision"
         if st.decision is not None:
             return f"step '{step_id}' is already decided ({st.decision.get('label')})"
-        if not (current and st.activated):
+        if not (active and st.activated):
             return f"step '{step_id}' is not waiting for a decision"
         if step.has_command and not st.command_ok:
             return f"step '{step_id}': its command must succeed before the decision"
+        return None
+    if intent == ANSWER:
+        if not step.ask:
+            return f"step '{step_id}' asks for nothing"
+        if st.answered:
+            return f"step '{step_id}' is already answered; re-run it with a reason to answer again"
+        if not (active and st.activated) or st.final is not None:
+            return f"step '{step_id}' is not waiting for an answer"
         return None
     if intent == OVERRIDE_GATE:
         if not step.not_before:

@@ -19,20 +19,23 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 from ..events import kinds as ev
-from ..events.state import DONE, FAILED, RunState, apply, fold
+from ..events.state import DONE, FAILED, SETTLED, RunState, apply, fold
 from ..journal import Journal, RunWriter, new_run_id
 from ..runbook import templates
 from ..runbook.loader import parse
 from ..runbook.model import Runbook, Step, sign_offs_needed
-from ..runbook.variables import env_name, from_environment, masked, secret_values
+from ..runbook.variables import SECRET_VAR, env_name, from_environment, masked, problem, secret_values
 from ..text.redact import MASK, Redactor
 from . import planner, process, schedule
 from .clock import Clock
 from .executor import Executor, Outcome, trim
+
+if TYPE_CHECKING:
+    from ..integrations.lock import DynamoLock
 
 EventListener = Callable[[ev.Event], None]
 OutputListener = Callable[[str, int, str, str], None]  # step, attempt, stream, text
@@ -105,7 +108,7 @@ class Run:
         self._ticker: threading.Thread | None = None
         self.published_at = ""  # the socket the run is published on for followers (follow.publish)
         self._notifiers: list = []  # Slack, one per channel of the runbook's [notify]
-        self._shared_lock = None  # DynamoDB, when the runbook has [lock]
+        self._shared_lock: DynamoLock | None = None  # DynamoDB, when the runbook has [lock]
 
     @property
     def closed(self) -> bool:
@@ -132,6 +135,7 @@ class Run:
         shown = {**base, **{n: templates.SECRET_SHOWN for n in run.secrets}}  # the header is on every screen
         environment = run._render_header(book.runbook.environment, shown)
         release = run._render_header(book.runbook.release, shown)
+        title = templates.for_people(book.runbook.title, shown)
         facts = session_facts()
         run.lock_key = lock_key(book, environment, rehearsal)
         previous = journal.lock_holder(run.lock_key) if run.lock_key else None
@@ -141,17 +145,17 @@ class Run:
                             f"(pid {previous['pid']}, {previous['operator']}): quit that one (or "
                             f"`deploytui follow {previous['run_id']}`); --break-lock is for a lock whose "
                             "holder is gone", 2)
-        holder = run.lock_key and journal.take_lock(run.lock_key, run_id, operator, facts["host"], os.getpid(),
-                                                    now, force=bool(break_lock))
-        if holder:
-            raise UserError(_lock_message(book, environment, holder), 2)
+        local_holder = run.lock_key and journal.take_lock(run.lock_key, run_id, operator, facts["host"],
+                                                          os.getpid(), now, force=bool(break_lock))
+        if local_holder:
+            raise UserError(_lock_message(book, environment, local_holder), 2)
         try:
             shared_holder = run._take_shared_lock(force=bool(break_lock), reason=f"{operator}: deploying")
         except UserError:
             journal.release_lock(run.lock_key, run_id)
             raise
         try:
-            journal.create_run(run_id, runbook_id=book.runbook.id, title=book.runbook.title, path=book.path,
+            journal.create_run(run_id, runbook_id=book.runbook.id, title=title, path=book.path,
                                sha256=book.sha256, runbook_text=redactor.source(book.text), environment=environment,
                                release=release, operator=operator, host=facts["host"], tty=facts["tty"],
                                tmux=facts["tmux"], rehearsal=rehearsal, started=now,
@@ -162,7 +166,7 @@ class Run:
         try:
             run.beat()  # a follower that finds the run finds its driver alive
             run._start_notifier({**base})
-            run.emit(ev.RunStarted(runbook_id=book.runbook.id, title=book.runbook.title, path=book.path,
+            run.emit(ev.RunStarted(runbook_id=book.runbook.id, title=title, path=book.path,
                                    sha256=book.sha256, vars=masked(book, values), operator=operator,
                                    environment=environment, release=release, time_scale=run.time_scale,
                                    rehearsal=rehearsal, faults=list(faults or []), seal=seal,
@@ -170,7 +174,7 @@ class Run:
                      actor=operator)
             if break_lock and (previous or shared_holder):
                 holder = (f"run {previous['run_id']} ({previous.get('operator')} on {previous.get('host')})"
-                          if previous else str(shared_holder.get("holder")))
+                          if previous else str((shared_holder or {}).get("holder")))
                 run.emit(ev.LockBroken(reason=break_lock, shared_holder=shared_holder, holder=holder), actor=operator)
             checked = schedule.check(book.schedule, now, base)
             if rehearsal and checked.get("deadline"):  # what is left of the window passes time_scale x faster
@@ -268,9 +272,9 @@ class Run:
                 if alive:
                     run._survivors[sid] = alive
                     run.emit(ev.SurvivorsFound(attempt=st.attempt, processes=process.describe(alive)), step=sid)
-        current = run.state.current
-        if current and run.state.steps[current].activated and run.state.steps[current].final is None:
-            run.executor.start_panes(run.book.step(current))
+        for sid in run.state.active:
+            if run.state.steps[sid].activated and run.state.steps[sid].final is None:
+                run.executor.start_panes(run.state.step(sid))
         run.advance()
         run._start_ticker()
         return run
@@ -308,11 +312,13 @@ class Run:
         now = datetime.fromtimestamp(self.clock.now()).astimezone()
         return {**templates.builtins(now, self.operator), "run_id": self.run_id, "rehearsal": self.rehearsal}
 
-    def variables(self) -> dict[str, Any]:
-        """Every value a template may use, secrets included: for commands and actions, never for display."""
+    def variables(self, step_id: str | None = None) -> dict[str, Any]:
+        """Every value a template may use, secrets included: for commands and actions, never for display.
+        For an item of a repeated step (`drain[node-1]`), its own variable (`node`) too."""
         info = self.state.info
         return {**self._builtins(), "environment": info.get("environment", ""), "release": info.get("release", ""),
-                **self.state.vars, **self.secrets, **self.captured_secrets}
+                "steps": self.state.outcomes(), **self.state.vars, **self.secrets, **self.captured_secrets,
+                **self.state.bindings(step_id)}
 
     def secret_names(self) -> set[str]:
         return set(self.secrets) | set(self.captured_secrets)
@@ -320,19 +326,21 @@ class Run:
     def secret_values(self) -> list[str]:
         return list(self.secrets.values()) + list(self.captured_secrets.values())
 
-    def text(self, template: str | None) -> str:
-        """Any runbook text a person or a pair reads (titles, questions, checks), with secrets masked."""
-        return templates.for_people(template, self.variables(), secrets=self.secret_names())
+    def text(self, template: str | None, step: str | None = None) -> str:
+        """Any runbook text a person or a pair reads (titles, questions, checks), with secrets masked; `step`
+        gives an item its own variable."""
+        return templates.for_people(template, self.variables(step), secrets=self.secret_names())
 
     def title(self, step: Step) -> str:
-        return self.text(step.title)
+        return self.text_of_step(step.id)
 
     def text_of_step(self, step_id: str) -> str:
-        """A step's title as people read it (what `events.describe` names a step by)."""
+        """A step's title as people read it (what `events.describe` names a step by); an item says which."""
         try:
-            return self.text(self.book.step(step_id).title)
-        except KeyError:
-            return step_id
+            return self.state.titled(step_id, self.text(self.book.step(step_id).title, step_id))
+        except KeyError:  # a repeated section names itself by its title
+            sec = self.book.section(step_id)
+            return self.text(sec.title) if sec is not None else step_id
 
     @staticmethod
     def _render_header(text: str, values: dict) -> str:
@@ -347,9 +355,10 @@ class Run:
         script = step.rehearse if (self.rehearsal and step.rehearse) else step.run
         try:
             if script:
-                return templates.render(script, self.variables(), shell=True, secrets=self.secret_names()).strip()
+                return templates.render(script, self.variables(step.id), shell=True,
+                                        secrets=self.secret_names()).strip()
             if step.uses:
-                shown = {**self.variables(), **{n: templates.SECRET_SHOWN for n in self.secret_names()}}
+                shown = {**self.variables(step.id), **{n: templates.SECRET_SHOWN for n in self.secret_names()}}
                 params = templates.render_value(step.with_, shown)
                 return f"{step.uses} {_json(params)}"
         except templates.TemplateProblem as e:
@@ -362,9 +371,10 @@ class Run:
             return None
         try:
             if step.run:
-                return templates.render(step.run, self.variables(), shell=True, secrets=self.secret_names()).strip()
+                return templates.render(step.run, self.variables(step.id), shell=True,
+                                        secrets=self.secret_names()).strip()
             if step.uses:
-                return f"{step.uses} {_json(templates.render_value(step.with_, self.variables()))}"
+                return f"{step.uses} {_json(templates.render_value(step.with_, self.variables(step.id)))}"
         except templates.TemplateProblem as e:
             return f"(cannot render yet: {e})"
         return None
@@ -374,7 +384,7 @@ class Run:
         return planner.Situation(state=self.state, now=self.clock.now(), variables=self.variables,
                                  time_scale=self.time_scale, busy=self.executor.busy(),
                                  survivors=frozenset(self._survivors),
-                                 command_of=lambda sid: self.resolved_command(self.book.step(sid)))
+                                 command_of=lambda sid: self.resolved_command(self.state.step(sid)))
 
     def allowed(self, step_id: str) -> planner.Allowed:
         """What a step allows now (for the screens): the same rules the intents enforce."""
@@ -385,7 +395,7 @@ class Run:
         why = planner.refusal(self.situation(), intent, step_id)
         if why:
             raise UserError(why, 2)
-        return self.book.step(step_id)
+        return self.state.step(step_id)
 
     def gate_deadline(self, step: Step) -> float | None:
         return planner.gate_deadline(self.situation(), step)
@@ -420,13 +430,23 @@ class Run:
                     break
 
     def _apply(self, move: planner.Move) -> bool:
-        sid = move.step
+        sid = move.step or ""  # only FinishRun has no step
         match move:
             case planner.FinishRun():
                 self.emit(ev.RunFinished(outcome=move.outcome, section=move.section))
                 self._release()
             case planner.SkipStep():
+                self.executor.stop_panes(sid)
                 self.emit(ev.Skipped(reason=move.reason, planned=move.planned), step=sid)
+            case planner.FailStep():
+                self.emit(ev.StepFinished(status=FAILED, error=move.error), step=sid)
+            case planner.ListItems():
+                self.emit(ev.Items(of=move.of, var=move.var, values=list(move.values), labels=list(move.labels)))
+            case planner.Recur():
+                self.emit(ev.Occurrence(of=sid, number=move.number, due=move.due, next_due=move.next_due))
+            case planner.Route():
+                self.executor.stop_panes(sid)
+                self.emit(ev.Jump(target=move.target, reason=move.reason, then=move.then, planned=True), step=sid)
             case planner.StartGate():
                 self.emit(ev.TimerStarted(timer="gate", deadline=move.deadline, seconds=move.seconds), step=sid)
             case planner.OpenGate():
@@ -436,11 +456,11 @@ class Run:
                     return False
                 st = self.state.steps[sid]
                 self.emit(ev.StepStarted(attempt=st.attempt + 1), step=sid)
-                self.executor.start_panes(self.book.step(sid))
+                self.executor.start_panes(self.state.step(sid))
             case planner.StartAuto():
                 if not self._still_holding_lock():
                     return False
-                self._start(self.book.step(sid), actor="auto")
+                self._start(self.state.step(sid), actor="auto")
             case planner.StartWait():
                 self.emit(ev.TimerStarted(timer="wait", deadline=move.deadline, seconds=move.seconds), step=sid)
             case planner.EndWait():
@@ -571,7 +591,7 @@ class Run:
         st = self.state.steps[step.id]
         attempt = st.attempt + 1
         if step.uses and not (self.rehearsal and step.rehearse):
-            shown = {**self.variables(), **{n: templates.SECRET_SHOWN for n in self.secret_names()}}
+            shown = {**self.variables(step.id), **{n: templates.SECRET_SHOWN for n in self.secret_names()}}
             payload = ev.StepStarted(attempt=attempt, action=step.uses, params=templates.render_value(step.with_, shown),
                                      interactive=step.interactive)
         else:
@@ -588,7 +608,7 @@ class Run:
                 raise UserError(f"step '{step_id}' has no check #{index + 1}", 2)
             if self.state.steps[step_id].checks[index] == checked:
                 return
-            self.emit(ev.CheckToggled(index=index, label=self.text(step.checks[index]), checked=checked),
+            self.emit(ev.CheckToggled(index=index, label=self.text(step.checks[index], step_id), checked=checked),
                       step=step_id, actor=actor or self.operator)
             self.advance()
 
@@ -608,9 +628,47 @@ class Run:
             if not 0 <= option < len(options):
                 raise UserError(f"step '{step_id}' has no option #{option + 1}", 2)
             opt = options[option]
-            self.emit(ev.Decision(option=option, label=self.text(opt.label), goto=opt.goto,
-                                  reason=(reason or "").strip(), question=self.text(step.decide.question),
-                                  criteria=[self.text(c) for c, t in zip(step.checks, st.checks) if t]),
+            values = self._option_values(step_id, opt.set)
+            then = opt.then or (planner.then_of(self.book, opt.goto) if opt.goto else None)
+            self.emit(ev.Decision(option=option, label=self.text(opt.label, step_id), goto=opt.goto, then=then,
+                                  reason=(reason or "").strip(), question=self.text(step.decide.question, step_id),
+                                  criteria=[self.text(c, step_id) for c, t in zip(step.checks, st.checks) if t],
+                                  set=values),
+                      step=step_id, actor=actor or self.operator)
+            self.advance()
+
+    def _option_values(self, step_id: str, assignments: dict[str, str]) -> dict[str, str]:
+        """The variables an option sets, rendered now and held to their declarations (choices, pattern)."""
+        values = {}
+        for name, template in assignments.items():
+            try:
+                value = templates.render(template, self.variables(step_id)).strip()
+            except templates.TemplateProblem as e:
+                raise UserError(f"step '{step_id}': set {name}: {e}", 2) from None
+            spec = self.book.vars.get(name)
+            why = problem(name, spec, value) if spec is not None else None
+            if why:
+                raise UserError(f"step '{step_id}': set {why}", 2)
+            values[name] = value
+        return values
+
+    def answer(self, step_id: str, value: str, *, actor: str | None = None) -> None:
+        """Answer a prompt step: its variable takes `value`, checked as the start form checks it."""
+        with self._lock:
+            self._check_open()
+            step = self._refuse(planner.ANSWER, step_id)
+            name = step.ask or ""
+            spec = self.book.vars[name]
+            value = (value or "").strip()
+            if not value and spec.default != "":  # an empty default declares the variable optional
+                raise UserError(f"{name}: a value is needed", 2)
+            why = problem(name, spec, value)
+            if why:
+                raise UserError(why, 2)
+            if spec.secret:
+                self.secrets[name] = value
+                self.redactor.add(value)
+            self.emit(ev.Answered(var=name, value=SECRET_VAR if spec.secret else value, secret=spec.secret),
                       step=step_id, actor=actor or self.operator)
             self.advance()
 
@@ -630,6 +688,16 @@ class Run:
         with self._lock:
             self._check_open()
             self._refuse(intent, step_id)
+            if step_id in self.state.children and step_id not in self.state.items:
+                # a repeated step: its items not yet done are skipped; a recurring one ends
+                for kid in self.state.children[step_id]:
+                    if self.state.steps[kid].final not in SETTLED:
+                        self.executor.stop_panes(kid)
+                        self.emit(ev.Skipped(reason=reason), step=kid, actor=actor)
+                if self.state.steps[step_id].recurring or not self.state.children[step_id]:
+                    self.emit(ev.Skipped(reason=reason), step=step_id, actor=actor)
+                self.advance()
+                return
             st = self.state.steps[step_id]
             if st.command_running or step_id in self.executor.busy():
                 # one clear sequence: stop requested, the command ends by signal, then skipped / marked
@@ -651,13 +719,13 @@ class Run:
             self._check_open()
             step = self._refuse(planner.RERUN, step_id)
             reason = self._reason(reason, "re-running a step")
-            if step.danger and step.has_command and self.state.current == step_id and \
+            if step.danger and step.has_command and step_id in self.state.active and \
                     (confirm or "").strip() != self.danger_word():
                 raise UserError(f"step '{step_id}' is marked danger: type {self.danger_word()!r} to run it", 2)
             st = self.state.steps[step_id]
             self.executor.stop_panes(step_id)
             self.emit(ev.Rerun(reason=reason, attempt=st.attempt + 1), step=step_id, actor=actor or self.operator)
-            if step.has_command and self.state.current == step_id:
+            if step.has_command and step_id in self.state.active:
                 self.run_step(step_id, actor=actor, confirm=confirm if step.danger else None)
             else:
                 self.advance()
@@ -726,7 +794,7 @@ class Run:
 
     def _require_step(self, step_id: str) -> Step:
         try:
-            return self.book.step(step_id)
+            return self.state.step(step_id)
         except KeyError:
             raise UserError(f"no step {step_id!r} in this runbook", 2) from None
 
@@ -748,7 +816,8 @@ class Run:
                 if self.state.steps[cur].command_running:
                     raise UserError(f"step '{cur}' is still running; stop it before jumping", 2)
                 self.executor.stop_panes(cur)
-            self.emit(ev.Jump(target=target, reason=reason), step=cur, actor=actor or self.operator)
+            self.emit(ev.Jump(target=target, reason=reason, then=planner.then_of(self.book, target)), step=cur,
+                      actor=actor or self.operator)
             self.advance()
 
     def abort(self, reason: str, *, actor: str | None = None) -> None:
@@ -762,6 +831,50 @@ class Run:
         with self._lock:
             self.emit(ev.RunFinished(outcome="aborted", reason=reason), actor=actor or self.operator)
             self._release()
+
+    @classmethod
+    def abort_closed(cls, journal: Journal, run_id: str, reason: str, *, operator: str | None = None,
+                     clock: Clock | None = None) -> Run:
+        """End an open run that no deploytui is driving (`deploytui abort RUN --reason ...`): what its dead
+        driver left running is ended, the run finishes as aborted, and its lock is released. A run open in a
+        live deploytui on this host is refused: abort it there."""
+        operator = operator or templates.current_operator()
+        reason = cls._reason(reason, "aborting a run")
+        row = journal.run(run_id)
+        if row.finished is not None:
+            raise UserError(f"run {row.id} already finished ({row.outcome})", 2)
+        book = parse(row.runbook_text, row.path or "<journal>")
+        run = cls(journal, book, row.id, operator=operator, clock=clock)
+        run.state = fold(book, journal.events(row.id), row.id)
+        run.lock_key = lock_key(book, row.environment, row.rehearsal)
+        holder = journal.lock_holder(run.lock_key) if run.lock_key else None
+        if holder and holder["run_id"] == row.id and _held_here(holder, socket.gethostname()) and \
+                str(holder["pid"]) != str(os.getpid()):
+            raise UserError(f"run {row.id} is open in a live deploytui (pid {holder['pid']}, {holder['operator']}): "
+                            "abort it there, or quit that one first", 2)
+        run._closed = True  # nothing starts: no ticker, no advance
+        for sid, st in run.state.steps.items():
+            if st.command_running:
+                run.emit(ev.StepInterrupted(attempt=st.attempt), step=sid)
+            if run.state.steps[sid].interrupted:
+                alive = process.marked(process.mark_value(row.id, sid, st.attempt))
+                if alive:
+                    procs = process.describe(alive)
+                    process.end(alive, grace=cls.kill_grace)
+                    run.emit(ev.SurvivorsFound(attempt=st.attempt, processes=procs, ended=True, reason=reason),
+                             step=sid, actor=operator)
+        run.emit(ev.RunFinished(outcome="aborted", reason=reason), actor=operator)
+        if run.lock_key and holder and holder["run_id"] == row.id:
+            journal.release_lock(run.lock_key, row.id)
+        if book.lock and book.lock.dynamodb_table and run.lock_key:
+            from ..integrations.lock import DynamoLock
+
+            try:
+                DynamoLock(book.lock.dynamodb_table, run.lock_key, book.lock.region or "",
+                           env=dict(os.environ)).release(f"run {row.id}")
+            except UserError as e:
+                run.emit(ev.Note(text=f"could not release the shared lock: {e}"))
+        return run
 
     # ---- closing ----------------------------------------------------------------------------------------------
     def close(self, reason: str = "the operator quit", signal: int | None = None) -> list[str]:
@@ -826,7 +939,10 @@ class Run:
         for notifier in notifiers(self.book.notify, lambda text: templates.render(text, variables), failed,
                                   self.redactor.add, self.redactor.text):
             self._notifiers.append(notifier)
-            self.subscribe(lambda event, n=notifier: n.notify(event, self.state, self.text_of_step))
+            self.subscribe(self._notify_with(notifier))
+
+    def _notify_with(self, notifier: Any) -> Callable[[ev.Event], None]:
+        return lambda event: notifier.notify(event, self.state, self.text_of_step)
 
 
 def _guarded(listener: Callable, *args: Any) -> None:

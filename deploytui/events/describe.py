@@ -89,7 +89,20 @@ def describe(event: k.Event, title: Callable[[str], str] | None = None) -> Said:
             return Said(f"{step}: pane {p.pane + 1}'s wait ended by hand{by}{_because(p.reason)}", WARN)
         case k.Decision():
             goto = f" → {p.goto}" if p.goto else ""
-            return Said(f"{step}: decided “{p.label}”{goto}{by}{_because(p.reason)}")
+            sets = f" (sets {', '.join(f'{n} = {v}' for n, v in p.set.items())})" if p.set else ""
+            return Said(f"{step}: decided “{p.label}”{goto}{sets}{by}{_because(p.reason)}")
+        case k.Answered():
+            return Said(f"{step}: {p.var} = {p.value}{by}", OK)
+        case k.Items():
+            what = (title(p.of) if title else p.of) or p.of
+            if not p.values:
+                return Said(f"{what}: its list is empty, nothing to repeat")
+            shown = ", ".join(p.values[:8]) + (f", … ({len(p.values)} in all)" if len(p.values) > 8 else "")
+            return Said(f"{what}: once for each {p.var}: {shown}")
+        case k.Occurrence():
+            what = (title(p.of) if title else p.of) or p.of
+            return Said(f"{what}: #{p.number} is due" + (f" (the next at {_clock(p.next_due)})"
+                                                         if p.next_due else ""))
         case k.StepFinished():
             if p.status == "failed":
                 return Said(f"{step}: failed{_because(p.error)}", BAD)
@@ -115,6 +128,8 @@ def describe(event: k.Event, title: Callable[[str], str] | None = None) -> Said:
         case k.SignedOff():
             return Said(f"{step}: signed off by {p.user} (four eyes)", OK)
         case k.Jump():
+            if p.planned:
+                return Said(f"{step}: its on_failure route leads to {p.target}", WARN)
             return Said(f"Entered {p.target}{by}{_because(p.reason)}", WARN)
         case k.Note():
             return Said(f"Note{by}: {p.text}" if not sid else f"{step}: note{by}: {p.text}")
@@ -156,7 +171,9 @@ def is_deviation(event: k.Event) -> bool:
     match p:
         case k.Skipped():
             return not p.planned and not (p.reason or "").startswith("when:")  # older journals
-        case (k.Rerun() | k.Marked() | k.Override() | k.StepInterrupted() | k.Jump() | k.LockBroken()
+        case k.Jump():
+            return not p.planned  # an on_failure route is the runbook's plan (the failure is its own line)
+        case (k.Rerun() | k.Marked() | k.Override() | k.StepInterrupted() | k.LockBroken()
               | k.LockLost() | k.StopRequested() | k.PaneEnded() | k.RunInterrupted() | k.DeadlinePassed()
               | k.RunbookChanged()):
             return True

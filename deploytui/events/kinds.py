@@ -11,18 +11,22 @@ The kind strings below are the names stored in the journal and used by the expor
 
 from __future__ import annotations
 
-import functools
 import json
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from functools import cached_property
 from typing import Any, ClassVar
 
 # ---- the payloads, one per kind -----------------------------------------------------------------------------
 
 
-@functools.cache
-def _fields(cls: type) -> tuple:
-    return fields(cls)  # computed once per kind: reading a journal of 100,000 events asks 100,000 times
+_FIELDS: dict[type, tuple[Field[Any], ...]] = {}
+
+
+def _fields(cls: type[Payload]) -> tuple[Field[Any], ...]:
+    """A kind's fields, computed once per kind: reading a journal of 100,000 events asks 100,000 times."""
+    if cls not in _FIELDS:
+        _FIELDS[cls] = fields(cls)
+    return _FIELDS[cls]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,7 +45,7 @@ class Payload:
             key = cls.KEYS.get(f.name, f.name)
             if key in data:
                 values[f.name] = data[key]
-            elif f.default is MISSING and f.default_factory is MISSING:  # type: ignore[misc]
+            elif f.default is MISSING and f.default_factory is MISSING:
                 values[f.name] = None  # an older journal without this field
         return cls(**values)
 
@@ -199,13 +203,51 @@ class PaneEnded(Payload):
 
 @dataclass(frozen=True, kw_only=True)
 class Decision(Payload):
+    """A person chose an option. A `goto` is followed once the step finishes (a goto back along the path
+    repeats the steps from there); `then` says where the run goes on after an on-demand detour."""
+
     KIND = "decision"
     option: int
     label: str
     goto: str | None = None
+    then: str | None = None  # "return", a step or section id, or None: the detour is where the run ends
     reason: str = ""
     question: str = ""
     criteria: list[str] = field(default_factory=list)  # the checks that were ticked when deciding
+    set: dict[str, str] = field(default_factory=dict)  # variables the option sets
+
+
+@dataclass(frozen=True, kw_only=True)
+class Answered(Payload):
+    """A prompt step's question answered: the variable has this value from now on."""
+
+    KIND = "answered"
+    var: str
+    value: str  # "[SECRET]" for a secret variable (the value stays in memory only)
+    secret: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Items(Payload):
+    """A repeated step (or section) reached: its list, fixed for this pass. Each item's id is
+    `STEP[LABEL]` (model.item_id), one per step of a repeated section, in item order."""
+
+    KIND = "items"
+    of: str  # the step, or the section, that repeats
+    var: str  # the name each item's value has in templates
+    values: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Occurrence(Payload):
+    """A recurring step came due again: occurrence `number` (id `STEP[number]`) runs alongside the path."""
+
+    KIND = "occurrence"
+    of: str
+    number: int
+    due: float
+    next_due: float | None = None  # when the one after it comes due (the cadence as it was now)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -278,11 +320,13 @@ class SignedOff(Payload):
 
 @dataclass(frozen=True, kw_only=True)
 class Jump(Payload):
-    """The operator entered an on-demand section."""
+    """The run entered a section: the operator's jump, or (planned) a failed step's `on_failure` route."""
 
     KIND = "jump"
     target: str
     reason: str
+    then: str | None = None  # where the run goes on after it (see Decision.then)
+    planned: bool = False  # the runbook's own route (`on_failure`), not a person's deviation
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -342,8 +386,8 @@ class RunFinished(Payload):
 PAYLOADS: dict[str, type[Payload]] = {cls.KIND: cls for cls in (
     RunStarted, Resumed, RunbookChanged, ScheduleChecked, Override, StepStarted, ProcessStarted, CommandFinished,
     LeftRunning, Retried, TimerStarted, TimerExpired, CheckToggled, PaneMatched, PaneEnded, Decision, StepFinished,
-    StopRequested, Skipped, Rerun, Marked, StepInterrupted, SurvivorsFound, SignedOff, Jump, Note, DeadlinePassed, LockBroken,
-    LockLost, NotifyFailed, RunInterrupted, RunFinished)}
+    StopRequested, Skipped, Rerun, Marked, StepInterrupted, SurvivorsFound, SignedOff, Jump, Note, DeadlinePassed,
+    LockBroken, LockLost, NotifyFailed, RunInterrupted, RunFinished, Answered, Items, Occurrence)}
 
 # The kind names, for code that filters by kind.
 RUN_STARTED = RunStarted.KIND
@@ -362,6 +406,9 @@ CHECK_TOGGLED = CheckToggled.KIND
 PANE_MATCHED = PaneMatched.KIND
 PANE_ENDED = PaneEnded.KIND
 DECISION = Decision.KIND
+ANSWERED = Answered.KIND
+ITEMS = Items.KIND
+OCCURRENCE = Occurrence.KIND
 STEP_FINISHED = StepFinished.KIND
 STOP_REQUESTED = StopRequested.KIND
 SKIPPED = Skipped.KIND

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def link(previous: str, run_id: str, seq: int, ts: float, kind: str, step: str | None, actor: str,
@@ -29,7 +30,7 @@ class Verdict:
         return not self.problems
 
 
-def verify(rows: list[tuple], run_id: str, expect: str | None = None) -> Verdict:
+def verify(rows: list[tuple[Any, ...]], run_id: str, expect: str | None = None) -> Verdict:
     """Check the chain of a run's events, `rows` being (seq, ts, kind, step, actor, data_json, hash) in the
     order the journal gives them by seq. `expect`: the final hash a record or a copy elsewhere holds."""
     verdict = Verdict(run_id)

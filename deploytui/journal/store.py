@@ -188,7 +188,7 @@ class Journal:
             self.db.close()
 
     # ---- writing ---------------------------------------------------------------------------
-    def _tx(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+    def _tx(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         with self._lock, self._writing():
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -223,7 +223,7 @@ class Journal:
              tmux, int(rehearsal), started, json.dumps(vars, default=str)),
         )
 
-    def append(self, run_id: str, kind: str, step: str | None, actor: str, data: dict, ts: float) -> Event:
+    def append(self, run_id: str, kind: str, step: str | None, actor: str, data: dict[str, Any], ts: float) -> Event:
         """Commit one event durably and return it with its sequence number."""
         payload = json.dumps(data, sort_keys=True, default=str)
         with self._lock, self._writing():
@@ -249,10 +249,10 @@ class Journal:
         """Commit one chunk of output (many lines); returns its row id."""
         cur = self._tx("INSERT INTO output (run_id, step, attempt, stream, ts, lines, data) VALUES (?,?,?,?,?,?,?)",
                        (run_id, step, attempt, stream, ts, data.count("\n"), data))
-        return cur.lastrowid
+        return int(cur.lastrowid or 0)
 
     # ---- reading ---------------------------------------------------------------------------
-    def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self.db.execute(sql, params).fetchall()
 
@@ -320,8 +320,9 @@ class Journal:
 
     @staticmethod
     def _output_filter(run_id: str, step: str, attempt: int | None, stream: str | None,
-                       upto: int | None) -> tuple[str, list]:
-        where, params = "run_id = ? AND step = ?", [run_id, step]
+                       upto: int | None) -> tuple[str, list[Any]]:
+        where = "run_id = ? AND step = ?"
+        params: list[Any] = [run_id, step]
         for column, value in (("attempt", attempt), ("stream", stream)):
             if value is not None:
                 where += f" AND {column} = ?"
@@ -380,7 +381,7 @@ class Journal:
     def stop_beating(self, run_id: str) -> None:
         self._tx("DELETE FROM drivers WHERE run_id = ?", (run_id,))
 
-    def driver(self, run_id: str) -> dict | None:
+    def driver(self, run_id: str) -> dict[str, Any] | None:
         """{pid, host, beat, socket} of the driver last seen driving `run_id`, or None."""
         try:
             rows = self._rows("SELECT pid, host, beat, socket FROM drivers WHERE run_id = ?", (run_id,))
@@ -391,7 +392,7 @@ class Journal:
         return dict(zip(("pid", "host", "beat", "socket"), rows[0]))
 
     # ---- locks: one active run per runbook and environment ----------------------------------
-    def lock_holder(self, key: str) -> dict | None:
+    def lock_holder(self, key: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT run_id, operator, host, pid, since FROM locks WHERE key = ?", (key,))
         if not rows:
             return None
@@ -399,7 +400,7 @@ class Journal:
         return {"run_id": run_id, "operator": operator, "host": host, "pid": pid, "since": since}
 
     def take_lock(self, key: str, run_id: str, operator: str, host: str, pid: int, since: float,
-                  force: bool = False) -> dict | None:
+                  force: bool = False) -> dict[str, Any] | None:
         """Take the lock; returns the holder instead when someone else has it (unless `force`)."""
         with self._lock, self._writing():
             self.db.execute("BEGIN IMMEDIATE")
@@ -433,7 +434,7 @@ class RunWriter:
     def __init__(self, journal: Journal, run_id: str, redactor: Redactor):
         self.journal, self.run_id, self.redactor = journal, run_id, redactor
 
-    def event(self, kind: str, step: str | None, actor: str, data: dict, ts: float) -> Event:
+    def event(self, kind: str, step: str | None, actor: str, data: dict[str, Any], ts: float) -> Event:
         return self.journal.append(self.run_id, kind, step, actor, self.redactor.value(data), ts)
 
     def output(self, step: str, attempt: int, stream: str, text: str, ts: float) -> str:

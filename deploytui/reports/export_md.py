@@ -75,7 +75,7 @@ def _rehearsal_note(doc: dict, out: TextIO) -> None:
 
 def facts(doc: dict) -> list[list[Any]]:
     rec = doc["kind"] == "record"
-    rb, run, people = doc["runbook"], doc.get("run"), doc["people"]
+    rb, run, people = doc["runbook"], doc.get("run") or {}, doc["people"]
     rows = [["Runbook", f"{rb['id']} ({rb['path']})" if rb["path"] else rb["id"]],
             ["Environment", doc["environment"] or "(not set)"], ["Release", doc["release"] or "(not set)"]]
     if rec:
@@ -313,8 +313,11 @@ def _step(s: dict, out: TextIO, rec: bool) -> None:
     if s["checks"] and not rec:
         out.write(("Criteria:" if s["decide"] else "Checks:") + "\n\n"
                   + "".join(f"- {UNTICKED} {c}\n" for c in s["checks"]) + "\n")
-    if rec and x:
-        _execution(s, x, out)
+    if rec and x:  # a repeated step's checks are its items' (below)
+        _execution({**s, "checks": []} if s.get("items") else s, x, out)
+    for item in s.get("items") or [] if rec else []:
+        out.write(f"##### {item['title']} ({inline(item['id'])}) [{item['execution']['status'].upper()}]\n\n")
+        _execution({**s, "checks": item["checks"]}, item["execution"], out)
 
 
 def step_items(s: dict, rec: bool) -> list[str]:
@@ -338,6 +341,12 @@ def step_items(s: dict, rec: bool) -> list[str]:
         items.append("Interactive: the terminal is handed to the operator")
     if s["capture"]:
         items.append("Captures " + ", ".join(inline(k) for k in s["capture"]))
+    if s.get("repeat"):
+        items.append(f"Repeats {s['repeat']}")
+    if s.get("ask"):
+        items.append(f"Asks the operator for {inline(s['ask'])}")
+    if s.get("on_failure"):
+        items.append(f"If it fails, the run goes to {inline(s['on_failure'])}")
     for p in s["panes"]:
         until = f", done when a line matches {inline(p['until'])}" if p["until"] else ""
         every = f" every {p['every']}" if p["every"] else ""

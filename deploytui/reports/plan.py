@@ -16,7 +16,7 @@ from typing import Any
 from markupsafe import Markup
 
 from ..engine import schedule as guard
-from ..runbook.model import Runbook, Step
+from ..runbook.model import Runbook, Step, split_each
 from ..runbook.templates import (
     SECRET_SHOWN,
     SecretRef,
@@ -143,6 +143,7 @@ def step_document(book: Runbook, step: Step, number: int, values: dict[str, Any]
     command = command_text(step.run, values, secrets)
     return {
         "number": number, "id": step.id, "title": text(step.title), "section": step.section,
+        "repeat": _repeat_text(book, step), "ask": step.ask, "on_failure": step.on_failure,
         "body": text(step.body), "condition": condition,
         "command": command, "command_resolved": "‹" not in command,
         "action": step.uses, "with": _value(step.with_, values, secrets) if step.uses else {},
@@ -152,6 +153,23 @@ def step_document(book: Runbook, step: Step, number: int, values: dict[str, Any]
         "capture": dict(step.capture), "panes": panes, "interactive": step.interactive, "danger": step.danger,
         "auto": step.auto, "expected": expected.step(step.id) if expected else None,
     }
+
+
+def _repeat_text(book: Runbook, step: Step) -> str | None:
+    """How a step repeats, in words: once per item of a list, or in time."""
+    rep = book.repetition(step)
+    if rep:
+        key, each, parallel = rep
+        try:
+            var, expression = split_each(each)
+        except ValueError:  # `check` refuses it; an old journal's snapshot may still hold it
+            return f"as `each = {each!r}` says"
+        whole = f" (with the rest of section '{key}')" if key != step.id else ""
+        return f"once for each {var} in {expression}{whole}" + (f", {parallel} at a time" if parallel > 1 else "")
+    if step.every is not None:
+        return f"every {_duration_text(step.every)}" + (f" until {step.until}" if step.until else "") + \
+            ", alongside the steps after it"
+    return None
 
 
 def _group(book: Runbook, steps: list[Step], values: dict[str, Any], secrets: set[str],
@@ -322,8 +340,12 @@ def plan_document(book: Runbook, given: dict[str, Any] | None = None, *, values:
 
 
 def needed_vars(book: Runbook, values: dict[str, Any]) -> list[str]:
-    """The variables a plan must ask for: declared, not secret (a plan never shows a secret), no value."""
-    return [n for n, v in book.vars.items() if not v.secret and n not in values]
+    """The variables a plan must ask for: declared, not secret (a plan never shows a secret), with no value and
+    no default (a default made of other values follows once they are given), and not asked by a step during the
+    run (`ask`: the plan shows it as ‹name›)."""
+    asked = {s.ask for s in book.steps if s.ask}
+    return [n for n, v in book.vars.items()
+            if not v.secret and n not in values and v.default is None and n not in asked]
 
 
 __all__ = ["SCHEMA_VERSION", "change_summary", "known_vars", "needed_vars", "parse_at", "plan_document",

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import RunbookError, UserError
 from ..events import kinds as ev
 from ..events.describe import acts, describe, outcome_words
-from ..events.state import RunState, fold
+from ..events.state import ABANDONED, RunState, fold
 from ..journal.store import Journal
 from ..runbook.model import Runbook
 from ..runbook.templates import builtins, for_people
@@ -81,6 +81,9 @@ def record_document(journal: Journal, run_id: str, full_output: bool = False, *,
                                       "actor": x.actor, "ts": x.ts, "reason": x.reason} for x in taken]
         for sd in group["steps"]:
             sd["execution"] = _execution(journal, state, book, sd, on_path, deviations, full_output, scrub)
+            if sd["id"] in state.children:  # a repeated or recurring step: what each item (occurrence) did
+                sd["items"] = [_item(journal, state, book, sd, kid, values, on_path, deviations, full_output, scrub)
+                               for kid in state.children[sd["id"]]]
 
     ended = state.finished or row.finished or state.last_ts
     current_sha = None
@@ -108,14 +111,14 @@ def record_document(journal: Journal, run_id: str, full_output: bool = False, *,
         "sections_entered": list(state.entered),
         "sha256": row.sha256 or book.sha256,
         "runbook_changed": bool(state.runbook_changes),
-        "runbook_changes": [{"ts": e.ts, "old_sha": e.payload.old_sha, "new_sha": e.payload.new_sha,
-                             "diff": e.payload.diff} for e in state.runbook_changes],
+        "runbook_changes": [{"ts": e.ts, "old_sha": p.old_sha, "new_sha": p.new_sha, "diff": p.diff}
+                            for e in state.runbook_changes if isinstance(p := e.payload, ev.RunbookChanged)],
         "file_now_differs": bool(current_sha and current_sha != (row.sha256 or book.sha256)),
         "schedule_check": _schedule(state), "events": state.last_seq,
         "chain": _chain(journal, run_id),
         "overrides": sorted(state.overrides), "deadline_passed": state.deadline_passed,
-        "resumes": [{"ts": e.ts, "operator": e.payload.operator or e.actor, "host": e.payload.host}
-                    for e in state.resumes],
+        "resumes": [{"ts": e.ts, "operator": r.operator or e.actor, "host": r.host}
+                    for e in state.resumes if isinstance(r := e.payload, ev.Resumed)],
     }
     doc["deviations"] = deviations
     doc["notes"] = [{"ts": n["ts"], "actor": n["actor"], "step": n["step"], "text": n["text"]} for n in state.notes]
@@ -195,11 +198,7 @@ def _execution(journal: Journal, state: RunState, book: Runbook, sd: dict, on_pa
                deviations: list[dict], full: bool, scrub) -> dict:
     sid = sd["id"]
     st = state.steps[sid]
-    status = state.status(sid)
-    if status == "pending" and sid not in on_path:
-        status = "not on this run's path"
-    elif status == "pending" and state.outcome:
-        status = "not reached"
+    status = record_status(state, sid, on_path)
     titles = {p["number"] - 1: p["title"] for p in sd["panes"]}
     attempts = []
     for a in st.attempts:
@@ -222,6 +221,27 @@ def _execution(journal: Journal, state: RunState, book: Runbook, sd: dict, on_pa
         "deviations": [d for d in deviations if d["step"] == sid],
         "notes": [n for n in state.notes if n["step"] == sid],
     }
+
+
+def _item(journal: Journal, state: RunState, book: Runbook, sd: dict, kid: str, values: dict, on_path: set[str],
+          deviations: list[dict], full: bool, scrub) -> dict:
+    """One item of a repeated step (or one occurrence of a recurring one), its texts with the item's values."""
+    item, step = state.items[kid], book.step(sd["id"])
+    shown = {**values, **item.bindings}
+    checks = [for_people(c, shown) for c in step.checks]
+    return {"id": kid, "label": item.label, "values": dict(item.bindings),
+            "title": state.titled(kid, for_people(step.title, shown)), "checks": checks,
+            "execution": _execution(journal, state, book, {**sd, "id": kid, "checks": checks}, on_path, deviations,
+                                    full, scrub)}
+
+
+def record_status(state: RunState, sid: str, on_path: set[str]) -> str:
+    status = state.status(sid) if sid in state.steps else "pending"
+    if status == ABANDONED or (status == "pending" and sid not in on_path and sid not in state.children):
+        return "not on this run's path"
+    if status == "pending" and state.outcome:
+        return "not reached"
+    return status
 
 
 # ---- output -------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """Durations as runbooks write them: "90s", "15m", "1h", "1h30m", "2d", or a bare number of seconds."""
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
@@ -38,3 +40,15 @@ def format_duration(seconds: float) -> str:
     if m:
         return f"{m}m{s:02d}s"
     return f"{s}s"
+
+
+def seconds_of(value: str | int | float | None, variables: Mapping[str, Any]) -> float | None:
+    """A runbook duration that may be a template (`wait = "{{ update_every }}"`), in seconds; None when
+    not given. Raises ValueError (not a duration) or templates.TemplateProblem (does not render)."""
+    if value is None:
+        return None
+    if isinstance(value, str) and "{" in value:
+        from . import templates
+
+        value = templates.render(value, dict(variables)).strip()
+    return parse_duration(value)

@@ -14,12 +14,21 @@ from ..errors import RunbookError
 from . import templates
 from .durations import parse_duration
 from .loader import LineMap, Problem, load
-from .model import Runbook, Step
+from .model import RETURN, Runbook, Section, Step, split_each
 
 DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 FULL_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-RUNTIME_NAMES = {"run_id", "rehearsal", "environment", "release"}
+RUNTIME_NAMES = {"run_id", "rehearsal", "environment", "release", "steps"}
 CAPTURE_SPECIAL = ("stdout", "last_line", "exit_code")
+
+
+Loc = tuple[Any, ...]  # where in the TOML: ("steps", 3, "with", "url")
+
+
+class Add(Protocol):
+    """How a check reports a problem (see `lint`)."""
+
+    def __call__(self, loc: Loc, where: str, field: str, message: str, warning: bool = False) -> None: ...
 
 
 class ActionSpecLike(Protocol):
@@ -46,9 +55,24 @@ def errors(book: Runbook, actions: Actions) -> list[Problem]:
 
 
 def known_names(book: Runbook) -> set[str]:
+    """Names any template may use: variables, built-ins, what steps capture and what options set."""
     names = set(book.vars) | set(templates.builtins()) | RUNTIME_NAMES
     for step in book.steps:
         names |= set(step.capture)
+        for opt in step.decide.options if step.decide else []:
+            names |= set(opt.set)
+    return names
+
+
+def item_names(book: Runbook, step: Step) -> set[str]:
+    """The item variable a repeated step (or a step of a repeated section) has besides the others."""
+    sec = book.section(step.section)
+    names = set()
+    for each in (step.each, sec.each if sec is not None else None):
+        try:
+            names.add(split_each(each)[0]) if each else None
+        except ValueError:
+            pass
     return names
 
 
@@ -56,7 +80,7 @@ def lint(book: Runbook, actions: Actions) -> list[Problem]:
     out: list[Problem] = []
     lines = LineMap(book.text)
 
-    def add(loc: tuple, where: str, field: str, message: str, warning: bool = False) -> None:
+    def add(loc: Loc, where: str, field: str, message: str, warning: bool = False) -> None:
         out.append(Problem(book.path, lines.find(loc), where, field, message, warning))
 
     names = known_names(book)
@@ -79,6 +103,11 @@ def lint(book: Runbook, actions: Actions) -> list[Problem]:
     declared_above: set[str] = set()
     for name, var in book.vars.items():
         loc = ("vars", name)
+        if name in RUNTIME_NAMES or name in templates.builtins():
+            add(loc, f"vars '{name}'", "", f"{name!r} is a name deploytui gives every template: choose another")
+        if var.prompt and "{" in var.prompt:
+            _lint_template(var.prompt, loc + ("prompt",), f"vars '{name}'", "prompt", add, declared_above
+                           | set(templates.builtins()))
         if var.pattern is not None:
             try:
                 re.compile(var.pattern)
@@ -96,6 +125,7 @@ def lint(book: Runbook, actions: Actions) -> list[Problem]:
         _lint_step(book, i, step, add, names, set(step_ids), targets, gotos, actions)
 
     for j, sec in enumerate(book.sections):
+        _lint_section(book, j, sec, add, names, targets)
         if sec.on_demand and sec.id not in gotos:
             add(("sections", j), f"section '{sec.id}'", "on_demand",
                 "no decision's goto leads here: only the operator's jump (b) reaches it (add a `decide` option "
@@ -106,17 +136,24 @@ def lint(book: Runbook, actions: Actions) -> list[Problem]:
     return out
 
 
-def _lint_header(book: Runbook, add, names) -> None:
-    for field in ("environment", "release", "title"):
+def _lint_header(book: Runbook, add: Add, names: set[str]) -> None:
+    asked = book.asked_vars()
+    for field in ("environment", "release", "title", "description"):
         value = getattr(book.runbook, field)
-        _lint_template(value, ("runbook", field), "runbook", field, add, names)
+        if value and _lint_template(value, ("runbook", field), "runbook", field, add, names) and \
+                field != "description" and "{" in value:
+            for name in sorted(templates.referenced_names(value) & set(asked)):
+                add(("runbook", field), "runbook", field, f"{{{{ {name} }}}} is asked by step '{asked[name]}' during "
+                                                          "the run, but the header is written when it starts")
+    for i, risk in enumerate(book.runbook.risks):
+        _lint_template(risk, ("runbook", "risks"), "runbook", f"risks[{i}]", add, names)
     if book.notify and book.notify.slack:
         _lint_template(book.notify.slack, ("notify", "slack"), "notify", "slack", add, names)
     for i, route in enumerate(book.notify.routes if book.notify else []):
         _lint_template(route.slack, ("notify", "routes", i, "slack"), "notify", f"routes[{i}].slack", add, names)
 
 
-def _lint_schedule(book: Runbook, add) -> None:
+def _lint_schedule(book: Runbook, add: Add) -> None:
     sched = book.schedule
     if not sched:
         return
@@ -146,30 +183,45 @@ def _lint_schedule(book: Runbook, add) -> None:
             add(("schedule", "window", "tz"), "schedule", "window.tz", f"{sched.window.tz!r} is not a time zone")
 
 
-def _lint_step(book, i: int, step: Step, add, names, step_ids, targets, gotos, actions: Actions) -> None:
+def _lint_step(book: Runbook, i: int, step: Step, add: Add, names: set[str], step_ids: set[str], targets: set[str], gotos: set[str], actions: Actions) -> None:
     where = f"step '{step.id}'"
     loc = ("steps", i)
+    names = names | item_names(book, step)
     if step.run and step.uses:
         add(loc + ("uses",), where, "uses", "a step has `run` or `uses`, not both")
     if step.interactive and step.uses:
         add(loc + ("interactive",), where, "interactive", "only `run` commands can be interactive")
     for field in ("wait", "timeout", "retry_delay"):
-        _lint_duration(getattr(step, field), loc + (field,), where, field, add)
+        _lint_duration(getattr(step, field), loc + (field,), where, field, add, names)
     if step.retries < 0:
         add(loc + ("retries",), where, "retries", "must be 0 or more")
     for field in ("title", "body"):
         if getattr(step, field):
             _lint_template(getattr(step, field), loc + (field,), where, field, add, names)
+    for k, check in enumerate(step.checks):
+        _lint_template(check, loc + ("checks",), where, f"checks[{k}]", add, names)
     if step.when:
-        _lint_template(step.when, loc + ("when",), where, "when", add, names, expression=True)
+        _lint_expression(book, step.when, loc + ("when",), where, "when", add, names)
     for field in ("run", "rehearse"):
         if getattr(step, field):
             _lint_shell(getattr(step, field), loc + (field,), where, field, add, names)
     if step.cwd:
         _lint_template(step.cwd, loc + ("cwd",), where, "cwd", add, names)
+    for name, value in step.env.items():
+        _lint_template(value, loc + ("env",), where, f"env.{name}", add, names)
     _lint_with(step.with_, loc + ("with",), where, "with", add, names)
     if step.uses:
         _lint_action(actions, step.uses, step.with_, loc, where, "", add)
+    _lint_repeats(book, step, loc, where, add, names)
+    _lint_asks(book, step, loc, where, add)
+    if step.on_failure is not None:
+        if step.on_failure not in targets:
+            add(loc + ("on_failure",), where, "on_failure", f"no step or section has id {step.on_failure!r}")
+        elif step.on_failure == step.id:
+            add(loc + ("on_failure",), where, "on_failure", "a step cannot route its failure to itself (use retries)")
+        else:
+            sec = book.section_of(step.on_failure)
+            gotos.add(sec.id if sec is not None else step.on_failure)
     nb = step.not_before
     if nb:
         if nb.step is not None and nb.step not in step_ids:
@@ -178,54 +230,187 @@ def _lint_step(book, i: int, step: Step, add, names, step_ids, targets, gotos, a
             add(loc + ("not_before",), where, "not_before.step", "a step cannot wait for itself")
         if (nb.step is None) == (nb.at is None):
             add(loc + ("not_before",), where, "not_before", "give either `step` (with `wait`) or `at`")
-        _lint_duration(nb.wait, loc + ("not_before",), where, "not_before.wait", add)
+        _lint_duration(nb.wait, loc + ("not_before",), where, "not_before.wait", add, names)
         if nb.at:
             _lint_template(nb.at, loc + ("not_before",), where, "not_before.at", add, names)
     if step.decide:
-        if not step.decide.options:
-            add(loc + ("decide",), where, "decide.options", "a decision needs at least one option")
-        for k, opt in enumerate(step.decide.options):
-            if opt.goto is not None:
-                gotos.add(opt.goto)
-                if opt.goto not in targets:
-                    add(loc + ("decide",), where, f"decide.options[{k}].goto", f"no step or section has id {opt.goto!r}")
+        _lint_decide(book, step, loc, where, add, names, targets, gotos)
     for var, spec in step.capture.items():
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
             add(loc + ("capture",), where, f"capture.{var}", "not a valid variable name")
         if spec.startswith("re:"):
-            try:
-                rx = re.compile(spec[3:], re.M)
-                if rx.groups > 1:
-                    add(loc + ("capture",), where, f"capture.{var}", "a capture regex has at most one group")
-            except re.error as e:
-                add(loc + ("capture",), where, f"capture.{var}", f"bad regex: {e}")
+            rx = _lint_pattern(spec[3:], loc + ("capture",), where, f"capture.{var}", add, names)
+            if rx is not None and rx.groups > 1:
+                add(loc + ("capture",), where, f"capture.{var}", "a capture regex has at most one group")
         elif step.run and spec not in CAPTURE_SPECIAL:
             add(loc + ("capture",), where, f"capture.{var}",
                 f"{spec!r}: a shell step captures stdout, last_line, exit_code or re:PATTERN")
-    if not (step.has_command or step.checks or step.wait or step.decide or step.panes or step.body or step.not_before):
-        add(loc, where, "", "does nothing: give it run, uses, checks, wait, decide, panes or a body")
+    if not (step.has_command or step.checks or step.wait or step.decide or step.panes or step.body or step.not_before
+            or step.ask):
+        add(loc, where, "", "does nothing: give it run, uses, checks, wait, decide, ask, panes or a body")
     for k, pane in enumerate(step.panes):
         ploc = loc + ("panes", k)
         pf = f"panes[{k}]"
         kinds = [x for x in (pane.tail, pane.watch, pane.uses) if x]
         if len(kinds) != 1:
             add(ploc, where, pf, "a pane has exactly one of tail, watch or uses")
+        if pane.title:
+            _lint_template(pane.title, ploc + ("title",), where, f"{pf}.title", add, names)
         for field in ("tail", "watch", "rehearse"):
             if getattr(pane, field):
                 _lint_shell(getattr(pane, field), ploc + (field,), where, f"{pf}.{field}", add, names)
         _lint_duration(pane.every, ploc + ("every",), where, f"{pf}.every", add)
         if pane.until:
-            try:
-                re.compile(pane.until)
-            except re.error as e:
-                add(ploc + ("until",), where, f"{pf}.until", f"bad regex: {e}")
+            _lint_pattern(pane.until, ploc + ("until",), where, f"{pf}.until", add, names)
+        if pane.cwd:
+            _lint_template(pane.cwd, ploc + ("cwd",), where, f"{pf}.cwd", add, names)
+        for name, value in pane.env.items():
+            _lint_template(value, ploc + ("env",), where, f"{pf}.env.{name}", add, names)
         _lint_with(pane.with_, ploc + ("with",), where, f"{pf}.with", add, names)
         if pane.uses:
             _lint_action(actions, pane.uses, pane.with_, ploc, where, f"{pf}.", add)
 
 
-def _lint_duration(value: Any, loc, where, field, add) -> None:
+def _lint_repeats(book: Runbook, step: Step, loc: Loc, where: str, add: Add, names: set[str]) -> None:
+    """`each` and `parallel`, `every` and `until`."""
+    sec = book.section(step.section)
+    if step.each is not None:
+        _lint_each(step.each, loc + ("each",), where, add, names - item_names(book, step) | set(book.vars))
+        if sec is not None and sec.each:
+            add(loc + ("each",), where, "each", f"its section '{sec.id}' repeats already: one level of repetition")
+        if step.every is not None:
+            add(loc + ("every",), where, "every", "a step repeats over a list (`each`) or in time (`every`), not both")
+    if step.parallel != 1 and (step.parallel < 1 or step.each is None):
+        add(loc + ("parallel",), where, "parallel",
+            "how many items at once: 1 or more, on a step with `each`" if step.each else
+            "only a step with `each` runs items side by side")
+    if step.every is not None:
+        _lint_duration(step.every, loc + ("every",), where, "every", add, names)
+        if sec is not None and sec.each:
+            add(loc + ("every",), where, "every", f"its section '{sec.id}' repeats over a list: a recurring "
+                                                  "step stands on its own")
+    if step.until is not None:
+        if step.every is None:
+            add(loc + ("until",), where, "until", "`until` ends a recurring step: give the step `every` too")
+        _lint_expression(book, step.until, loc + ("until",), where, "until", add, names)
+
+
+def _lint_each(text: str, loc: Loc, where: str, add: Add, names: set[str]) -> None:
+    try:
+        var, expression = split_each(text)
+    except ValueError as e:
+        add(loc, where, loc[-1] if isinstance(loc[-1], str) else "each", str(e))
+        return
+    if var in names and var not in RUNTIME_NAMES:
+        add(loc, where, "each", f"{var!r} is a variable already: name the item something else")
+    _lint_template(expression, loc, where, "each", add, names | RUNTIME_NAMES, expression=True)
+
+
+def _lint_asks(book: Runbook, step: Step, loc: Loc, where: str, add: Add) -> None:
+    if step.ask is None:
+        return
+    spec = book.vars.get(step.ask)
+    if spec is None:
+        add(loc + ("ask",), where, "ask", f"no variable {step.ask!r}: declare it under [vars.{step.ask}] (its prompt, "
+                                          "choices and pattern check the answer)")
+    if step.has_command or step.decide:
+        add(loc + ("ask",), where, "ask", "a prompt step asks, and does nothing else: put the command or the "
+                                          "decision in the next step")
+
+
+def _lint_decide(book: Runbook, step: Step, loc: Loc, where: str, add: Add, names: set[str], targets: set[str],
+                 gotos: set[str]) -> None:
+    decide = step.decide
+    assert decide is not None
+    _lint_template(decide.question, loc + ("decide",), where, "decide.question", add, names)
+    if not decide.options:
+        add(loc + ("decide",), where, "decide.options", "a decision needs at least one option")
+    for k, opt in enumerate(decide.options):
+        field = f"decide.options[{k}]"
+        _lint_template(opt.label, loc + ("decide",), where, f"{field}.label", add, names)
+        if opt.description:
+            _lint_template(opt.description, loc + ("decide",), where, f"{field}.description", add, names)
+        if opt.goto is not None:
+            gotos.add(opt.goto)
+            if opt.goto not in targets:
+                add(loc + ("decide",), where, f"{field}.goto", f"no step or section has id {opt.goto!r}")
+        if opt.then is not None:
+            if opt.goto is None or opt.goto not in targets:
+                add(loc + ("decide",), where, f"{field}.then", "`then` says where the run goes on after the "
+                                                               "option's `goto`: give the goto too")
+            elif not _on_demand(book, opt.goto):
+                add(loc + ("decide",), where, f"{field}.then", f"{opt.goto!r} is on the main path, which goes on by "
+                                                               "itself: `then` is for an on-demand goto")
+            _lint_then(opt.then, targets, loc + ("decide",), where, f"{field}.then", add)
+        for name, value in opt.set.items():
+            _lint_set(book, name, value, loc + ("decide",), where, f"{field}.set.{name}", add, names)
+
+
+def _lint_set(book: Runbook, name: str, value: str, loc: Loc, where: str, field: str, add: Add, names: set[str]) -> None:
+    from .variables import problem
+
+    spec = book.vars.get(name)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        add(loc, where, field, "not a valid variable name")
+    elif spec is not None and spec.secret:
+        add(loc, where, field, "a decision's label and what it sets are in the record: it cannot set a secret")
+    elif name in RUNTIME_NAMES or name in templates.builtins():
+        add(loc, where, field, f"{name!r} is a name deploytui gives every template: choose another")
+    if not _lint_template(value, loc, where, field, add, names):
+        return
+    if spec is not None and "{" not in value:
+        why = problem(name, spec, value)
+        if why:
+            add(loc, where, field, why)
+
+
+def _lint_then(then: str, targets: set[str], loc: Loc, where: str, field: str, add: Add) -> None:
+    if then != RETURN and then not in targets:
+        add(loc, where, field, f"{then!r}: give \"return\" (back to where the run left its path) or a step or "
+                               "section id")
+
+
+def _on_demand(book: Runbook, target: str) -> bool:
+    sec = book.section_of(target)
+    return bool(sec and sec.on_demand)
+
+
+def _lint_section(book: Runbook, j: int, sec: Section, add: Add, names: set[str], targets: set[str]) -> None:
+    where, loc = f"section '{sec.id}'", ("sections", j)
+    for field in ("title", "body"):
+        if getattr(sec, field):
+            _lint_template(getattr(sec, field), loc + (field,), where, field, add, names)
+    if sec.then is not None:
+        if not sec.on_demand:
+            add(loc + ("then",), where, "then", "the main path goes on by itself: `then` is for an on-demand section")
+        _lint_then(sec.then, targets, loc + ("then",), where, "then", add)
+    if sec.each is not None:
+        _lint_each(sec.each, loc + ("each",), where, add, names)
+    if sec.parallel != 1 and (sec.parallel < 1 or sec.each is None):
+        add(loc + ("parallel",), where, "parallel", "how many items at once: 1 or more, on a section with `each`"
+            if sec.each else "only a section with `each` runs items side by side")
+
+
+_STEP_REFERENCE = re.compile(r"""\bsteps\s*(?:\[\s*['"]([^'"]+)['"]\s*\]|\.([A-Za-z_]\w*))""")
+
+
+def _lint_expression(book: Runbook, text: str, loc: Loc, where: str, field: str, add: Add, names: set[str]) -> None:
+    """A condition (`when`, `until`): a template expression, whose `steps['id']` name real steps."""
+    if not _lint_template(text, loc, where, field, add, names, expression=True):
+        return
+    ids = {s.id for s in book.steps}
+    for m in _STEP_REFERENCE.finditer(text):
+        ref = m.group(1) or m.group(2)
+        if ref not in ids:
+            add(loc, where, field, f"steps[{ref!r}]: no step has that id")
+
+
+def _lint_duration(value: Any, loc: Loc, where: str, field: str, add: Add, names: set[str] | None = None) -> None:
+    """A duration; where templates are allowed (`names` given), one that renders to a duration at run time."""
     if value is None:
+        return
+    if names is not None and isinstance(value, str) and "{" in value:
+        _lint_template(value, loc, where, field, add, names)
         return
     try:
         parse_duration(value)
@@ -233,7 +418,19 @@ def _lint_duration(value: Any, loc, where, field, add) -> None:
         add(loc, where, field, f"bad duration: {e}")
 
 
-def _lint_template(text: str, loc, where, field, add, names, expression: bool = False) -> bool:
+def _lint_pattern(text: str, loc: Loc, where: str, field: str, add: Add, names: set[str]) -> re.Pattern[str] | None:
+    """A regex that may hold variables (`until`, `capture = "re:..."`): each value stands for itself."""
+    if not _lint_template(text, loc, where, field, add, names):
+        return None
+    try:
+        sample = {n: "x" for n in templates.referenced_names(text)}
+        return re.compile(templates.pattern(text, {**templates.builtins(), **sample}), re.M)
+    except (re.error, templates.TemplateProblem) as e:
+        add(loc, where, field, f"bad regex: {e}")
+        return None
+
+
+def _lint_template(text: str, loc: Loc, where: str, field: str, add: Add, names: set[str], expression: bool = False) -> bool:
     if not isinstance(text, str) or ("{" not in text and not expression):
         return True
     problem = templates.syntax_problem(text, expression=expression)
@@ -246,7 +443,7 @@ def _lint_template(text: str, loc, where, field, add, names, expression: bool = 
     return not missing
 
 
-def _lint_with(value: Any, loc, where, field, add, names) -> None:
+def _lint_with(value: Any, loc: Loc, where: str, field: str, add: Add, names: set[str]) -> None:
     if isinstance(value, str):
         _lint_template(value, loc, where, field, add, names)
     elif isinstance(value, dict):
@@ -260,7 +457,7 @@ def _lint_with(value: Any, loc, where, field, add, names) -> None:
 _MARK = "__dtv{}__"
 
 
-def _lint_shell(text: str, loc, where, field, add, names) -> None:
+def _lint_shell(text: str, loc: Loc, where: str, field: str, add: Add, names: set[str]) -> None:
     if not _lint_template(text, loc, where, field, add, names):
         return
     referenced = templates.referenced_names(text)
@@ -398,7 +595,7 @@ def marker_contexts(shell: str) -> dict[str, str]:
     return found
 
 
-def _lint_action(actions: Actions, name: str, params: dict, loc, where, prefix: str, add) -> None:
+def _lint_action(actions: Actions, name: str, params: dict[str, Any], loc: Loc, where: str, prefix: str, add: Add) -> None:
     spec = actions.get(name)
     if spec is None:
         import difflib

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from ..errors import RunbookError
 from .model import Runbook
 
+Loc = tuple[Any, ...]  # where in the TOML: ("steps", 3, "with", "url")
 MAX_BYTES = 2 * 1024 * 1024  # a runbook is prose and commands; anything bigger is a mistake
 
 
@@ -43,9 +45,9 @@ class LineMap:
     _key = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\"|'[^']*')\s*=")
 
     def __init__(self, text: str):
-        self.lines: dict[tuple, int] = {}
-        counters: dict[tuple, int] = {}
-        table: tuple = ()
+        self.lines: dict[Loc, int] = {}
+        counters: dict[Loc, int] = {}
+        table: Loc = ()
         in_string: str | None = None
         for lineno, line in enumerate(text.splitlines(), start=1):
             if in_string:
@@ -67,34 +69,34 @@ class LineMap:
                     table = self._resolve(names, counters)
                 self.lines.setdefault(table, lineno)
                 continue
-            key = self._key.match(line)
-            if key:
-                name = key.group(1).strip("\"'")
+            assignment = self._key.match(line)
+            if assignment:
+                name = assignment.group(1).strip("\"'")
                 self.lines.setdefault(table + (name,), lineno)
-                rest = line[key.end() :]
+                rest = line[assignment.end() :]
                 for quote in ('"""', "'''"):
                     if rest.count(quote) % 2 == 1:
                         in_string = quote
                         break
 
     @staticmethod
-    def _resolve(names: tuple, counters: dict[tuple, int]) -> tuple:
+    def _resolve(names: Loc, counters: dict[Loc, int]) -> Loc:
         """Turn `steps.panes` into ("steps", 3, "panes") using the current array indexes."""
-        path: tuple = ()
+        path: Loc = ()
         for name in names:
             path = path + (name,)
             if path in counters:
                 path = path + (counters[path],)
         return path
 
-    def find(self, loc: tuple) -> int | None:
+    def find(self, loc: Loc) -> int | None:
         for end in range(len(loc), 0, -1):
             if loc[:end] in self.lines:
                 return self.lines[loc[:end]]
         return None
 
 
-def describe_location(data: Any, loc: tuple) -> tuple[str, str]:
+def describe_location(data: Any, loc: Loc) -> tuple[str, str]:
     """("step 'recycle'", "with.url") for loc ("steps", 3, "with", "url")."""
     if not loc:
         return "runbook", ""
@@ -113,7 +115,7 @@ def describe_location(data: Any, loc: tuple) -> tuple[str, str]:
     return str(head), _field(loc[1:])
 
 
-def _field(parts: tuple) -> str:
+def _field(parts: Loc) -> str:
     out = ""
     for p in parts:
         if isinstance(p, int):
@@ -133,20 +135,20 @@ def _toml_error(path: str, err: tomllib.TOMLDecodeError) -> Problem:
     return Problem(path, line, "toml", "", f"not valid TOML: {msg}")
 
 
-def _pydantic_message(err: dict) -> str:
+def _pydantic_message(err: Mapping[str, Any]) -> str:
     kind = err.get("type", "")
     if kind == "extra_forbidden":
         return "unknown key (check the spelling against the runbook format)"
     if kind == "missing":
         return "required, but missing"
-    msg = err.get("msg", "invalid")
+    msg = str(err.get("msg", "invalid"))
     got = err.get("input")
     if kind.endswith("_type") and not isinstance(got, dict | list):
         msg = f"{msg}, got {type(got).__name__} {str(got)[:40]!r}"
     return msg
 
 
-def _dedupe_union_errors(errors: list[dict]) -> list[dict]:
+def _dedupe_union_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Pydantic reports each branch of `str | int`; one line per location is enough."""
     seen, out = set(), []
     for e in errors:

@@ -2,9 +2,51 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_EACH = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(\S.*?)\s*$", re.S)
+_ITEM = re.compile(r"^(.+)\[([^\[\]]*)\]$")
+RETURN = "return"  # `then = "return"`: go back to where the run left the path
+
+
+def split_each(text: str) -> tuple[str, str]:
+    """`"node in nodes"` -> ("node", "nodes"); raises ValueError with what to write instead."""
+    m = _EACH.match(text or "")
+    if not m:
+        raise ValueError(f"{text!r}: write it as \"NAME in LIST\", e.g. \"node in nodes\"")
+    return m.group(1), m.group(2)
+
+
+def item_id(step_id: str, label: str) -> str:
+    """The id of one item (or occurrence) of a repeated step: `drain[node-1]`, `status-update[2]`."""
+    return f"{step_id}[{label}]"
+
+
+_LABEL = re.compile(r"^[A-Za-z0-9_.:@+=-]{1,40}$")
+
+
+def item_labels(values: list[str]) -> list[str]:
+    """The label of each item in its id: the value itself when it is short and plain (`drain[node-1]`), its
+    position otherwise (`drain[3]`), so ids stay unique, readable and safe in file names."""
+    plain = [bool(_LABEL.match(v)) for v in values]
+    if all(plain) and len(set(values)) == len(values) and not any(v.isdigit() for v in values):
+        return list(values)
+    return [v if ok and values.count(v) == 1 and not v.isdigit() else str(i + 1)
+            for i, (v, ok) in enumerate(zip(values, plain))]
+
+
+def base_id(step_id: str) -> str:
+    """The runbook step an item id belongs to: `drain[node-1]` -> `drain`."""
+    m = _ITEM.match(step_id)
+    return m.group(1) if m else step_id
+
+
+def item_label(step_id: str) -> str | None:
+    m = _ITEM.match(step_id)
+    return m.group(2) if m else None
 
 
 class Strict(BaseModel):
@@ -65,13 +107,15 @@ class Pane(Strict):
 
 class NotBefore(Strict):
     step: str | None = None  # counted from when this step finished
-    wait: str | int | None = None
+    wait: str | int | None = None  # a duration, or a template that renders to one
     at: str | None = None  # or an absolute time (template, ISO 8601), e.g. an action's output
 
 
 class Option(Strict):
     label: str
     goto: str | None = None  # a step id or a section id
+    then: str | None = None  # after an on-demand `goto` section: "return", or a step or section id
+    set: dict[str, str] = Field(default_factory=dict)  # variable -> value (a template), set when chosen
     description: str | None = None
 
 
@@ -80,24 +124,33 @@ class Decide(Strict):
     options: list[Option]
 
 
+Duration = str | int | None  # "15m", 90, or a template that renders to one: "{{ update_every }}"
+
+
 class Step(Strict):
     id: str
     section: str | None = None
     title: str
     body: str | None = None
     when: str | None = None
+    each: str | None = None  # "node in nodes": the step once per item of a list (see `items_of`)
+    parallel: int = 1  # with `each`: how many items may be under way at once
+    every: Duration = None  # a recurring step: a new occurrence this long after the last one's due time
+    until: str | None = None  # with `every`: a condition (like `when`) that ends the recurrence
+    ask: str | None = None  # a prompt step: asks for this variable (declared under [vars]) mid-run
+    on_failure: str | None = None  # where the run goes when this step fails: a step or section id
     run: str | None = None
     uses: str | None = None
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
     panes: list[Pane] = Field(default_factory=list)
     checks: list[str] = Field(default_factory=list)
-    wait: str | int | None = None
+    wait: Duration = None
     not_before: NotBefore | None = None
     decide: Decide | None = None
     capture: dict[str, str] = Field(default_factory=dict)  # variable -> output field / stdout / last_line / re:...
-    timeout: str | int | None = None
+    timeout: Duration = None
     retries: int = 0
-    retry_delay: str | int | None = None
+    retry_delay: Duration = None
     cwd: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
     interactive: bool = False
@@ -127,6 +180,9 @@ class Section(Strict):
     title: str
     on_demand: bool = False
     rollback: bool = False  # an on-demand section that undoes the deploy: a run ending in it has rolled back
+    then: str | None = None  # on-demand: where the run goes on after it ("return", or a step or section id)
+    each: str | None = None  # "node in nodes": the section's steps once per item, item by item
+    parallel: int = 1  # with `each`: how many items may be under way at once
     body: str | None = None
 
     @model_validator(mode="after")
@@ -176,16 +232,43 @@ class Runbook(Strict):
     sha256: str = Field(default="", exclude=True)
 
     def step(self, step_id: str) -> Step:
+        """The step with this id; for an item id (`drain[node-1]`), the step it repeats."""
         for s in self.steps:
             if s.id == step_id:
                 return s
+        base = base_id(step_id)
+        if base != step_id:
+            return self.step(base)
         raise KeyError(step_id)
+
+    def repetition(self, step: Step) -> tuple[str, str, int] | None:
+        """(key, each, parallel) when `step` repeats: its own `each`, or its section's (key: the section id)."""
+        if step.each:
+            return step.id, step.each, max(1, step.parallel)
+        sec = self.section(step.section)
+        if sec is not None and sec.each:
+            return sec.id, sec.each, max(1, sec.parallel)
+        return None
+
+    def asked_vars(self) -> dict[str, str]:
+        """Variables a prompt step asks for mid-run: name -> the step that asks."""
+        return {s.ask: s.id for s in self.steps if s.ask}
 
     def section(self, section_id: str | None) -> Section | None:
         for s in self.sections:
             if s.id == section_id:
                 return s
         return None
+
+    def section_of(self, target: str) -> Section | None:
+        """The section a goto target leads into: the section itself, or the section of the step."""
+        sec = self.section(target)
+        if sec is None:
+            try:
+                sec = self.section(self.step(target).section)
+            except KeyError:
+                return None
+        return sec
 
     def is_on_demand(self, step: Step) -> bool:
         sec = self.section(step.section)

@@ -12,7 +12,9 @@ Three ways to render, for three readers:
 from __future__ import annotations
 
 import getpass
+import json
 import os
+import re
 import shlex
 import socket
 from collections.abc import Iterable
@@ -20,7 +22,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import ChainableUndefined, StrictUndefined, TemplateError
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
@@ -83,11 +85,17 @@ class _PeopleUndefined(ChainableUndefined):
     __html__ = __str__
 
 
-@lru_cache(maxsize=3)
-def _env(shell: bool, people: bool = False) -> SandboxedEnvironment:
+def _regex_finalize(value: Any) -> str:
+    if isinstance(value, Markup):  # `{{ x | raw }}`: a pattern, placed as written
+        return str(value)
+    return re.escape(str(value))
+
+
+@lru_cache(maxsize=4)
+def _env(shell: bool, people: bool = False, regex: bool = False) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
         undefined=_PeopleUndefined if people else StrictUndefined,
-        finalize=_shell_finalize if shell else None,
+        finalize=_shell_finalize if shell else _regex_finalize if regex else None,
         keep_trailing_newline=True,
         autoescape=False,
     )
@@ -126,7 +134,32 @@ def render(text: str, variables: dict[str, Any], *, shell: bool = False, secrets
     try:
         return _env(shell).from_string(text).render(variables)
     except TemplateError as e:
-        raise TemplateProblem(_describe(e)) from None
+        raise TemplateProblem(_describe(e, text)) from None
+
+
+def pattern(text: str, variables: dict[str, Any]) -> str:
+    """A regular expression with variables in it (`until`, `capture = "re:..."`): each value matches itself
+    literally (`1.2.3` does not match `1x2y3`); `{{ x | raw }}` places a value as a pattern."""
+    try:
+        return _env(False, regex=True).from_string(text).render(variables)
+    except TemplateError as e:
+        raise TemplateProblem(_describe(e, text)) from None
+
+
+def items_of(value: Any) -> list[str]:
+    """The items of an `each` list: a list as it is; a string holding a JSON array (an action's output
+    captured); else words separated by commas, spaces or new lines (a `--var`, the lines a command printed)."""
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    text = str(value or "").strip()
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list):
+            return [v if isinstance(v, str) else json.dumps(v) for v in parsed]
+    return [w for w in re.split(r"[,\s]+", text) if w]
 
 
 def secret_environment(variables: dict[str, Any], secrets: Iterable[str]) -> dict[str, str]:
@@ -166,9 +199,12 @@ def evaluate(expression: str, variables: dict[str, Any]) -> Any:
     if expr.startswith("{{") and expr.endswith("}}"):
         expr = expr[2:-2].strip()
     try:
-        return _env(False).compile_expression(expr, undefined_to_none=False)(**variables)
+        value = _env(False).compile_expression(expr, undefined_to_none=False)(**variables)
+        if isinstance(value, Undefined):  # a bare unknown name: an error here, not later where it is used
+            value._fail_with_undefined_error()
+        return value
     except TemplateError as e:
-        raise TemplateProblem(_describe(e)) from None
+        raise TemplateProblem(_describe(e, expr)) from None
 
 
 def syntax_problem(text: str, *, expression: bool = False) -> str | None:
@@ -182,7 +218,7 @@ def syntax_problem(text: str, *, expression: bool = False) -> str | None:
         else:
             _env(False).parse(text)
     except TemplateError as e:
-        return _describe(e)
+        return _describe(e, text)
     return None
 
 
@@ -199,8 +235,13 @@ def referenced_names(text: str, *, expression: bool = False) -> set[str]:
     return meta.find_undeclared_variables(env.parse(text))
 
 
-def _describe(e: TemplateError) -> str:
+def _describe(e: TemplateError, text: str = "") -> str:
     msg = getattr(e, "message", None) or str(e)
     if "is undefined" in msg:
         return f"undefined variable: {msg}"
+    if "comment" in msg and "{#" in text:
+        shown = re.search(r"\$?\{#[^}\s]*\}?", text)
+        example = shown.group(0) if shown else "{#"
+        return (f"`{{#` starts a template comment, so {example} is read as one ({msg}); to write it as it "
+                f"is, wrap it: {{% raw %}}{example}{{% endraw %}}")
     return msg

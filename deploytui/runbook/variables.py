@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import UserError
@@ -51,11 +51,17 @@ def refuse_secrets_on_the_command_line(book: Runbook, given: Mapping[str, str]) 
                             f"{where} in the environment instead, or leave it for the start form to ask", 2)
 
 
-def default_for(name: str, spec: Var, builtins: dict[str, Any], environ: Mapping[str, str]) -> str | None:
+def default_for(name: str, spec: Var, builtins: dict[str, Any], environ: Mapping[str, str],
+                waiting: Iterable[str] = ()) -> str | None:
+    """The value a variable has unless given: from the environment, else its default rendered with the
+    values known so far. A default that uses a variable still `waiting` for a value has none yet (the start
+    form asks for both, and fills this one in from the other)."""
     found = from_environment(name, spec, environ)
     if found is not None:
         return found
     if spec.default is None:
+        return None
+    if "{" in spec.default and templates.referenced_names(spec.default) & set(waiting):
         return None
     try:
         return templates.render(spec.default, builtins)
@@ -75,7 +81,8 @@ def parse_assignments(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 def resolve(book: Runbook, given: Mapping[str, str], *, builtins: dict[str, Any] | None = None,
             environ: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
-    """(values, names still missing). Raises UserError for unknown names and invalid values."""
+    """(values, names still missing). Raises UserError for unknown names and invalid values. A variable a
+    prompt step asks for is neither: it has a value once the run has asked (or once given)."""
     environ = os.environ if environ is None else environ
     builtins = builtins if builtins is not None else templates.builtins()
     unknown = [k for k in given if k not in book.vars]
@@ -84,10 +91,13 @@ def resolve(book: Runbook, given: Mapping[str, str], *, builtins: dict[str, Any]
         raise UserError(f"unknown variable {unknown[0]!r} (this runbook declares: {declared})", 2)
     values: dict[str, str] = {}
     missing: list[str] = []
+    asked = book.asked_vars()
     for name, spec in book.vars.items():
         value = given.get(name)
+        if value is None and name in asked:  # a prompt step asks for it when the run gets there
+            continue
         if value is None:  # a default may use the variables declared above it
-            value = default_for(name, spec, {**builtins, **values}, environ)
+            value = default_for(name, spec, {**builtins, **values}, environ, waiting=[*missing, *asked])
         if value is None:
             missing.append(name)
             continue

@@ -36,7 +36,7 @@ _C0 = ("\x1b", "\r", "\b") + tuple(chr(c) for c in (*range(0, 8), 11, 12, *range
 _HIDDEN_C0 = tuple(chr(c) for c in (*range(0, 8), 11, 12, *range(14, 27), *range(28, 32), 127))
 
 
-def _has(text: str, chars: tuple[str, ...], rx: re.Pattern) -> bool:
+def _has(text: str, chars: tuple[str, ...], rx: re.Pattern[str]) -> bool:
     # over long ASCII text one search per character is ~100x faster than a character class
     long_ascii = len(text) > 4096 and text.isascii()
     return any(c in text for c in chars) if long_ascii else rx.search(text) is not None

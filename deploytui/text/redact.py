@@ -112,7 +112,7 @@ _SETTING_VALUE = (r"[ \t]*(?:\"(?P<q1>(?:[^\"\\\n]|\\.)*)\"|'(?P<q2>[^'\n]*)'"
                   r"|(?P<bare>[^\s\"'&;,}\]]+))")
 
 
-def _setting_pattern(sep: str) -> re.Pattern:
+def _setting_pattern(sep: str) -> re.Pattern[str]:
     def letters(i: int) -> str:
         chars = {e[i] for e in _NAME_ENDS}
         return "".join(sorted(chars | {c.upper() for c in chars}))
@@ -205,7 +205,7 @@ class Redactor:
         self._values: dict[str, None] = {}
         self._forms: list[str] = []
         self._by_value: AhoCorasick | None = None  # every form of every secret, found in one pass
-        self._short: re.Pattern | None = None
+        self._short: re.Pattern[str] | None = None
         self._longest = 0  # the most characters a printed form of a secret takes
         for value in list(secrets) + env_secrets(environ):
             self.add(value)
@@ -393,7 +393,7 @@ def _mask_line(raw: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out)
 
 
-def _secret_span(m: re.Match) -> tuple[int, int]:
+def _secret_span(m: re.Match[str]) -> tuple[int, int]:
     start = m.start()
     for name, index in m.re.groupindex.items():
         if m.start(index) == -1:
@@ -417,7 +417,7 @@ def _secret_value(value: str) -> bool:
         and not value.startswith(MASK)
 
 
-def _setting_span(s: str, m: re.Match) -> tuple[int, int] | None:
+def _setting_span(s: str, m: re.Match[str]) -> tuple[int, int] | None:
     """The value's span if the whole name before the separator is a secret's. An unquoted `name: value`
     counts only at the start of a line (YAML), not in prose ("bad token: expired")."""
     sep = m.start()

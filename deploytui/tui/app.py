@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable
 
 from textual.app import App, SuspendNotSupported, SystemCommand
@@ -31,6 +33,7 @@ from .messages import EngineEvent
 from .notify import osc_sequences
 from .output import OutputStore
 from .screens.dialogs import (
+    AnswerDialog,
     ChoiceDialog,
     ConfirmDialog,
     DangerDialog,
@@ -94,7 +97,7 @@ class DeployApp(App):
             self.cursor_blink = False
         if self.current_run is not None:
             self.call_later(self.show_run)
-        elif self.need_form and self.book.vars:
+        elif self.need_form and set(self.book.vars) - set(self.book.asked_vars()):
             self.push_screen(VarsForm(self.book, self.values, self.banner), self.start_run)
         else:
             self.call_later(self.start_run, self.values)
@@ -176,7 +179,7 @@ class DeployApp(App):
     def _maybe_attention(self, e: ev.Event) -> None:
         if self.current_run is None or e.step is None:
             return
-        title = self.view.text(self.book.step(e.step).title) if e.step else ""
+        title = self.view.title(e.step) if e.step else ""
         if e.kind == ev.TIMER_EXPIRED:
             self.attend(title, "the wait is over" if e.data.get("timer") == "wait" else "the gate is open")
         elif e.kind == ev.COMMAND_FINISHED and not e.data.get("ok"):
@@ -226,7 +229,7 @@ class DeployApp(App):
         return screen.selected if screen is not None else None
 
     def _step_title(self, sid: str) -> str:
-        return self.view.text(self.book.step(sid).title)
+        return self.view.title(sid)
 
     def action_primary(self) -> None:
         """Enter on a step: what it waits for — run it, decide, or tick the next check."""
@@ -237,8 +240,10 @@ class DeployApp(App):
         status = s.status(sid)
         if status in (FAILED, INTERRUPTED):
             self.action_rerun()
-        elif status == PENDING and step.has_command and s.current == sid:
+        elif status == PENDING and step.has_command and sid in s.active:
             self.action_run_step()
+        elif status == NEEDS_YOU and step.ask and not st.answered:
+            self.action_answer()
         elif status == NEEDS_YOU and step.decide and st.decision is None and all(st.checks) is not None:
             self.action_decide()
         elif status == NEEDS_YOU and False in st.checks and not step.decide:
@@ -253,7 +258,7 @@ class DeployApp(App):
         if status in (FAILED, INTERRUPTED) or (status == DONE and step.has_command):
             self.action_rerun()
             return
-        if step.danger and self.current_run.state.current == sid:
+        if step.danger and sid in self.current_run.state.active:
             why = self.current_run.allowed(sid).why_not("run")
             if why:  # say why before asking anyone to type anything
                 self.notify(why, severity="warning", timeout=8)
@@ -273,7 +278,7 @@ class DeployApp(App):
         def with_reason(reason: str | None) -> None:
             if not reason:
                 return
-            if step.danger and step.has_command and self.current_run.state.current == sid:
+            if step.danger and step.has_command and sid in self.current_run.state.active:
                 self.push_screen(DangerDialog(self._step_title(sid), self.current_run.danger_word(),
                                               self.view.command(sid)),
                                  lambda typed: typed and self.intent(self.current_run.rerun, sid, reason, confirm=typed))
@@ -350,13 +355,13 @@ class DeployApp(App):
             if index is None:
                 return
             sec = sections[index]
-            self.push_screen(ReasonDialog(f"Jump to: {sec.title}"),
+            self.push_screen(ReasonDialog(f"Jump to: {self.view.text(sec.title)}"),
                              lambda r: r and self.intent(self.current_run.jump, sec.id, r))
 
         if len(sections) == 1:
             jump(0)
         else:
-            self.push_screen(ChoiceDialog("Jump to which section?", [s.title for s in sections]), jump)
+            self.push_screen(ChoiceDialog("Jump to which section?", [self.view.text(s.title) for s in sections]), jump)
 
     def action_decide(self, option: int | None = None) -> None:
         sid = self.selected
@@ -367,20 +372,38 @@ class DeployApp(App):
             self.notify(f"Step '{sid}' has no decision.", severity="warning")
             return
 
+        question = self.view.text(step.decide.question, sid)
+
         def chosen(index: int | None) -> None:
             if index is None:
                 return
-            label = step.decide.options[index].label
-            self.push_screen(ReasonDialog(f"{step.decide.question} → {label}", "Reason (optional):",
-                                          required=False),
+            label = self.view.text(step.decide.options[index].label, sid)
+            self.push_screen(ReasonDialog(f"{question} → {label}", "Reason (optional):", required=False),
                              lambda r: r is not None and self.intent(self.current_run.decide, sid, index, r))
 
         if option is not None:
             chosen(option)
         else:
-            self.push_screen(ChoiceDialog(self.view.text(step.decide.question),
-                                          [o.label + (f" → {o.goto}" if o.goto else "")
-                                           for o in step.decide.options]), chosen)
+            self.push_screen(ChoiceDialog(question, [self.view.text(o.label, sid) + (f" → {o.goto}" if o.goto else "")
+                                                     for o in step.decide.options]), chosen)
+
+    def action_answer(self) -> None:
+        """A prompt step: ask for its value, checked as the start form checks it."""
+        sid = self.selected
+        if not sid or self.current_run is None:
+            return
+        step = self.book.step(sid)
+        if not step.ask:
+            self.notify(f"Step '{sid}' asks for nothing.", severity="warning")
+            return
+        why = self.current_run.allowed(sid).why_not("answer")
+        if why:
+            self.notify(why, severity="warning", timeout=8)
+            return
+        spec = self.book.vars[step.ask]
+        self.push_screen(AnswerDialog(self._step_title(sid), step.ask, spec, self.view.text(spec.prompt, sid)
+                                      if spec.prompt else step.ask),
+                         lambda value: value is not None and self.intent(self.current_run.answer, sid, value))
 
     def action_tick(self, index: int) -> None:
         sid = self.selected
@@ -422,14 +445,15 @@ class DeployApp(App):
             if choice is None:
                 return
             k = waiting[choice]
-            self.push_screen(ReasonDialog(f"Stop waiting for /{step.panes[k].until}/"),
+            self.push_screen(ReasonDialog(f"Stop waiting for /{self.view.text(step.panes[k].until, sid)}/"),
                              lambda r: r and self.intent(self.current_run.end_pane, sid, k, r))
 
         if len(waiting) == 1:
             end(0)
         else:
             self.push_screen(ChoiceDialog("End which pane's wait?",
-                                          [step.panes[k].title or f"pane {k + 1}" for k in waiting]), end)
+                                          [self.view.text(step.panes[k].title, sid) if step.panes[k].title
+                                           else f"pane {k + 1}" for k in waiting]), end)
 
     def action_full_output(self) -> None:
         """The selected step's whole output, from the journal, in a pager (the terminal is handed over)."""
@@ -520,7 +544,7 @@ class DeployApp(App):
         elif bid.startswith("act-"):
             {"run": self.action_run_step, "rerun": self.action_rerun, "skip": self.action_skip,
              "done": lambda: self.action_mark(DONE), "failed": lambda: self.action_mark(FAILED),
-             "gate": lambda: self.action_override_what("gate")}[bid[4:]]()
+             "gate": lambda: self.action_override_what("gate"), "answer": self.action_answer}[bid[4:]]()
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         cid = event.checkbox.id or ""
@@ -613,7 +637,9 @@ def build_app(*, journal, book: Runbook | None, given: dict[str, str] | None = N
         raise UserError("give a RUNBOOK file, or --resume RUN", 2)
     supplied = {**(extra_vars or {}), **given}
     values, missing = resolve(book, supplied, environ=env, builtins=clock_builtins(clock))
-    need_form = form if form is not None else bool(missing) or any(n not in given for n in book.vars)
+    asked = book.asked_vars()  # asked by a prompt step during the run, not by the form
+    need_form = form if form is not None else bool(missing) or any(n not in given and n not in asked
+                                                                   for n in book.vars)
     return DeployApp(journal, book, values=values, need_form=need_form, operator=operator, break_lock=break_lock,
                      time_scale=time_scale, rehearsal=rehearsal, env=env, banner=banner, clock=clock, blink=blink,
                      faults=faults, seal=seal, on_run=on_run, world=world)
@@ -633,10 +659,28 @@ def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale
                     extra_vars=extra_vars, banner=banner, faults=faults, seal=seal, on_run=on_run,
                     clock=clock, world=world)
     received: list[int] = []
+    closing = threading.Lock()
+
+    def finish(signum: int) -> None:
+        """End the run's commands and journal why, then leave: for when the screen cannot be shut down in
+        good order (the terminal is gone, and Textual's writer waits for it for ever)."""
+        with closing:
+            if app.current_run is not None:
+                app.current_run.close(reason_for(signum), signal=signum)
+            journal.close()
+            os._exit(128 + signum)
 
     def on_signal(signum: int) -> None:
+        if received:
+            return
         received.append(signum)
         app.exit_requested = True  # seen at mount when the app had not started yet
+        if signum == signal.SIGHUP:  # no terminal to restore: do not wait for the screen
+            threading.Thread(target=finish, args=(signum,), name="hang-up", daemon=True).start()
+            return
+        watchdog = threading.Timer(10.0, finish, args=(signum,))  # the screen's shutdown, if it hangs
+        watchdog.daemon = True
+        watchdog.start()
         try:
             asyncio.get_running_loop().call_soon(app.exit)
         except RuntimeError:  # the app has not started, or has already stopped
@@ -646,9 +690,10 @@ def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale
         with ending_signals(on_signal):
             app.run()
     finally:
-        if app.current_run is not None:
-            signum = received[0] if received else None
-            app.current_run.close(reason_for(signum) if signum else "the operator quit", signal=signum)
+        with closing:
+            if app.current_run is not None:
+                signum = received[0] if received else None
+                app.current_run.close(reason_for(signum) if signum else "the operator quit", signal=signum)
     if received:
         sys.exit(128 + received[0])
     if app.error is not None:

@@ -103,13 +103,14 @@ def follow_view(follow: Follow, store: OutputStore, clock: Clock) -> RunView:
         step = follow.book.step(step_id)
         if step.run:
             try:
-                return templates.render(step.run, variables(), shell=True, secrets=secrets()).strip()
+                return templates.render(step.run, {**variables(), **state.bindings(step_id)}, shell=True,
+                                        secrets=secrets()).strip()
             except templates.TemplateProblem:
                 return step.run.strip()
         return step.uses or None
 
-    def render(template: str | None) -> str:
-        return templates.for_people(template, variables(), secrets=secrets())
+    def render(template: str | None, step: str | None = None) -> str:
+        return templates.for_people(template, {**variables(), **state.bindings(step)}, secrets=secrets())
 
     return RunView(state=state, book=follow.book, store=store, clock=clock, variables=variables,
                    command_for=command_for, read_only=True, render=render)

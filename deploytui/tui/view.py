@@ -38,14 +38,19 @@ class RunView:
     command_for: Callable[[str], str | None] = lambda step_id: None
     read_only: bool = False
     usual: dict[str, float] = field(default_factory=dict)
-    render: Callable[[str | None], str] | None = None  # the run's own renderer (it knows the secrets)
+    render: Callable[..., str] | None = None  # the run's own renderer (template, step): it knows the secrets
 
-    def text(self, template: str | None) -> str:
+    def text(self, template: str | None, step: str | None = None) -> str:
         """Any runbook text a person reads, with the run's variables filled in and secrets masked
-        (`templates.for_people`: unknown variables show as ‹name›, never as template syntax)."""
+        (`templates.for_people`: unknown variables show as ‹name›, never as template syntax). `step` gives
+        an item of a repeated step its own variable."""
         if self.render is not None:
-            return self.render(template)
-        return templates.for_people(template, self.variables())
+            return self.render(template, step)
+        return templates.for_people(template, {**self.variables(), **self.state.bindings(step)})
+
+    def title(self, step_id: str) -> str:
+        """A step's title as people read it; an item's says which item it is."""
+        return self.state.titled(step_id, self.text(self.book.step(step_id).title, step_id))
 
     def text_of_step(self, step_id: str) -> str:
         try:
@@ -59,5 +64,5 @@ class RunView:
 
 def live_view(run, store: OutputStore, usual: dict[str, float] | None = None) -> RunView:
     return RunView(state=run.state, book=run.book, store=store, clock=run.clock, variables=run.variables,
-                   command_for=lambda sid: run.resolved_command(run.book.step(sid)), usual=usual or {},
+                   command_for=lambda sid: run.resolved_command(run.state.step(sid)), usual=usual or {},
                    render=run.text)

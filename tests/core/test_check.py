@@ -125,3 +125,28 @@ def test_command_substitution_inside_double_quotes_is_its_own_quoting(tmp_path):
                  'title = "A"\nrun = \'cd "$(dirname {{ p }})"\'\n')
     result = check(p)
     assert result.exit_code == 0, result.output
+
+
+def test_correct_bash_is_accepted(tmp_path):
+    """A value the author quoted with `| raw`, command substitution in quotes, and bash's `${#...}` written
+    inside {% raw %} as the `{#` message says."""
+    p = tmp_path / "ok.toml"
+    p.write_text('[runbook]\nid = "x"\ntitle = "X"\n[vars.p]\ndefault = "/a b/c"\n[vars.n]\ndefault = "3"\n'
+                 '[[steps]]\nid = "a"\ntitle = "A"\n'
+                 'run = \'cd "$(dirname {{ p }})"; echo "{{ n | raw }} nodes"; '
+                 'arr=(a b); echo {% raw %}${#arr[@]}{% endraw %}\'\n')
+    result = check(p)
+    assert result.exit_code == 0, result.output
+
+
+def test_every_text_a_person_reads_is_checked_for_undefined_variables(tmp_path):
+    p = tmp_path / "b.toml"
+    p.write_text('[runbook]\nid = "x"\ntitle = "X {{ a1 }}"\n[[sections]]\nid = "s"\ntitle = "S {{ a2 }}"\n'
+                 '[[steps]]\nid = "a"\nsection = "s"\ntitle = "A"\nchecks = ["{{ a3 }}"]\nenv = { X = "{{ a4 }}" }\n'
+                 'decide = { question = "{{ a5 }}?", options = [{ label = "{{ a6 }}" }] }\n'
+                 '  [[steps.panes]]\n  title = "{{ a7 }}"\n  watch = "true"\n  until = "{{ a8 }}"\n'
+                 '  env = { Y = "{{ a9 }}" }\n')
+    result = check(p)
+    assert result.exit_code == 2
+    for n in range(1, 10):
+        assert f"undefined variable 'a{n}'" in result.stderr, n

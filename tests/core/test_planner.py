@@ -49,7 +49,7 @@ def event(payload, step=None, ts=1000.0, actor="engine"):
 
 def situation(events, now=1000.0, busy=(), variables=None):
     state = fold(BOOK, events)
-    return planner.Situation(state=state, now=now, variables=lambda: variables or {"kind": "full"},
+    return planner.Situation(state=state, now=now, variables=lambda step=None: variables or {"kind": "full"},
                              busy=frozenset(busy))
 
 
@@ -202,3 +202,100 @@ on_demand = true
     assert ending("Roll back", "revert") == ("rolled_back", "rollback")
     assert ending("Defer", "later") == ("completed_on_demand", "defer")
     assert ending("Keep", "tag") == ("succeeded", None)
+
+
+LOOPS = parse("""
+[runbook]
+id = "l"
+title = "L"
+[vars.nodes]
+default = "a b c"
+[[steps]]
+id = "drain"
+title = "Drain"
+each = "node in nodes"
+parallel = 2
+run = "drain"
+[[steps]]
+id = "update"
+title = "Update"
+every = "30m"
+until = "steps.fix.status == 'done'"
+checks = ["posted"]
+[[steps]]
+id = "fix"
+title = "Fix"
+run = "fix"
+on_failure = "recover"
+[[sections]]
+id = "recover"
+title = "Recover"
+on_demand = true
+then = "return"
+[[steps]]
+id = "undo"
+section = "recover"
+title = "Undo"
+checks = ["undone"]
+""")
+
+
+def loop_situation(events, now=1000.0, busy=()):
+    state = fold(LOOPS, events)
+    return planner.Situation(state=state, now=now, variables=lambda step=None: {"nodes": "a b c",
+                                                                              "steps": state.outcomes()},
+                             busy=frozenset(busy))
+
+
+def test_a_repeated_step_is_listed_when_reached_and_items_run_n_at_a_time():
+    assert planner.next_move(loop_situation([])) == planner.ListItems("drain", of="drain", var="node",
+                                                                      values=("a", "b", "c"), labels=("a", "b", "c"))
+    listed = [event(ev.Items(of="drain", var="node", values=["a", "b", "c"], labels=["a", "b", "c"]))]
+    sit = loop_situation(listed)
+    assert sit.state.active == ["drain[a]", "drain[b]"]
+    assert planner.refusal(sit, planner.RUN, "drain[b]") is None
+    assert "not the current step" in planner.refusal(sit, planner.RUN, "drain[c]")
+    assert "repeats: act on its items (drain[a], drain[b], drain[c])" in planner.refusal(sit, planner.RUN, "drain")
+    assert planner.refusal(sit, planner.SKIP, "drain") is None  # skips the items not done yet
+
+
+def test_a_recurring_step_begins_then_comes_due_and_ends_when_its_condition_holds():
+    events = [event(ev.Items(of="drain", var="node", values=["a"], labels=["a"])),
+              event(ev.StepStarted(attempt=1, command="drain"), "drain[a]"),
+              event(ev.CommandFinished(attempt=1, exit_code=0, ok=True), "drain[a]"),
+              event(ev.StepFinished(status="done"), "drain[a]")]
+    assert planner.next_move(loop_situation(events)) == planner.Recur("update", number=1, due=1000.0, next_due=2800.0)
+    events.append(event(ev.Occurrence(of="update", number=1, due=1000.0, next_due=2800.0)))
+    sit = loop_situation(events)
+    assert sit.state.current == "fix" and sit.state.active == ["fix", "update[1]"]
+    events += [event(ev.StepStarted(attempt=1), "update[1]"),
+               event(ev.CheckToggled(index=0, label="posted", checked=True), "update[1]"),
+               event(ev.StepFinished(status="done"), "update[1]")]
+    assert planner.next_move(loop_situation(events, now=2799.0)) is None
+    assert planner.next_move(loop_situation(events, now=2800.0)) == planner.Recur("update", number=2, due=2800.0,
+                                                                                  next_due=4600.0)
+    events += [event(ev.StepStarted(attempt=1, command="fix"), "fix"),
+               event(ev.CommandFinished(attempt=1, exit_code=0, ok=True), "fix"),
+               event(ev.StepFinished(status="done"), "fix")]
+    assert planner.next_move(loop_situation(events, now=2800.0)) == planner.FinishStep("update", duration=1800.0)
+
+
+def test_a_failed_step_with_on_failure_is_routed_once_and_the_detour_returns_to_it():
+    events = [event(ev.Items(of="drain", var="node", values=[], labels=[])),
+              event(ev.Skipped(reason="x"), "update"),
+              event(ev.StepStarted(attempt=1, command="fix"), "fix"),
+              event(ev.CommandFinished(attempt=1, exit_code=2, ok=False, error="exit code 2"), "fix"),
+              event(ev.StepFinished(status="failed", error="exit code 2"), "fix")]
+    move = planner.next_move(loop_situation(events))
+    assert move == planner.Route("fix", target="recover", then="return",
+                                 reason="step 'fix' failed (exit code 2): on_failure")
+    events.append(event(ev.Jump(target="recover", reason=move.reason, then="return", planned=True), "fix"))
+    state = loop_situation(events).state
+    assert state.current == "undo" and state.path[-2:] == ["undo", "fix"]
+    events += [event(ev.StepStarted(attempt=1), "undo"),
+               event(ev.CheckToggled(index=0, label="undone", checked=True), "undo"),
+               event(ev.StepFinished(status="done"), "undo")]
+    sit = loop_situation(events)
+    assert sit.state.current == "fix" and sit.state.status("fix") == "failed"  # back where it failed
+    assert planner.next_move(sit) is None  # routed once: now a person re-runs it, with a reason
+    assert planner.refusal(sit, planner.RERUN, "fix") is None

@@ -12,6 +12,7 @@ zone, clock, host and operator."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -124,11 +125,14 @@ def documents(name: str, directory: Path) -> dict[str, str | bytes]:
         tz = book.schedule.window.tz if book.schedule and book.schedule.window else None
         given = {k: v for k, v in row.vars.items() if k in book.vars and not book.vars[k].secret}
         out: dict[str, str | bytes] = {}
-        for suffix, fmt in {**FORMATS, "pdf": "pdf"}.items():
-            summary = suffix.startswith("summary")
-            out[f"{name}.record.{suffix}"] = record(journal, run_id, fmt, summary=summary, generated=GENERATED)
-            out[f"{name}.plan.{suffix}"] = plan(book, given, fmt, at=parse_at(AT, tz), journal=journal,
-                                              summary=summary, generated=GENERATED)
+        # from a folder where the runbook's recorded path leads nowhere: a golden record never depends on how
+        # the shipped runbook reads today ("the runbook file now differs from the snapshot")
+        with contextlib.chdir(directory):
+            for suffix, fmt in {**FORMATS, "pdf": "pdf"}.items():
+                summary = suffix.startswith("summary")
+                out[f"{name}.record.{suffix}"] = record(journal, run_id, fmt, summary=summary, generated=GENERATED)
+                out[f"{name}.plan.{suffix}"] = plan(book, given, fmt, at=parse_at(AT, tz), journal=journal,
+                                                  summary=summary, generated=GENERATED)
         return out
     finally:
         journal.close()

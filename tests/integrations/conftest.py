@@ -45,8 +45,3 @@ def world(aws_world):
     """A freshly laid out prod account for each test."""
     aws_world.reset()
     return aws_world
-
-
-@pytest.fixture(scope="session")
-def httpserver_listen_address():
-    return ("127.0.0.1", 0)  # not "localhost": no IPv6 detour, and only 127.0.0.1

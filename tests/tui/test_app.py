@@ -270,7 +270,8 @@ async def test_jump_to_rollback_with_reason(make_app):
         await pilot.press("b")
         await pilot.press(*"bad build", "enter")
         await until(pilot, lambda: app.current_run.state.current == "restore")
-        assert events(app, ev.JUMP)[0].data == {"target": "rollback", "reason": "bad build"}
+        assert events(app, ev.JUMP)[0].data == {"target": "rollback", "reason": "bad build", "then": None,
+                                            "planned": False}
 
 
 async def test_skip_needs_a_reason(make_app):

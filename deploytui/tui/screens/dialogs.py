@@ -74,6 +74,31 @@ class ReasonDialog(EntryDialog):
         return "A reason is needed: it goes into the record." if self.required and not text else None
 
 
+class AnswerDialog(EntryDialog):
+    """A prompt step's question: the value is checked as the start form checks it (choices, pattern)."""
+
+    ok_label, placeholder, input_id = "Answer", "value", "answer"
+
+    def __init__(self, title: str, name: str, spec, prompt: str):
+        lines = [prompt] + ([spec.description] if spec.description else []) + (
+            [f"One of: {', '.join(spec.choices)}"] if spec.choices else [])
+        super().__init__(title, lines)
+        self.var, self.spec = name, spec
+        self.placeholder = spec.pattern or "value"
+
+    def on_mount(self) -> None:
+        box = self.query_one(f"#{self.input_id}", Input)
+        box.password = self.spec.secret
+        box.focus()
+
+    def problem(self, text: str) -> str | None:
+        from ...runbook.variables import problem
+
+        if not text:
+            return "A value is needed."
+        return problem(self.var, self.spec, text)
+
+
 class DangerDialog(EntryDialog):
     """A `danger` step: the whole command as it will run, then type the environment's name to run it."""
 

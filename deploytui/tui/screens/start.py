@@ -22,6 +22,8 @@ class VarsForm(Screen[dict]):
     def __init__(self, book: Runbook, values: dict[str, str], banner: list[str] | None = None):
         super().__init__()
         self.book, self.values, self.banner = book, values, banner or []
+        asked = book.asked_vars()  # a prompt step asks for these when the run gets there
+        self.fields = {n: spec for n, spec in book.vars.items() if n not in asked or n in values}
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="form"):
@@ -30,20 +32,24 @@ class VarsForm(Screen[dict]):
                 yield Label(line, classes="banner")
             if self.book.runbook.description:
                 yield Label(self.book.runbook.description, classes="hint")
-            for name, spec in self.book.vars.items():
+            for name, spec in self.fields.items():
                 with Vertical(classes="field"):
                     label = spec.prompt or name
                     yield Label(f"{label} [dim]({name})[/dim]" if spec.prompt else name, classes="field-label")
                     if spec.description:
                         yield Label(spec.description, classes="hint")
                     value = self.values.get(name)
+                    if value is None and spec.default and "{" in spec.default:
+                        hint = f"leave empty for {spec.default}"  # a default made of values asked above
+                    else:
+                        hint = spec.pattern or ""
                     if spec.choices:
                         yield Select([(c, c) for c in spec.choices], value=value if value in spec.choices
                                      else Select.NULL, id=f"var-{name}", allow_blank=value not in spec.choices,
                                      compact=True)
                     else:
                         yield Input(value or "", id=f"var-{name}", password=spec.secret,
-                                    placeholder=spec.pattern or "", compact=True)
+                                    placeholder=hint, compact=True)
                     yield Label("", id=f"err-{name}", classes="error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Start the run (ctrl+s)", id="start", variant="success", compact=True)
@@ -66,7 +72,7 @@ class VarsForm(Screen[dict]):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         name = (event.input.id or "")[4:]
-        if name in self.book.vars:
+        if name in self.fields:
             self._check(name, event.value, final=False)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -93,13 +99,25 @@ class VarsForm(Screen[dict]):
         return why is None
 
     def action_submit(self) -> None:
-        values = {name: self._value(name) for name in self.book.vars}
+        typed = {name: self._value(name) for name in self.fields}
+        # an empty field whose default uses fields above it takes that default, now that they have values
+        filled = self._defaults({n: v for n, v in typed.items() if v or self.book.vars[n].default == ""})
+        values = {n: typed[n] or filled.get(n, "") for n in typed}
         ok = [self._check(name, v, final=True) for name, v in values.items()]
         if all(ok):
             self.dismiss(values)
         else:
             bad = [n for n, good in zip(values, ok) if not good]
             self.query_one(f"#var-{bad[0]}").focus()
+
+    def _defaults(self, typed: dict[str, str]) -> dict[str, str]:
+        from ...errors import UserError
+        from ...runbook.variables import resolve
+
+        try:
+            return resolve(self.book, typed)[0]
+        except UserError:  # a typed value that will not do: its field says why
+            return {}
 
     def action_quit_app(self) -> None:
         self.app.exit()

@@ -9,7 +9,17 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Digits, Label, Markdown, Static
 
-from ...events.state import DONE, FAILED, INTERRUPTED, NEEDS_YOU, PENDING, RUNNING, SKIPPED, WAITING
+from ...events.state import (
+    ABANDONED,
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    NEEDS_YOU,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    WAITING,
+)
 from ..view import RunView
 from .header import clock_text
 from .panes import OutputArea
@@ -24,6 +34,8 @@ def countdown(view: RunView, step_id: str) -> tuple[str, float] | None:
         return "Wait ends in", st.wait_deadline
     if st.gate_deadline and not st.gate_open and not st.activated and st.final is None:
         return "Gate opens in", st.gate_deadline
+    if st.recurring and st.final is None and st.next_due and status == WAITING:
+        return f"#{st.occurrences + 1} due in", st.next_due
     return None
 
 
@@ -60,7 +72,7 @@ class StepDetail(Vertical):
         if not self.step_id:
             return ()
         s, st = self.view.state, self.view.state.steps[self.step_id]
-        return (self.step_id, s.status(self.step_id), s.current == self.step_id, st.attempt,
+        return (self.step_id, s.status(self.step_id), self.step_id in s.active, st.attempt,
                 st.decision is not None, countdown(self.view, self.step_id) is not None, bool(s.outcome),
                 st.error)
 
@@ -77,7 +89,7 @@ class StepDetail(Vertical):
             glyph, style = GLYPHS[status]
             title = Text()
             title.append(f"{glyph} ", style=style)
-            title.append(view.text(step.title), style="bold")
+            title.append(view.title(sid), style="bold")
             title.append(f"  {WORDS[status]}", style=style)
             if st.attempt > 1:
                 title.append(f" · attempt {st.attempt}", style="dim")
@@ -87,13 +99,13 @@ class StepDetail(Vertical):
                 title.append("  interactive", style="bold yellow")
             yield Label(title, id="d-title")
             if step.body:
-                yield Markdown(view.text(step.body), id="d-body")
+                yield Markdown(view.text(step.body, sid), id="d-body")
             command = view.command(sid)
             if command:
                 yield CommandBox(command, id="d-command")
             yield Label(self._status_text(), id="d-status")
             for i, label in enumerate(step.checks):
-                yield Checkbox(f"{i + 1}. {view.text(label)}", st.checks[i] if i < len(st.checks) else False,
+                yield Checkbox(f"{i + 1}. {view.text(label, sid)}", st.checks[i] if i < len(st.checks) else False,
                                id=f"chk-{i}", disabled=view.read_only or st.final is not None)
             timer = countdown(view, sid)
             if timer:
@@ -101,27 +113,33 @@ class StepDetail(Vertical):
                     yield Label(timer[0], id="d-countdown-label")
                     yield Digits(clock_text(timer[1] - view.clock.now()), id="d-digits")
             if step.decide:
-                yield Label(Text(view.text(step.decide.question), style="bold"), id="d-question")
+                yield Label(Text(view.text(step.decide.question, sid), style="bold"), id="d-question")
                 with Horizontal(id="d-options"):
                     for i, opt in enumerate(step.decide.options):
                         chosen = st.decision is not None and st.decision.get("option") == i
-                        label = opt.label + (f" → {opt.goto}" if opt.goto else "")
-                        yield Button(("✓ " if chosen else "") + label, id=f"opt-{i}", compact=True,
+                        label = view.text(opt.label, sid) + (f" → {opt.goto}" if opt.goto else "")
+                        yield Button(Text(("✓ " if chosen else "") + label), id=f"opt-{i}", compact=True,
                                      variant="primary" if chosen else "default",
                                      disabled=view.read_only or st.decision is not None
-                                     or not (st.activated and s.current == sid))
+                                     or not (st.activated and sid in s.active))
             if not view.read_only and not s.outcome:
                 with Horizontal(id="d-actions"):
                     yield from self._buttons(status)
-        if step.has_command or step.panes:
-            self._output_area = OutputArea(sid, step.has_command,
-                                           [view.text(p.title) or f"pane {k + 1}" for k, p in enumerate(step.panes)], id="output")
+        if (step.has_command or step.panes) and sid not in s.children:
+            titles = [view.text(p.title, sid) if p.title else f"pane {k + 1}" for k, p in enumerate(step.panes)]
+            self._output_area = OutputArea(sid, step.has_command or step.interactive, titles, id="output")
             yield self._output_area
 
     def _buttons(self, status: str):
         step, s = self.view.book.step(self.step_id), self.view.state
-        current = s.current == self.step_id
+        current = self.step_id in s.active
         st = s.steps[self.step_id]
+        if self.step_id in s.children:  # a repeated or recurring step: its items act; it may be skipped whole
+            if status not in (DONE, SKIPPED, ABANDONED):
+                yield Button("Skip the rest (s)", id="act-skip", compact=True)
+            return
+        if step.ask and current and st.activated and not st.answered and st.final is None:
+            yield Button("Answer (Enter)", id="act-answer", variant="success", compact=True)
         if status in (INTERRUPTED, FAILED):
             yield Button("Re-run (R)", id="act-rerun", variant="warning", compact=True)
             yield Button("Mark done (d)", id="act-done", compact=True)
@@ -157,7 +175,11 @@ class StepDetail(Vertical):
                 t.append(f" · exit {st.exit_code}", style="dim")
         elif status == RUNNING:
             t.append("Running…", style="bold cyan")
-        elif status == PENDING and s.current == sid and not s.outcome:
+        elif sid in s.children:
+            t.append(self._items_text(), style="dim" if status in (DONE, SKIPPED) else "")
+        elif status == ABANDONED:
+            t.append("Not on this run's path: a goto led elsewhere", style="dim")
+        elif status == PENDING and sid in s.active and not s.outcome:
             if st.gate_deadline and not st.gate_open:
                 t.append("Gated: the timer below must run out (or override it with o).", style="yellow")
             elif step.has_command:
@@ -172,13 +194,23 @@ class StepDetail(Vertical):
         elif status == WAITING and not st.activated:
             t.append("Gated: it may run when the timer below runs out (or override it with o).", style="yellow")
         elif status in (NEEDS_YOU, WAITING):
-            left = s.blockers(sid)
+            left = s.blockers(sid, lambda template: view.text(template, sid))
             if left:
                 t.append("Waiting for: " + "; ".join(left), style="magenta" if status == NEEDS_YOU else "yellow")
         if status == DONE and step.decide and st.decision:
             t.append(f"\nDecided: {st.decision.get('label')}" + (f" ({st.decision['reason']})"
                                                                  if st.decision.get("reason") else ""))
         return t
+
+    def _items_text(self) -> str:
+        """A repeated or recurring step: how far its items have come."""
+        s, sid = self.view.state, self.step_id
+        step, kids = self.view.book.step(sid), s.children[sid]
+        settled = sum(s.status(k) in (DONE, SKIPPED) for k in kids)
+        if s.steps[sid].recurring or step.every is not None:
+            return f"Every {step.every}: {len(kids)} so far" + (f", until {step.until}" if step.until else "")
+        return f"Once for each item: {settled} of {len(kids)} done" + (
+            f", {step.parallel} at a time" if step.parallel > 1 else "")
 
     # ---- updating ---------------------------------------------------------------------------
     def show(self, step_id: str | None) -> None:

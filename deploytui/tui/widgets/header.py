@@ -31,7 +31,7 @@ class RunHeader(Horizontal):
     def show(self, view: RunView) -> None:
         s, now = view.state, view.clock.now()
         info = s.info
-        title = view.book.runbook.title
+        title = view.text(view.book.runbook.title)  # "Upgrade PostgreSQL {{ old }} …" as people read it
         self.query_one("#hdr-title", Label).update(title)
         rehearsal = self.query_one("#hdr-rehearsal", Label)
         rehearsal.update(" REHEARSAL " if info.get("rehearsal") else "")

@@ -7,7 +7,17 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from ...events.state import DONE, FAILED, INTERRUPTED, NEEDS_YOU, PENDING, RUNNING, SKIPPED, WAITING
+from ...events.state import (
+    ABANDONED,
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    NEEDS_YOU,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    WAITING,
+)
 from ..view import RunView
 
 GLYPHS = {
@@ -19,9 +29,20 @@ GLYPHS = {
     FAILED: ("✗", "bold red"),
     SKIPPED: ("↷", "dim"),
     INTERRUPTED: ("↯", "bold red"),
+    ABANDONED: ("–", "dim"),
 }
 WORDS = {PENDING: "pending", RUNNING: "running", WAITING: "waiting", NEEDS_YOU: "needs you", DONE: "done",
-         FAILED: "failed", SKIPPED: "skipped", INTERRUPTED: "interrupted"}
+         FAILED: "failed", SKIPPED: "skipped", INTERRUPTED: "interrupted", ABANDONED: "not on this run's path"}
+
+
+def _in_repeated_section(book, step) -> bool:
+    sec = book.section(step.section)
+    return bool(sec and sec.each)
+
+
+def _listing(view: RunView) -> tuple:
+    """What decides the rows: the items of each repeated or recurring step."""
+    return tuple((k, tuple(v)) for k, v in view.state.children.items())
 
 
 class StepList(OptionList):
@@ -35,7 +56,8 @@ class StepList(OptionList):
             self.highlighted = clicked
 
     def load(self, view: RunView) -> None:
-        book = view.book
+        book, state = view.book, view.state
+        self._listed = _listing(view)
         options: list[Option | None] = []
         regular = [s for s in book.main_steps()]
         on_demand = [s for s in book.steps if book.is_on_demand(s)]
@@ -46,10 +68,16 @@ class StepList(OptionList):
                 if step.section != last:
                     last = step.section
                     sec = book.section(step.section)
-                    name = sec.title if sec else (step.section or "Steps")
+                    name = view.text(sec.title) if sec else (step.section or "Steps")
                     options.append(Option(Text(prefix + name.upper(), style="bold", no_wrap=True, overflow="ellipsis"), id=f"§{step.section}",
                                           disabled=True))
-                options.append(Option(self._prompt(view, step.id), id=step.id))
+                    if sec is not None and sec.each and step.id in state.children:
+                        self._items_of_section(view, sec.id, options)
+                if step.id in state.children and not _in_repeated_section(book, step):
+                    options.append(Option(self._prompt(view, step.id), id=step.id))  # the repeated step,
+                    options.extend(Option(self._prompt(view, k), id=k) for k in state.children[step.id])  # its items
+                elif step.id not in state.children:
+                    options.append(Option(self._prompt(view, step.id), id=step.id))
 
         group(regular)
         if on_demand:
@@ -57,27 +85,57 @@ class StepList(OptionList):
             group(on_demand, "ON DEMAND · ")
         self.set_options(options)
 
+    def _items_of_section(self, view: RunView, section: str, options: list) -> None:
+        """A repeated section's steps, item by item, each item under its own line."""
+        state = view.state
+        bases = [s.id for s in view.book.steps_of_section(section)]
+        kids = [k for b in bases for k in state.children.get(b, [])]
+        labels = list(dict.fromkeys(state.items[k].label for k in kids))
+        for label in labels:
+            some = next(k for k in kids if state.items[k].label == label)
+            value = next(iter(state.items[some].bindings.values()), label)
+            options.append(Option(Text(f"  {value}", style="italic", no_wrap=True, overflow="ellipsis"),
+                                  id=f"¶{section}:{label}", disabled=True))
+            options.extend(Option(self._prompt(view, k), id=k) for k in kids if state.items[k].label == label)
+
     @staticmethod
     def _prompt(view: RunView, step_id: str) -> Text:
         s = view.state
         status = s.status(step_id)
         glyph, style = GLYPHS[status]
-        current = s.current == step_id and not s.outcome
+        current = step_id in s.active and not s.outcome
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("›" if current else " ", style="bold")
+        if step_id in s.items and s.items[step_id].group == s.items[step_id].of:
+            text.append("  ")  # an item, under the step it repeats
         text.append(glyph + " ", style=style)
-        title = view.text(view.book.step(step_id).title)
-        text.append(title, style="bold" if current else ("dim" if status in (SKIPPED,) else ""))
+        title = view.title(step_id)
+        step = view.book.step(step_id)
+        if step_id not in s.items and (step.each or step.every is not None):
+            title += f"  ({'each ' + step.each.split(' in ', 1)[0] if step.each else 'every ' + str(step.every)})"
+        text.append(title, style="bold" if current else ("dim" if status in (SKIPPED, ABANDONED) else ""))
         return text
 
     def show(self, view: RunView) -> None:
-        for step in view.book.steps:
-            self.replace_option_prompt(step.id, self._prompt(view, step.id))
+        if _listing(view) != getattr(self, "_listed", None):  # items were listed, or listed anew
+            selected = self.selected_step
+            self.load(view)
+            if selected:
+                self.select_step(selected)
+            return
+        for step_id in self._ids(view):
+            self.replace_option_prompt(step_id, self._prompt(view, step_id))
+
+    @staticmethod
+    def _ids(view: RunView) -> list[str]:
+        s = view.state
+        return [sid for st in view.book.steps for sid in ([st.id] + s.children.get(st.id, []))
+                if sid not in s.children or not _in_repeated_section(view.book, st)]
 
     @property
     def selected_step(self) -> str | None:
         opt = self.highlighted_option
-        return opt.id if opt is not None and opt.id and not opt.id.startswith("§") else None
+        return opt.id if opt is not None and opt.id and not opt.id.startswith(("§", "¶")) else None
 
     def select_step(self, step_id: str) -> None:
         try:
