@@ -127,6 +127,18 @@ def _patch_moto() -> None:
                 self.elbv2_backend.register_targets(tg.arn, [{**t, "Port": tg.port} for t in running])
 
     AutoScalingBackend.update_attached_target_groups = update_attached_target_groups
+
+    # AWS lists a command's invocations (ListCommandInvocations); moto does not
+    from moto.core.responses import ActionResult
+    from moto.ssm.responses import SimpleSystemManagerResponse
+
+    def list_command_invocations(self):
+        cid, iid = self._get_param("CommandId"), self._get_param("InstanceId")
+        invocations = [dict(inv) for c in self.ssm_backend.list_commands(cid, None) for inv in c.invocations
+                       if not iid or inv["InstanceId"] == iid]
+        return ActionResult({"CommandInvocations": invocations})
+
+    SimpleSystemManagerResponse.list_command_invocations = list_command_invocations
     # ... and counts towards the group's capacity while it boots, as in AWS (moto counts InService only)
     FakeAutoScalingGroup.active_instances = lambda self: [
         x for x in self.instance_states if not x.lifecycle_state.startswith(("Terminat", "Detach"))]

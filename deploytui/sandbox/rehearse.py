@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from ..errors import UserError
 from ..runbook.loader import LineMap, Problem
 from ..runbook.model import Runbook
-from . import rules
+from . import gitlab_world, rules
 from .clock import WorldClock
 from .faults import LOGIN_GOV
 from .tools import PROVIDED
@@ -44,7 +44,7 @@ LOCAL_HOST = "127.0.0.1"
 # path they run, sealed off the network, and fail there.)
 NOT_PROVIDED = ("cf", "psql", "ssh", "ssm-instance", "aws")
 # Environment variables that could carry real credentials or point a tool at a real account.
-SCRUB = re.compile(r"^(AWS_|GITHUB_|GH_|SLACK_|GOOGLE_|CLOUDSDK_|GCLOUD_|KUBE|CF_|PG|DATABASE_URL|"
+SCRUB = re.compile(r"^(AWS_|GITHUB_|GH_|GITLAB_|GLAB_|SLACK_|GOOGLE_|CLOUDSDK_|GCLOUD_|KUBE|CF_|PG|DATABASE_URL|"
                    r"SSH_AUTH_SOCK|GPG_AGENT|GIT_|DOCKER_|VAULT_|AZURE_|ARM_|DIGITALOCEAN|HEROKU|"
                    r"NEWRELIC|SENTRY|DEPLOYTUI_REHEARSAL)|(TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_KEY|"
                    r"ACCESS_KEY|PRIVATE_KEY)", re.IGNORECASE)
@@ -376,6 +376,7 @@ def _base_env(book: Runbook, world: World, scenario: Scenario) -> dict[str, str]
         "GH_TOKEN": "rehearsal-not-a-real-token",
         "GH_HOST": "github.com",
         "GH_CONFIG_DIR": str(home / ".config" / "gh"),
+        "GITLAB_TOKEN": "rehearsal-not-a-real-token",
         "SLACK_WEBHOOK_URL": url + "/_world/slack",
         "CLOUDSDK_CONFIG": str(home / ".config" / "gcloud"),
         "CF_HOME": str(home / ".cf"),
@@ -497,7 +498,7 @@ class Scenario:
 class LoginGov(Scenario):
     def __init__(self):
         super().__init__(aws=True, stands_in=("staging_deploy_url", "idp_repo", "pki_repo", "devops_repo",
-                                              "github_repo", "slack_webhook"))
+                                              "github_repo", "gitlab_repo", "gitlab_api", "slack_webhook"))
 
     @staticmethod
     def app(book: Runbook) -> str:
@@ -515,6 +516,9 @@ class LoginGov(Scenario):
                   "instance_id": "i-0staging", "containers": {"branch": "main", "git_sha": staging_sha}}
         repo = f"18F/{app}"
         world.github.seed_releases(repo, ["RC 110", "RC 110.1", "RC 111"])
+        if app == "identity-pki":  # its merge requests and releases page are on login.gov's GitLab
+            world.github.seed_releases("gitlab:lg/identity-pki", ["RC 110", "RC 110.1", "RC 111"])
+            world.vars.update({"gitlab_repo": "lg/identity-pki", "gitlab_api": world.github.url + gitlab_world.API})
         world.vars.update({
             "idp_repo": str(gw.clone), "pki_repo": str(gw.clone), "github_repo": repo, "rc": "112",
             "staging_deploy_url": world.github.add_document(f"{app}/api/deploy.json", deploy),
@@ -552,11 +556,18 @@ class LoginGov(Scenario):
         repo = world.github.repo(f"18F/{app}")
         repo.origin, repo.protected, repo.ci = str(world.git[app]), dict(rules.LOGIN_GOV_PROTECTED), ["build"]
 
+        origins = {repo.full_name: world.git[app]}
+        if app == "identity-pki":
+            gitlab = gitlab_world.project(world.github, "lg/identity-pki")
+            gitlab.origin, gitlab.protected, gitlab.ci = repo.origin, dict(rules.LOGIN_GOV_PROTECTED), ["build"]
+            origins[gitlab.full_name] = world.git[app]
+            gitlab_world.serve(world.github)
+
         def deployed(full_name: str, pr: dict, sha: str) -> None:
             if pr["base"]["ref"] == "stages/prod":
                 world.aws.deploy(sha)  # new instances from now on carry the release's sha
 
-        _merges_into(world, {repo.full_name: world.git[app]}, deployed)
+        _merges_into(world, origins, deployed)
         world.github.services["/_world/login-gov/monitor-deploy/"] = lambda m, p, q, b: (200, self._monitor(world, p))
 
     @staticmethod

@@ -19,6 +19,7 @@ from deploytui.events import kinds as ev
 from deploytui.events.state import RunState
 from deploytui.journal import Journal
 from deploytui.runbook.loader import load
+from deploytui.runbook.model import base_id
 from deploytui.runbook.variables import clock_builtins, resolve
 from deploytui.sandbox.rehearse import World, build_world
 
@@ -90,7 +91,8 @@ def until(predicate: Callable[[], object], timeout: float = 60.0, what: str = ""
 
 class Person:
     """Acts where `drive` stops: `acts[step]` (or acts["deadline"]) is called with the rehearsal so far
-    and returns True when it did something. A step acted on keeps its place in `acts` for later stops."""
+    and returns True when it did something. A step acted on keeps its place in `acts` for later stops;
+    `acts[step]` acts on each item of a repeated step too."""
 
     def __init__(self, acts: dict[str, Callable[[Rehearsal, int], bool]] | None = None):
         self.acts = dict(acts or {})
@@ -99,7 +101,7 @@ class Person:
         if r.state.outcome:
             return False
         key = "deadline" if r.run.deadline_blocks() else r.state.current
-        fn = self.acts.get(key)
+        fn = self.acts.get(key) or self.acts.get(base_id(key or ""))
         return bool(fn and fn(r, code))
 
 
@@ -175,11 +177,12 @@ def rehearse(tmp_path):
 
 
 def waits(r: Rehearsal, code: int, step: str, ready: Callable[[], object], what: str, timeout: float = 60.0) -> bool:
-    """The person looks until `ready` holds, then ticks STEP's checks."""
-    if code != EXIT_NEEDS_PERSON or r.state.current != step:
+    """The person looks until `ready` holds, then ticks STEP's checks (those of the item of STEP in hand)."""
+    current = r.state.current
+    if code != EXIT_NEEDS_PERSON or current is None or step not in (current, base_id(current)):
         return False
     until(ready, timeout, what)
-    for i, done in enumerate(r.state.steps[step].checks):
+    for i, done in enumerate(r.state.steps[current].checks):
         if not done:
-            r.run.tick(step, i)
+            r.run.tick(current, i)
     return True

@@ -1,14 +1,10 @@
 """Every seed runbook rehearsed headless in the world (rules.py): its usual path, and its rollback or
-disaster-recovery path under the fault that calls for it. Where a path is blocked by the runbook or an
-action the real system would refuse too, the test is an xfail naming issue 13 (the real-accounts work)."""
+disaster-recovery path under the fault that calls for it."""
 
 from __future__ import annotations
 
 import re
 import subprocess
-import threading
-
-import pytest
 
 from deploytui.engine.headless import EXIT_DEADLINE, EXIT_FAILED, EXIT_NEEDS_PERSON, EXIT_OK
 from deploytui.events import kinds as ev
@@ -61,9 +57,9 @@ rollback-decision = "None: keep the release"
 """
 
 
-def approved_then_tick(step: str, number_var: str, app: str = "identity-idp"):
+def approved_then_tick(step: str, number_var: str, repo: str = "18F/identity-idp"):
     def act(r, code):
-        return waits(r, code, step, lambda: mergeable(lambda: r.world, f"18F/{app}", number_var)(r),
+        return waits(r, code, step, lambda: mergeable(lambda: r.world, repo, number_var)(r),
                      f"{step}: the pull request approved and CI green")
     return act
 
@@ -77,8 +73,8 @@ def test_login_gov_full_deploy(rehearse):
     matched = [e.data["line"] for e in r.events if e.kind == ev.PANE_MATCHED and e.step == "recycle"]
     assert matched and matched[0].startswith("All done! provision.sh finished")
     # the migration instance booted and provisioned in (scaled) time before the recycle went on
-    recycle = r.output("recycle", "main")
-    assert "migration instance" in recycle and "InService" in recycle
+    migration = [m for m in r.world.aws.machines.values() if m.role == "migration"]
+    assert migration and migration[0].shipped == len(migration[0].log())  # booted, provisioned, its log written
     gate = [e for e in r.events if e.kind == ev.TIMER_STARTED and e.step == "remove-old"]
     assert gate and gate[0].data["timer"] == "gate"
     recorded = "\n".join(r.recorded)
@@ -98,7 +94,7 @@ def test_login_gov_merge_before_review_is_refused_as_github_refuses_it(rehearse)
     assert "At least 1 approving review is required" in r.state.steps["merge-pr"].error
 
 
-def _rollback_person(app: str) -> Person:
+def _rollback_person(repo: str) -> Person:
     def recycle(r, code):  # watches the pool-health pane before ticking: the new hosts go unhealthy
         return waits(r, code, "recycle", lambda: re.search(r"\bunhealthy\b", r.output("recycle")),
                      "the pool shows unhealthy instances")
@@ -120,15 +116,15 @@ def _rollback_person(app: str) -> Person:
         return True
 
     return Person({"recycle": recycle, "worried": worried, "scale-out-new": scale_out_new,
-                   "pr-approved": approved_then_tick("pr-approved", "pr_number", app),
-                   "revert-approved": approved_then_tick("revert-approved", "revert_pr", app)})
+                   "pr-approved": approved_then_tick("pr-approved", "pr_number", repo),
+                   "revert-approved": approved_then_tick("revert-approved", "revert_pr", repo)})
 
 
 ROLLBACK = LOGIN_GOV.replace('worried = "Looks healthy, continue"\n', "")  # the person decides, looking
 
 
 def test_login_gov_health_checks_fail_and_the_release_is_rolled_back(rehearse):
-    r = rehearse("login-gov-idp.toml", ROLLBACK, faults={"unhealthy-instances"}, person=_rollback_person("identity-idp"),
+    r = rehearse("login-gov-idp.toml", ROLLBACK, faults={"unhealthy-instances"}, person=_rollback_person("18F/identity-idp"),
                  hold=("pr-approved", "revert-approved", "recycle"))
     assert r.code == EXIT_OK, r.text
     assert r.state.outcome == "rolled_back"
@@ -155,8 +151,8 @@ def test_login_gov_health_checks_fail_and_the_release_is_rolled_back(rehearse):
 def test_login_gov_pki_health_checks_fail_and_the_release_is_rolled_back(rehearse):
     answers = ROLLBACK.replace('rollback-decision = "None: keep the release"',
                                'rollback-decision = "None: the deploy is complete"')
-    r = rehearse("login-gov-pki.toml", answers, faults={"unhealthy-instances"},
-                 person=_rollback_person("identity-pki"), hold=("pr-approved", "revert-approved", "recycle"))
+    r = rehearse("login-gov-pki.toml", answers, faults={"unhealthy-instances"},  # merge requests on GitLab
+                 person=_rollback_person("gitlab:lg/identity-pki"), hold=("pr-approved", "revert-approved", "recycle"))
     assert r.code == EXIT_OK, r.text
     assert r.state.outcome == "rolled_back"
     assert all(r.status(s) == "done" for s in ("scale-out-new", "revert-merge", "rollback-recycle"))
@@ -182,17 +178,10 @@ def test_login_gov_config_recycle(rehearse):
 PASSENGER_RESTART = '[vars]\nkind = "passenger-restart"\n[decide]\nprod-restart-warning = "Emergency: restart anyway"\n'
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: aws.ssm_command sends `passenger-restart`; the account's "
-                                       "document is prod-ssm-cmd-passenger-restart (bin/ssm-command)")
 def test_login_gov_passenger_restart_sends_the_accounts_document(rehearse):
     r = rehearse("login-gov-idp-recycle.toml", EVERYTHING + PASSENGER_RESTART)
     assert r.code == EXIT_OK, r.text
-
-
-def test_login_gov_passenger_restart_of_an_unknown_document_fails_as_aws_fails_it(rehearse):
-    r = rehearse("login-gov-idp-recycle.toml", EVERYTHING + PASSENGER_RESTART)
-    assert r.code == EXIT_FAILED, r.text
-    assert "InvalidDocument" in r.state.steps["passenger-restart"].error
+    assert "prod-ssm-cmd-passenger-restart: Success on 4 instance(s)" in r.output("passenger-restart")
 
 
 def test_login_gov_passenger_restart_in_prod_can_be_called_off(rehearse):
@@ -207,34 +196,46 @@ prod-restart-warning = "No: do not restart"
     assert not r.started("passenger-restart")
 
 
-def test_login_gov_migration_fails_and_the_recycle_says_so(rehearse):
-    person = Person({"pr-approved": approved_then_tick("pr-approved", "pr_number")})
-    r = rehearse("login-gov-idp.toml", LOGIN_GOV, faults={"migration-fails"}, person=person, hold=("pr-approved",),
-                 time_scale=60)
-    assert r.code == EXIT_FAILED, r.text
-    assert "is not InService after 1800s" in r.state.steps["recycle"].error
-    migration_log = r.output("recycle", "pane0")
-    assert "PG::DuplicateTable" in migration_log and "All done!" not in migration_log
+def test_login_gov_migration_fails_and_the_migration_pane_says_so(rehearse):
+    seen = []
+
+    def recycle(r, code):  # the person reads the migration log: db:migrate aborts, provision.sh never finishes
+        if code != EXIT_NEEDS_PERSON or r.state.current != "recycle" or seen:
+            return False
+        until(lambda: "PG::DuplicateTable" in r.output("recycle", "pane0"), 60, "the migration's error")
+        seen.append(r.output("recycle", "pane0"))
+        return False  # a person decides what next; the rehearsal shows what they would see
+
+    person = Person({"pr-approved": approved_then_tick("pr-approved", "pr_number"), "recycle": recycle})
+    r = rehearse("login-gov-idp.toml", LOGIN_GOV, faults={"migration-fails"}, person=person,
+                 hold=("pr-approved", "recycle"), time_scale=60)
+    assert seen, r.text
+    assert "rake aborted!" in seen[0] and "All done!" not in seen[0]
+    assert not r.state.steps["recycle"].panes_done  # the pane still waits for "All done!"
+    assert "migration-fails" not in r.text  # no banner: the log says it
 
 
 def test_login_gov_session_expires_and_resuming_brings_a_new_one(rehearse):
     resumed = []
 
-    def remove_old(r, code):
-        if code != EXIT_FAILED or resumed:
+    def recycle(r, code):  # the panes say the session expired mid-recycle: quit, run aws-vault again, resume
+        if code != EXIT_NEEDS_PERSON or r.state.current != "recycle":
             return False
-        assert "AWS session expired" in r.state.steps["remove-old"].error
-        rehearse.resume(r)  # quit, run aws-vault again: `deploytui rehearse --resume RUN`
-        resumed.append(r.run.run_id)
-        r.run.rerun("remove-old", "new aws-vault session", confirm="prod")
+        if not resumed:
+            until(lambda: "AWS session expired" in r.output("recycle", "pane0"), 60, "the expired session")
+            rehearse.resume(r)  # `deploytui rehearse --resume RUN` in a new aws-vault session
+            resumed.append(r.run.run_id)
+        until(lambda: "All done! provision.sh finished" in r.output("recycle", "pane0"), 60, "the migration log")
+        r.run.tick("recycle", 0)
         return True
 
-    person = Person({"pr-approved": approved_then_tick("pr-approved", "pr_number"), "remove-old": remove_old})
-    # at 60x the session's last five minutes last 5 s: long enough for the migration log's last line
+    person = Person({"pr-approved": approved_then_tick("pr-approved", "pr_number"), "recycle": recycle})
+    # the session runs out five (world) minutes after the recycle began, before the migration's log is done
     r = rehearse("login-gov-idp.toml", LOGIN_GOV + '[skip]\nsoak = "rehearsing the expired session"\n',
-                 faults={"aws-session-expires"}, person=person, hold=("pr-approved",), time_scale=60)
+                 faults={"aws-session-expires"}, person=person, hold=("pr-approved", "recycle"), time_scale=60)
     assert resumed, r.text
     assert r.code == EXIT_OK, r.text
+    assert r.run.run_id == resumed[0]  # the same run, in its world brought back
     assert r.status("remove-old") == "done" and r.state.outcome == "succeeded"
 
 
@@ -362,26 +363,27 @@ is-critical = "Not critical"
 GOVUK = '[vars]\napp = "frontend"\nrelease_tag = "release_42"\n'
 
 
-def skip_ci_gate(r, e):
-    """The person sees the CI gate wait on a commit status that never comes, checks the release's check
-    runs by hand, and skips the gate (until issue 13 makes it read check runs)."""
-    if e.kind == ev.STEP_STARTED and e.step == "ci-green":
-        threading.Thread(target=r.run.skip, args=("ci-green", "CI's check runs are green (checked by hand): "
-                                                  "the gate reads commit statuses")).start()
+def test_govuk_pipeline_runs_headless_without_a_person(rehearse):
+    r = rehearse("govuk-cd.toml", GOVUK)
+    assert r.code == EXIT_OK, r.text
+    assert "CI is green for release_42" in r.output("ci-green")  # GitHub Actions' check runs, after they ran
+    envs = [x for x in r.recorded if "deploy.yml/dispatches" in x]
+    assert ["integration" in envs[0], "staging" in envs[1], "production" in envs[2]] == [True] * 3
+    assert r.world.github.slack, "Slack heard the steps"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: ci-green reads the combined commit status; GOV.UK's CI reports "
-                                       "check runs, so the status stays pending and the gate never opens")
-def test_govuk_ci_gate_opens_when_the_checks_pass(rehearse):
-    r = rehearse("govuk-cd.toml", GOVUK, max_seconds=15)
-    assert r.status("ci-green") == "done", r.text
+def test_govuk_ci_goes_red_and_the_gate_stays_shut(rehearse):
+    r = rehearse("govuk-cd.toml", GOVUK, faults={"ci-red"})
+    assert r.code == EXIT_FAILED, r.text
+    assert "CI is red for release_42" in r.state.steps["ci-green"].error
+    assert not any("dispatches" in x for x in r.recorded)
 
 
 def test_govuk_error_spike_in_staging_holds_the_pipeline(rehearse):
     r = rehearse("govuk-cd.toml", EVERYTHING + GOVUK + """
 [decide]
 error-spike = "Hold the pipeline"
-""", faults={"error-spike"}, max_seconds=180, on_event=skip_ci_gate)
+""", faults={"error-spike"}, max_seconds=180)
     assert r.code == EXIT_OK, r.text
     assert r.state.outcome == "completed_on_demand"
     assert float(r.state.vars["error_rate"]) > 0.01  # read after the staging deploy, as Grafana would show it
@@ -438,23 +440,9 @@ def _pods_person() -> Person:
 PODS_DOWN = VETSPIRE + 'healthy = "Pods missing or down: roll back"\n'
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: pin-image and apply look for k8s/ at the repository root; the "
-                                       "seed's manifests are in /api/k8s (`kubectl apply` is run in api/)")
-def test_vetspire_pods_down_rolls_back_with_the_runbook_as_it_is(rehearse):
+def test_vetspire_pods_down_rolls_back_to_the_last_good_image(rehearse):
     r = rehearse("vetspire.toml", PODS_DOWN, faults={"pods-down"}, start_at=TUESDAY_0905, person=_pods_person(),
                  hold=("deployment-actions",))
-    assert r.code == EXIT_OK, r.text
-
-
-def test_vetspire_pods_down_rolls_back_to_the_last_good_image(rehearse):
-    # the runbook with its manifest paths where the seed has them (what issue 13's fix must do)
-    def seed_paths(text: str) -> str:
-        return (text.replace("k8s/production*deployment*", "api/k8s/production*deployment*")
-                .replace("run = \"kubectl apply -f k8s/production.deployment.yaml\"",
-                         "run = \"cd api && kubectl apply -f k8s/production.deployment.yaml\""))
-
-    r = rehearse("vetspire.toml", PODS_DOWN, faults={"pods-down"}, start_at=TUESDAY_0905, person=_pods_person(),
-                 hold=("deployment-actions",), book_text=seed_paths)
     assert r.code == EXIT_OK, r.text
     assert r.state.outcome == "rolled_back"
     repo = r.world.vars["repo_dir"]
@@ -471,7 +459,7 @@ def test_vetspire_slow_clone_overruns_the_window_and_the_deploy_is_deferred(rehe
         if code != EXIT_DEADLINE:
             return False
         r.run.override("deadline", "the clone ate the window: defer the deployment")
-        until(lambda: not r.state.steps["db-clone"].command_running, 60, "the clone")
+        until(lambda: not any(s.command_running for s in r.state.steps.values()), 60, "the clone")
         r.run.jump("defer", "at risk of not completing before 12:30")
         return True
 
