@@ -153,7 +153,7 @@ def test_faults_are_listed_refused_when_unknown_and_kept_in_the_record(tmp_path)
     assert res.returncode == 3 and "slack-down" not in res.stdout  # no banner gives it away
     (row,) = Journal(tmp_path / "j.db", readonly=True).runs()
     record = deploytui("export", row.id, "--journal", tmp_path / "j.db")
-    assert "faults injected: slack-down" in record.stdout
+    assert "Faults injected on purpose: slack-down." in record.stdout  # the record's rehearsal note
 
 
 def test_run_resume_of_a_rehearsal_is_refused_and_rehearse_resume_continues_in_its_world(tmp_path):
