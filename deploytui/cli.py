@@ -117,7 +117,9 @@ def operator_of(name: str | None) -> str | None:
 
 @main.command()
 @click.argument("runbooks", nargs=-1, required=True, type=click.Path(path_type=Path))
-def check(runbooks: tuple[Path, ...]) -> None:
+@click.option("--rehearsal", is_flag=True,
+              help="Also list the steps and panes a rehearsal cannot play (a tool the world lacks, no stand-in).")
+def check(runbooks: tuple[Path, ...], rehearsal: bool) -> None:
     """Validate and lint runbooks; print FILE:LINE problems and exit 2 if any."""
     from .integrations.registry import registry
     from .runbook.lint import check_file
@@ -125,6 +127,10 @@ def check(runbooks: tuple[Path, ...]) -> None:
     bad = 0
     for path in runbooks:
         book, problems = check_file(str(path), registry())
+        if rehearsal and book is not None:
+            from .sandbox.rehearse import gaps
+
+            problems = list(problems) + gaps(book)
         for problem in problems:
             click.echo(str(problem), err=True)
         if any(not getattr(p, "warning", False) for p in problems):
@@ -165,12 +171,17 @@ def run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, 
 def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path, *,
               time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
               extra_vars: dict | None = None, banner: list[str] | None = None, vet_values=None,
-              faults: list[str] | None = None, seal: str = "") -> None:
+              faults: list[str] | None = None, seal: str = "", clock=None, world: dict | None = None) -> None:
     from .engine.ending import Ended, Ending, ending_signals, reason_for
     from .engine.headless import drive, load_answers, progress_printer
     from .engine.run import Run
     from .runbook.loader import load
-    from .runbook.variables import parse_assignments, refuse_secrets_on_the_command_line, resolve
+    from .runbook.variables import (
+        clock_builtins,
+        parse_assignments,
+        refuse_secrets_on_the_command_line,
+        resolve,
+    )
 
     if not runbook and not resume_id:
         raise UserError("give a RUNBOOK file, or --resume RUN", 2)
@@ -182,6 +193,9 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
         refuse_unchecked(book)
     journal = open_journal(journal_path)
     with closing(journal):  # folds the WAL into the file on every way out
+        if resume_id and not rehearsal and journal.run(resume_id).rehearsal:
+            raise UserError(f"run {resume_id} is a rehearsal: resume it in its world with "
+                            f"`deploytui rehearse --resume {resume_id}`", 2)
         refuse_secrets_on_the_command_line(book or _stored_runbook(journal, resume_id), given)
         if book is not None and not resume_id and not rehearsal:
             resume_id = _offer_resume(journal, book, headless, given, env)
@@ -193,11 +207,11 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
                 try:
                     if resume_id:
                         the_run = Run.resume(journal, resume_id, operator=operator, env=env, book=book, given=given,
-                                             headless=True)
+                                             headless=True, clock=clock)
                     else:
                         assert book is not None  # without --resume there is a RUNBOOK (refused above otherwise)
                         values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given},
-                                                  environ=env)
+                                                  environ=env, builtins=clock_builtins(clock))
                         if missing:
                             raise UserError(f"{book.path}: no value for {', '.join(missing)}: give --var NAME=VALUE",
                                             2)
@@ -205,7 +219,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
                             vet_values(values)
                         the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
                                             rehearsal=rehearsal, env=env, break_lock=break_lock, headless=True,
-                                            faults=faults, seal=seal)
+                                            faults=faults, seal=seal, clock=clock, world=world)
                     publisher = publish(the_run)
                     printer = progress_printer(the_run, click.echo, show_output=not no_output)
                     for line in banner or []:
@@ -230,7 +244,8 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
             run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
                     break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
                     extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal,
-                    config=settings(), on_run=lambda run: publishers.append(publish(run)))
+                    config=settings(), clock=clock, world=world,
+                    on_run=lambda run: publishers.append(publish(run)))
         finally:
             for publisher in filter(None, publishers):
                 publisher.close()
@@ -306,41 +321,56 @@ def refuse_unchecked(book) -> None:
 
 
 @main.command()
-@click.argument("runbook", type=click.Path(path_type=Path))
+@click.argument("runbook", required=False, type=click.Path(path_type=Path))
 @var_option
 @click.option("--time-scale", default=60.0, show_default=True, type=click.FloatRange(min=1.0),
               help="How much faster time passes: at 60 a 15 minute gate lasts 15 s.")
+@click.option("--fault", "faults", multiple=True, metavar="NAME",
+              help="Make the world go wrong this way (repeatable; --list-faults lists them).")
+@click.option("--list-faults", is_flag=True, help="List the faults a rehearsal can inject, and exit.")
+@click.option("--resume", "resume_id", metavar="RUN", help="Bring a rehearsal's world back and continue it.")
+@click.option("--start-at", metavar="HH:MM",
+              help="The world's time when it starts (default: now; a runbook's deploy window: its opening).")
+@click.option("--unsealed", metavar="REASON",
+              help="Rehearse without the network seal, where Linux namespaces are not available (recorded).")
 @click.option("--headless", is_flag=True, help="No screen: run auto steps and timers, stop when a person is needed.")
 @click.option("--answers", type=click.Path(path_type=Path), help="TOML answers for checks, decisions and runs.")
 @click.option("--operator", metavar="NAME", envvar="DEPLOYTUI_OPERATOR",
               help="Who is practising (default: $DEPLOYTUI_OPERATOR, the settings' operator, or $USER).")
 @click.option("--no-output", is_flag=True, help="Headless: do not print commands' output.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the local world lives (default: a new temporary directory).")
+              help="Where the world is laid out (default: a new directory, removed at the end).")
 @journal_option
-def rehearse(runbook, var_pairs, time_scale, headless, answers, operator, no_output, workdir, journal_path) -> None:
-    """Run the real RUNBOOK against a local world: moto AWS, local git remotes, a recording GitHub."""
-    import tempfile
+def rehearse(runbook, var_pairs, time_scale, faults, list_faults, resume_id, start_at, unsealed, headless, answers,
+             operator, no_output, workdir, journal_path) -> None:
+    """Run the real RUNBOOK in a sealed local world: moto AWS, local git remotes, a recording GitHub and Slack."""
+    from .journal import default_path
+    from .sandbox import faults as fault_catalogue
+    from .sandbox import seal, session
 
-    from .runbook.loader import load
-    from .sandbox.rehearse import build_world
-
-    book = load(runbook)
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="deploytui-rehearse-"))
+    if list_faults:
+        for line in fault_catalogue.listing():
+            click.echo(line)
+        return
+    req = session.Request(runbook=runbook, resume_id=resume_id, var_pairs=var_pairs, time_scale=time_scale,
+                          faults=faults, start_at=start_at, unsealed=unsealed, headless=headless, answers=answers,
+                          operator=operator, no_output=no_output, workdir=workdir,
+                          journal=Path(journal_path or default_path()).resolve())
+    session.check(req)
+    if session.must_seal(req):
+        seal.seal_and_exec(session.reexec_argv(req), session.reexec_env(req))
     if not headless:
-        click.echo(f"building the rehearsal world for {book.runbook.id} in {workdir} ...", err=True)
-    world = build_world(book, workdir, time_scale)
+        click.echo(f"building the rehearsal world for {runbook or resume_id} ...", err=True)
+    world, book = session.open_world(req)
     try:
-        start_run(runbook, var_pairs, None, headless, answers, None, operator, no_output, journal_path,
+        start_run(book.path if book is not None and not resume_id else None, session.passed_vars(req), resume_id,
+                  headless, answers, None, operator, no_output, req.journal,
                   time_scale=world.time_scale, rehearsal=True, env=world.env, extra_vars=world.vars,
-                  banner=world.describe(), vet_values=world.refuse_outside)
+                  banner=world.describe(), vet_values=lambda values: world.refuse_outside(values, book),
+                  clock=world.clock, **world.started())
     finally:
-        recorded = world.recorded()
-        if recorded:
-            click.echo("recorded instead of sent:")
-            for line in recorded:
-                click.echo(f"  {line}")
-        world.close()
+        for line in session.close_world(world, req.journal):
+            click.echo(line)
 
 
 def _offer_resume(journal, book, headless: bool, given: dict[str, str], env: dict | None) -> str | None:

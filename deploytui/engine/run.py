@@ -120,8 +120,9 @@ class Run:
               clock: Clock | None = None, time_scale: float = 1.0, rehearsal: bool = False,
               env: dict[str, str] | None = None, handover: Handover | None = None,
               break_lock: str | None = None, headless: bool = False, faults: list[str] | None = None,
-              seal: str = "") -> Run:
-        """Begin a new run with resolved variable `values` (see runbook.variables.resolve)."""
+              seal: str = "", world: dict[str, Any] | None = None) -> Run:
+        """Begin a new run with resolved variable `values` (see runbook.variables.resolve). A rehearsal also
+        records its `faults`, its `seal` and how to bring its `world` back."""
         clock = clock or Clock()
         operator = operator or templates.current_operator()
         now = clock.now()
@@ -168,13 +169,17 @@ class Run:
             run.emit(ev.RunStarted(runbook_id=book.runbook.id, title=title, path=book.path,
                                    sha256=book.sha256, vars=masked(book, values), operator=operator,
                                    environment=environment, release=release, time_scale=run.time_scale,
-                                   rehearsal=rehearsal, faults=list(faults or []), seal=seal, **facts),
+                                   rehearsal=rehearsal, faults=list(faults or []), seal=seal,
+                                   world=dict(world or {}), **facts),
                      actor=operator)
             if break_lock and (previous or shared_holder):
                 holder = (f"run {previous['run_id']} ({previous.get('operator')} on {previous.get('host')})"
                           if previous else str((shared_holder or {}).get("holder")))
                 run.emit(ev.LockBroken(reason=break_lock, shared_holder=shared_holder, holder=holder), actor=operator)
-            run.emit(ev.ScheduleChecked(**schedule.check(book.schedule, now, base)))
+            checked = schedule.check(book.schedule, now, base)
+            if rehearsal and checked.get("deadline"):  # what is left of the window passes time_scale x faster
+                checked["deadline"] = now + (checked["deadline"] - now) / run.time_scale
+            run.emit(ev.ScheduleChecked(**checked))
         except BaseException:  # a run that could not even start must not hold the lock (a full disk, say)
             journal.release_lock(run.lock_key, run_id)
             raise
@@ -211,6 +216,9 @@ class Run:
         elif book.sha256 != row.sha256:
             changed = (row.runbook_text, book.text)
         started = events[0].data if events and events[0].kind == ev.RUN_STARTED else {}
+        if row.rehearsal and (env or {}).get("DEPLOYTUI_REHEARSAL") != "1":  # never against real accounts
+            raise UserError(f"run {row.id} is a rehearsal: resume it in its world with "
+                            f"`deploytui rehearse --resume {row.id}`", 2)
         given = dict(given or secrets or {})
         secrets = {k: v for k, v in given.items() if k in book.vars and book.vars[k].secret}
         env_map = os.environ if env is None else env

@@ -69,6 +69,7 @@ class RunStarted(Payload):
     pid: str = ""
     faults: list[str] = field(default_factory=list)  # rehearsal: faults injected on purpose
     seal: str = ""  # rehearsal: how it was sealed off from real systems (or why it was not)
+    world: dict[str, Any] = field(default_factory=dict)  # rehearsal: its saved world (for rehearse --resume)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,7 +25,7 @@ from ..journal import Journal
 from ..journal.store import default_path
 from ..reports.estimate import usual_durations
 from ..runbook.model import Runbook
-from ..runbook.variables import resolve
+from ..runbook.variables import clock_builtins, resolve
 from .base import RunApp
 from .config import Config
 from .messages import EngineEvent
@@ -55,9 +55,10 @@ class DeployApp(RunApp):
                  need_form: bool = False, operator: str | None = None, break_lock: str | None = None,
                  time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
                  banner: list[str] | None = None, clock: Clock | None = None, blink: bool = True,
-                 faults: list[str] | None = None, seal: str = "", config: Config | None = None, on_run=None):
+                 faults: list[str] | None = None, seal: str = "", config: Config | None = None, on_run=None,
+                 world: dict | None = None):
         super().__init__(config=config, blink=blink)
-        self.faults, self.seal = list(faults or []), seal
+        self.faults, self.seal, self.world = list(faults or []), seal, world  # a rehearsal's, for run_started
         self.on_run = on_run  # told of the run once it exists (the CLI publishes it for followers)
         self.journal: Journal = journal
         self.book = book
@@ -104,7 +105,7 @@ class DeployApp(RunApp):
             run = Run.start(self.journal, self.book, values, operator=self.operator, clock=self.clock,
                             time_scale=self.time_scale, rehearsal=self.rehearsal, env=self.env,
                             handover=self.handover, break_lock=self.break_lock, faults=self.faults,
-                            seal=self.seal)
+                            seal=self.seal, world=self.world)
         except UserError as e:
             self.error = e
             self.exit(return_code=e.exit_code)
@@ -239,7 +240,7 @@ def build_app(*, journal, book: Runbook | None, given: dict[str, str] | None = N
               rehearsal: bool = False, env: dict | None = None, extra_vars: dict | None = None,
               banner: list[str] | None = None, clock: Clock | None = None, blink: bool = True,
               form: bool | None = None, faults: list[str] | None = None, seal: str = "",
-              config: Config | None = None, on_run=None) -> DeployApp:
+              config: Config | None = None, on_run=None, world: dict | None = None) -> DeployApp:
     """The app, ready to run. Bad --var values and resume problems raise UserError here, before the
     screen opens. `form`: show the variables form (default: unless every variable was given)."""
     given = dict(given or {})
@@ -252,17 +253,18 @@ def build_app(*, journal, book: Runbook | None, given: dict[str, str] | None = N
     if book is None:
         raise UserError("give a RUNBOOK file, or --resume RUN", 2)
     supplied = {**(extra_vars or {}), **given}
-    values, missing = resolve(book, supplied, environ=env)
+    values, missing = resolve(book, supplied, environ=env, builtins=clock_builtins(clock))
     asked = book.asked_vars()  # asked by a prompt step during the run, not by the form
     need_form = form if form is not None else bool(missing) or any(n not in given and n not in asked
                                                                    for n in book.vars)
     return DeployApp(journal, book, values=values, need_form=need_form, operator=operator, break_lock=break_lock,
                      time_scale=time_scale, rehearsal=rehearsal, env=env, banner=banner, clock=clock, blink=blink,
-                     faults=faults, seal=seal, config=config, on_run=on_run)
+                     faults=faults, seal=seal, config=config, on_run=on_run, world=world)
 
 
 def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale, rehearsal, env, extra_vars,
-            banner, faults=None, seal="", config: Config | None = None, on_run=None) -> None:
+            banner, faults=None, seal="", config: Config | None = None, on_run=None, clock: Clock | None = None,
+            world: dict | None = None) -> None:
     """What `deploytui run` (and `rehearse`) calls for the full-screen app. SIGTERM and a closed terminal
     (SIGHUP) end the app like a quit: the run's commands are ended and the journal says why. A run left open
     is named on the way out, with the command that resumes it."""
@@ -274,7 +276,7 @@ def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale
     app = build_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
                     break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
                     extra_vars=extra_vars, banner=banner, faults=faults, seal=seal, config=config,
-                    on_run=on_run)
+                    on_run=on_run, clock=clock, world=world)
     received: list[int] = []
     closing: list[threading.Thread] = []
     over = threading.Event()
