@@ -130,7 +130,7 @@ def check(runbooks: tuple[Path, ...], rehearsal: bool) -> None:
         if rehearsal and book is not None:
             from .sandbox.rehearse import gaps
 
-            problems = list(problems) + gaps(book)
+            problems = [*problems, *gaps(book)]
         for problem in problems:
             click.echo(str(problem), err=True)
         if any(not getattr(p, "warning", False) for p in problems):

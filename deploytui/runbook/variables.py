@@ -108,7 +108,7 @@ def resolve(book: Runbook, given: Mapping[str, str], *, builtins: dict[str, Any]
     return values, missing
 
 
-def clock_builtins(clock) -> dict[str, Any] | None:
+def clock_builtins(clock: Any) -> dict[str, Any] | None:
     """The built-in names (`today`, `now`) as CLOCK reads them (a rehearsal's world clock); None: real time."""
     if clock is None:
         return None

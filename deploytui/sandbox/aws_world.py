@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from . import rules
 from .clock import WorldClock
@@ -62,8 +63,13 @@ def _slim_moto(region: str) -> None:
             return []
         return original(filename, *args, **kwargs)
 
-    utils.load_resource = load_resource
-    utils._deploytui_slim = True
+    _patch(utils, "load_resource", load_resource)
+    _patch(utils, "_deploytui_slim", True)
+
+
+def _patch(target: Any, name: str, value: Any) -> None:
+    """Replace moto's `target.name` where the world plays AWS more faithfully than moto does."""
+    setattr(target, name, value)
 
 
 def _patch_moto() -> None:
@@ -113,7 +119,7 @@ def _patch_moto() -> None:
     def state_init(self, instance, lifecycle_state="Pending", *args, **kwargs):
         original_state(self, instance, lifecycle_state, *args, **kwargs)
 
-    InstanceState.__init__ = state_init
+    _patch(InstanceState, "__init__", state_init)
 
     # the load balancer gets an instance once it runs (moto registers every member, and refuses `pending`)
     def update_attached_target_groups(self, group_name):
@@ -126,7 +132,7 @@ def _patch_moto() -> None:
             if running:
                 self.elbv2_backend.register_targets(tg.arn, [{**t, "Port": tg.port} for t in running])
 
-    AutoScalingBackend.update_attached_target_groups = update_attached_target_groups
+    _patch(AutoScalingBackend, "update_attached_target_groups", update_attached_target_groups)
 
     # AWS lists a command's invocations (ListCommandInvocations); moto does not
     from moto.core.responses import ActionResult
@@ -138,15 +144,15 @@ def _patch_moto() -> None:
                        if not iid or inv["InstanceId"] == iid]
         return ActionResult({"CommandInvocations": invocations})
 
-    SimpleSystemManagerResponse.list_command_invocations = list_command_invocations
+    _patch(SimpleSystemManagerResponse, "list_command_invocations", list_command_invocations)
     # ... and counts towards the group's capacity while it boots, as in AWS (moto counts InService only)
-    FakeAutoScalingGroup.active_instances = lambda self: [
-        x for x in self.instance_states if not x.lifecycle_state.startswith(("Terminat", "Detach"))]
-    AutoScalingBackend.put_scheduled_update_group_action = put
-    AutoScalingBackend.delete_scheduled_action = delete
-    SimpleSystemManagerBackend.send_command = send_command
-    FakeTargetGroup.health_for = health_for
-    AutoScalingBackend._deploytui_patched = True
+    _patch(FakeAutoScalingGroup, "active_instances", lambda self: [
+        x for x in self.instance_states if not x.lifecycle_state.startswith(("Terminat", "Detach"))])
+    _patch(AutoScalingBackend, "put_scheduled_update_group_action", put)
+    _patch(AutoScalingBackend, "delete_scheduled_action", delete)
+    _patch(SimpleSystemManagerBackend, "send_command", send_command)
+    _patch(FakeTargetGroup, "health_for", health_for)
+    _patch(AutoScalingBackend, "_deploytui_patched", True)
 
 
 @contextlib.contextmanager
@@ -291,7 +297,7 @@ class AwsWorld:
     clock: WorldClock = field(default_factory=WorldClock)
     faults: frozenset[str] = frozenset()
     region: str = "us-west-2"
-    server: object | None = None
+    server: Any = None
     envs: list[str] = field(default_factory=list)
     sha: str = OLD_SHA  # the gitsha:idp tag new instances get (see deploy())
     token: str = field(default_factory=lambda: "rehearsal-" + secrets.token_hex(12))
@@ -303,7 +309,7 @@ class AwsWorld:
     laid_out_at: float = 0.0  # instances launched after this are the rehearsal's own
     start_offset: float = 0.0  # the clock's offset when the world began
     _clients: dict[str, object] = field(default_factory=dict)
-    _session: object | None = None
+    _session: Any = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -491,18 +497,18 @@ class AwsWorld:
         with self._lock:
             if now is not None and now.timestamp() > self.clock.now():
                 self.clock.offset += now.timestamp() - self.clock.now()
-            now = self.clock.now()
+            at = self.clock.now()
             asb, _ = self._backends()
             members = set()
             for g in list(asb.autoscaling_groups.values()):
                 for st in list(g.instance_states):
                     members.add(st.instance.id)
-                    m = self.machines.get(st.instance.id) or self._machine(st.instance, g.name, now)
+                    m = self.machines.get(st.instance.id) or self._machine(st.instance, g.name, at)
                     did += self._play(m, st, asb)
             for m in self.machines.values():
                 if not m.gone and m.id not in members:
                     m.gone = True
-            did += self._scheduled(datetime.fromtimestamp(now, UTC))
+            did += self._scheduled(datetime.fromtimestamp(at, UTC))
         return did
 
     def _play(self, m: Machine, st, asb) -> list[str]:

@@ -468,9 +468,10 @@ class GitHubWorld:
         m = re.fullmatch(r"/(?:pulls|issues)/(\d+)(/merge|/labels|/reviews)?", rest)
         if m:
             n = int(m.group(1))
-            pr = next((p for p in repo.pulls if p["number"] == n), None)
-            if pr is None:
+            numbered = [p for p in repo.pulls if p["number"] == n]
+            if not numbered:
                 return 404, {"message": "Not Found"}
+            pr = numbered[0]
             sub = m.group(2)
             if sub is None and method == "GET":
                 return 200, self._pull_json(repo, pr)

@@ -44,7 +44,9 @@ def serve(world: GitHubWorld) -> None:
                 "body": body.get("description", "")})[:2]
             if status != 201:
                 return 409, {"message": [pr.get("message", "")]}
-            return 201, _mr(world, repo, _pull(repo, pr["number"]))
+            created = _pull(repo, pr["number"])
+            assert created is not None  # the world's GitHub has just made it
+            return 201, _mr(world, repo, created)
         pr = _pull(repo, int(iid or 0))
         if pr is None:
             return 404, {"message": "404 Not found"}

@@ -317,7 +317,10 @@ def build_world(book: Runbook, workdir: str | Path, time_scale: float = 60.0, *,
 def _load(path: Path) -> dict:
     try:
         tar = tarfile.open(path, "r:gz")
-        state = json.loads(tar.extractfile("world.json").read())
+        member = tar.extractfile("world.json")
+        if member is None:
+            raise KeyError("world.json")
+        state = json.loads(member.read())
     except (OSError, KeyError, tarfile.TarError, ValueError) as err:
         raise RehearsalRefused(f"{path}: the rehearsal's saved world cannot be read ({err})", 2) from None
     if state.get("format") != SNAPSHOT_FORMAT:
@@ -616,7 +619,7 @@ class GetGov(Scenario):
         repo = world.github.repo("cisagov/manage.get.gov")
         repo.origin = str(world.git["manage.get.gov"])
         repo.protected, repo.ci = dict(rules.GETGOV_PROTECTED), list(rules.GETGOV_PROTECTED["main"]["checks"])
-        repo.tag_workflows = [list(x) for x in rules.GETGOV_TAG_WORKFLOWS]
+        repo.tag_workflows = [[pattern, workflow] for pattern, workflow in rules.GETGOV_TAG_WORKFLOWS]
         _merges_into(world, {repo.full_name: world.git["manage.get.gov"]})
 
         def conclusion(r, run: dict) -> tuple[str, list[tuple[str, str]]]:

@@ -8,6 +8,8 @@ it proves."""
 
 from __future__ import annotations
 
+from typing import Any
+
 # ---------------------------------------------------------------- login.gov AWS (seeds 000, 001)
 # seed-scripts.md "login.gov": names of groups, instances, VPCs and target-group tags.
 ASG_NAME = "{env}-{role}"
@@ -73,7 +75,7 @@ MERGE_CHECK_FAILING = 'Required status check "{name}" is failing.'
 # reset-db.yaml are workflow_dispatch workflows with an `environment` input; main is protected
 # ("two other engineers should be assigned to review", CI).
 GETGOV_TAG_WORKFLOWS = ((r"^staging-\d+$", "deploy-staging.yaml"), (r"^v\d+\.\d+\.\d+$", "deploy-stable.yaml"))
-GETGOV_PROTECTED = {"main": {"reviews": 1, "checks": ("pa11y-scan", "python-test")}}
+GETGOV_PROTECTED: dict[str, dict[str, Any]] = {"main": {"reviews": 1, "checks": ("pa11y-scan", "python-test")}}
 
 # GOV.UK (seed 003; seed-scripts.md "GOV.UK"): CI state is check runs; the Release app holds per-app
 # deploy freezes; Slack hears about failures.

@@ -52,7 +52,7 @@ def check(req: Request) -> Runbook | None:
                             "belong to a new rehearsal", 2)
         saved_world(req.journal, req.resume_id)
         return None
-    book = load(req.runbook)
+    book = load(req.runbook or Path())  # given: exactly one of RUNBOOK and --resume is (above)
     fault_catalogue.check(req.faults, book.runbook.id)
     return book
 
@@ -92,15 +92,17 @@ def must_seal(req: Request) -> bool:
 
 def reexec_argv(req: Request) -> list[str]:
     argv = ["rehearse"]
-    argv += [str(Path(req.runbook).resolve())] if req.runbook else ["--resume", req.resume_id]
+    argv += [str(Path(req.runbook).resolve())] if req.runbook else ["--resume", req.resume_id or ""]
     if not req.resume_id:
         argv += ["--time-scale", repr(req.time_scale)]
     for f in req.faults:
         argv += ["--fault", f]
-    for flag, value in (("--start-at", req.start_at), ("--operator", req.operator)):
-        if value:
-            argv += [flag, value]
-    for flag, value in (("--answers", req.answers), ("--workdir", req.workdir), ("--journal", req.journal)):
+    for flag, text in (("--start-at", req.start_at), ("--operator", req.operator)):
+        if text:
+            argv += [flag, text]
+    paths: tuple[tuple[str, Path | None], ...] = (("--answers", req.answers), ("--workdir", req.workdir),
+                                                  ("--journal", req.journal))
+    for flag, value in paths:
         if value:
             argv += [flag, str(Path(value).resolve())]
     argv += [flag for flag, on in (("--headless", req.headless), ("--no-output", req.no_output)) if on]
@@ -123,17 +125,17 @@ def open_world(req: Request) -> tuple[World, Runbook | None]:
     this process's own environment the world's (in-process actions read it too)."""
     book = load(req.runbook) if req.runbook else None
     journal_dir = Path(req.journal).resolve().parent
-    given_existed = bool(req.workdir) and Path(req.workdir).exists()  # the operator's: emptied, not removed
+    given_existed = req.workdir is not None and Path(req.workdir).exists()  # the operator's: emptied, not removed
     sealed = seal.inside()
     if sealed:
-        keep = [journal_dir] + [Path(p).resolve() for p in (req.runbook, req.answers) if p]
+        keep: list[str | Path] = [journal_dir, *(Path(p).resolve() for p in (req.runbook, req.answers) if p)]
         if str(journal_dir) in seal.PRIVATE_DIRS:
             raise RehearsalRefused(f"rehearsal refused: the journal {req.journal} is directly in {journal_dir}, "
                                    "which a sealed rehearsal replaces: give it a directory of its own", 2)
         if req.workdir:
             Path(req.workdir).mkdir(parents=True, exist_ok=True)
             keep.append(Path(req.workdir).resolve())
-        snapshot = saved_world(req.journal, req.resume_id) if req.resume_id else None
+        snapshot: Path | None = saved_world(req.journal, req.resume_id) if req.resume_id else None
         if snapshot is not None:  # the world comes back where it was: a private /tmp has room for it
             keep = [p for p in keep if p != snapshot]
         seal.finish(keep)
@@ -152,6 +154,7 @@ def open_world(req: Request) -> tuple[World, Runbook | None]:
         scratch = "/tmp" if sealed else None
         workdir = Path(req.workdir) if req.workdir else Path(tempfile.mkdtemp(prefix="deploytui-rehearse-",
                                                                                dir=scratch))
+        assert book is not None  # a new rehearsal has its RUNBOOK (check() refused it otherwise)
         world = build_world(book, workdir, req.time_scale, faults=frozenset(req.faults), start_at=req.start_at,
                             seal=how)
         world.snapshot_path = saves / f"{world.ident}.tar.gz"
@@ -165,7 +168,7 @@ def open_world(req: Request) -> tuple[World, Runbook | None]:
 def _book_of(req: Request) -> Runbook:
     journal = Journal(req.journal, readonly=True)
     try:
-        row = journal.run(req.resume_id)
+        row = journal.run(req.resume_id or "")
         if row.path and Path(row.path).exists():
             return load(row.path)
         from ..runbook.loader import parse

@@ -15,11 +15,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 PROVIDED = ("gcloud", "kubectl", "gh", "aws-vault")
 
 
-def _call(method: str, path: str, body: dict | None = None) -> tuple[int, object]:
+def _call(method: str, path: str, body: dict | None = None) -> tuple[int, Any]:
     url = os.environ.get("DEPLOYTUI_WORLD_URL", "").rstrip("/") + path
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
