@@ -39,10 +39,12 @@ from .view import journal_loader, live_view
 LONG_COMMAND = 10.0  # seconds: a command this long may have sent the operator to another window
 
 
-def run_commands(run_id: str, journal_path: Path | str) -> dict[str, str]:
-    """The commands that reopen, follow and export this run (naming the journal unless it is the default)."""
+def run_commands(run_id: str, journal_path: Path | str, rehearsal: bool = False) -> dict[str, str]:
+    """The commands that reopen, follow and export this run (naming the journal unless it is the default).
+    A rehearsal reopens in its own world (`run --resume` refuses it)."""
     journal = "" if Path(journal_path) == default_path() else f" --journal {shlex.quote(str(journal_path))}"
-    return {"resume": f"deploytui run --resume {run_id}{journal}",
+    reopen = "rehearse" if rehearsal else "run"
+    return {"resume": f"deploytui {reopen} --resume {run_id}{journal}",
             "follow": f"deploytui follow {run_id}{journal}",
             "export": f"deploytui export {run_id}{journal} --format md -o deploy-record-{run_id}.md",
             "show": f"deploytui show {run_id}{journal}"}
@@ -135,7 +137,7 @@ class DeployApp(RunApp):
             self.notify(f"Step '{current}' was interrupted: re-run it (R), or mark it done (d) or failed (f).",
                         severity="warning", timeout=15)
         if s.outcome:
-            self.push_screen(EndDialog(run, run_commands(run.run_id, run.journal.path)))
+            self.push_screen(EndDialog(run, run_commands(run.run_id, run.journal.path, run.rehearsal)))
 
     def schedule_answer(self, reason: str | None) -> None:
         run = self.current_run
@@ -162,7 +164,7 @@ class DeployApp(RunApp):
             outcome = outcome_words(e.data.get("outcome"))
             self.attend("deploytui", f"run finished: {outcome}")
             run = self.current_run
-            self.push_screen(EndDialog(run, run_commands(run.run_id, run.journal.path)))
+            self.push_screen(EndDialog(run, run_commands(run.run_id, run.journal.path, run.rehearsal)))
 
     def _maybe_attention(self, e: ev.Event) -> None:
         if self.current_run is None or e.step is None:
@@ -201,7 +203,7 @@ class DeployApp(RunApp):
                                       [label for label, _ in self.EXPORT_FORMATS]), deliver)
 
     def resume_command(self, run: Run) -> str:
-        return run_commands(run.run_id, run.journal.path)["resume"]
+        return run_commands(run.run_id, run.journal.path, run.rehearsal)["resume"]
 
     # ---- quitting -------------------------------------------------------------------------------
     async def action_quit(self) -> None:

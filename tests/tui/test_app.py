@@ -577,3 +577,16 @@ async def test_export_writes_the_record_to_the_configured_directory_and_says_whe
         assert any(str(saved) in str(n.message) for n in app._notifications)
     text = saved.read_text()
     assert text.startswith("# Deploy record:") and run_id in text
+
+
+async def test_quitting_a_rehearsal_says_how_to_bring_its_world_back(make_app, make_book):
+    app = make_app(make_book(SLOW), rehearsal=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, DriveScreen) and app.screen.query_one(StepDetail))
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+        said = " ".join(str(x.render()) for x in app.screen.query(Label))
+        # `run --resume` refuses a rehearsal: the way back is through its world
+        assert f"deploytui rehearse --resume {app.current_run.run_id}" in said and "run --resume" not in said
+        await pilot.press("y")
+        await until(pilot, lambda: not app.is_running, what="exit")
