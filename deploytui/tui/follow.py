@@ -8,6 +8,7 @@ polled on a worker thread and applied on the screen's thread."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
@@ -157,7 +158,7 @@ class FollowApp(RunApp):
         self.store = FollowStore(follow)
         self.view = follow_view(follow, self.store, self.clock)
         self.updates_seen = 0  # feed updates applied (tests read it)
-        self._stopping = False
+        self._stop = threading.Event()  # set on the way out: the feed's loop ends with the app
 
     def banner(self) -> str:
         row, s = self.follow.row, self.follow.state
@@ -187,22 +188,15 @@ class FollowApp(RunApp):
 
     # ---- the feed (worker thread) -----------------------------------------------------------------
     def _feed(self) -> None:
-        """Poll the journal; the state is folded on the screen's thread, with the output it goes with."""
-        import time
-
-        while not self._stopping:
-            try:
-                update = self.follow.fetch()
-            except Exception:
-                if self._stopping:  # the journal was closed under us on the way out
-                    return
-                raise
-            if update:
+        """The feed's one loop (Feed.updates) on this worker thread; each update is folded on the screen's
+        thread, with the output it goes with."""
+        try:
+            for update in self.follow.updates(self.interval, stop=self._stop):
                 self.post_message(FeedUpdate(update))
-                if update.finished:
-                    return
-            if len(update.chunks) < 512:
-                time.sleep(self.interval)
+        except Exception:
+            if self._stop.is_set():  # the journal was closed under us on the way out
+                return
+            raise
 
     def open_full_output(self, source: Source, title: str, run_id: str, attempt: int) -> None:
         if self.journal is None:
@@ -284,13 +278,13 @@ class FollowApp(RunApp):
                                        yes="Sign off"), signed)
 
     async def action_quit(self) -> None:
-        self._stopping = True
+        self._stop.set()
         self.exit()
 
     def on_exit_app(self) -> None:
         """However the app is told to end (q, a browser tab closed under `serve`, SIGTERM), the feed's thread
         stops with it: a thread left polling would keep the process alive for ever."""
-        self._stopping = True
+        self._stop.set()
 
 
 def run_follow(follow: Feeds, sign: bool = False, config: Config | None = None) -> None:
