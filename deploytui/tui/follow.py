@@ -296,7 +296,7 @@ def run_follow(follow: Feeds, sign: bool = False, config: Config | None = None) 
     app = FollowApp(follow, sign=sign, config=config)
 
     def on_signal(_signum: int) -> None:
-        app._stopping = True
+        app._stop.set()
         try:
             asyncio.get_running_loop().call_soon(app.exit)
         except RuntimeError:
@@ -306,5 +306,5 @@ def run_follow(follow: Feeds, sign: bool = False, config: Config | None = None) 
         with ending_signals(on_signal):
             app.run()
     finally:
-        app._stopping = True
+        app._stop.set()
         follow.close()
