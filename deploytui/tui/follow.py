@@ -127,9 +127,11 @@ class FollowScreen(RunScreen):
     KEYS = [*FOLLOW, *COMMON]
     BINDINGS = bindings(FOLLOW)
 
-    def __init__(self, view: RunView, banner: str, history=(), **kw):
+    def __init__(self, view: RunView, banner: str, history=(), sign: bool = False, **kw):
         super().__init__(view, history, **kw)
         self.banner = banner
+        # a pair sees only what they can do: help, the palette and the key bar offer A only with --sign
+        self.KEYS = [k for k in self.KEYS if sign or k is not SIGN]
 
     def compose(self) -> ComposeResult:
         yield Label(self.banner, id="follow-banner")
@@ -181,7 +183,7 @@ class FollowApp(RunApp):
     def on_mount(self) -> None:
         super().on_mount()
         history = self.journal.events(self.follow.run_id)[-500:] if self.journal is not None else ()
-        self.push_screen(FollowScreen(self.view, self.banner(), history))
+        self.push_screen(FollowScreen(self.view, self.banner(), history, sign=self.signing))
         if not self.follow.state.outcome:
             self.run_worker(self._feed, thread=True, group="feed", exclusive=True, exit_on_error=False,
                             description=f"poll the journal for run {self.follow.run_id}")
