@@ -174,6 +174,12 @@ class Follow(Feed):
         """The raw text of the newest chunks of a stream of one attempt with id <= `upto`."""
         return self.journal.tail_text(self.run_id, step, attempt, lines, stream, upto)
 
+    def history(self, step: str, stream: str, attempt: int, upto: int, lines: int = 2000) -> tuple[str, int]:
+        """`tail_text`, and how many lines the stream holds up to `upto` in all (the screen says how many
+        earlier lines it does not show)."""
+        return (self.tail_text(step, stream, attempt, upto, lines),
+                self.journal.count_lines(self.run_id, step, attempt, stream, upto))
+
     def tail(self, step: str, stream: str, attempt: int, upto: int, lines: int = 2000) -> tuple[list[str], int]:
         """The last `lines` lines of a stream of one attempt, from chunks with id <= `upto`, and how many
         lines those chunks hold in all."""

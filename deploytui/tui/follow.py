@@ -59,10 +59,10 @@ class FollowStore(OutputStore):
         if key in self._primed:
             return
         self._primed.add(key)
-        self._add(step, attempt, stream, self.follow.tail_text(step, stream, attempt, upto=self.applied,
-                                                               lines=self.keep))
+        text, total = self.follow.history(step, stream, attempt, upto=self.applied, lines=self.keep)
+        self._add(step, attempt, stream, text, earlier=max(0, total - text.count("\n")))
 
-    def _add(self, step: str, attempt: int, stream: str, text: str) -> None:
+    def _add(self, step: str, attempt: int, stream: str, text: str, earlier: int = 0) -> None:
         key = (step, stream, attempt)
         text = self._partial.pop(key, "") + text
         if not text.endswith("\n"):
@@ -70,11 +70,11 @@ class FollowStore(OutputStore):
             self._partial[key] = rest
             text = head + sep
         if text:
-            super().add(step, attempt, stream, text)
+            super().add(step, attempt, stream, text, earlier)
 
-    def add(self, step: str, attempt: int, stream: str, text: str) -> None:
+    def add(self, step: str, attempt: int, stream: str, text: str, earlier: int = 0) -> None:
         self._prime(step, stream, attempt)
-        self._add(step, attempt, stream, text)
+        self._add(step, attempt, stream, text, earlier)
 
     def flush(self, step: str) -> None:
         """The step's command ended: show its unfinished last lines as they are."""
@@ -201,12 +201,16 @@ class FollowApp(RunApp):
             raise
 
     def open_full_output(self, source: Source, title: str, run_id: str, attempt: int) -> None:
-        if self.journal is None:
-            self.notify("The whole output is read from the journal, and this pair follows the driver's socket: "
-                        "the pane shows its last lines (follow with the journal to read all of it).",
-                        severity="warning", timeout=10)
+        """From the journal when this pair reads it; else from the driver's journal through its socket (the
+        `full` request), in pieces, the screen growing as they come."""
+        feed = self.follow
+        if self.journal is not None or not isinstance(feed, SocketFollow) or not attempt:
+            super().open_full_output(source, title, run_id, attempt)
             return
-        super().open_full_output(source, title, run_id, attempt)
+        from .screens.output import FullOutputScreen, SpooledLines
+
+        lines = SpooledLines(feed.full_output(source.step, attempt, source.stream), source.step)
+        self.push_screen(FullOutputScreen(f"Full output of {title} (attempt {attempt}, from the driver)", lines))
 
     def on_worker_state_changed(self, event) -> None:
         if event.worker.group == "feed" and event.worker.error is not None:

@@ -87,6 +87,9 @@ class Term:
     def keys(self, *keys: str) -> None:
         self.tmux("send-keys", "-t", "t", *keys)
 
+    def type(self, text: str) -> None:
+        self.tmux("send-keys", "-t", "t", "-l", text)
+
     def shows(self, text: str, timeout: float = 30.0) -> str:
         return until(f"{text!r} on screen", lambda: s if text in (s := self.screen()) else "", timeout)
 
@@ -149,3 +152,26 @@ def test_a_pair_sees_ticks_apart_and_only_the_keys_a_pair_has(published):
     finally:
         plain.close()
         signer.close()
+
+
+def test_a_pair_is_told_of_the_lines_before_the_last_5000_and_reads_all_of_them_through_the_socket(published):
+    pair = follower("full", published)
+    try:
+        pair.shows("Told the channel")
+        pair.keys("k")  # the stream's step: its last 5,000 lines of 30,001
+        screen = pair.shows("✓ Stream  done")
+        screen = pair.shows("earlier lines not shown here")
+        assert "▲ 25,001 earlier lines not shown here · O shows all" in screen, screen
+        assert "30000" in screen and "streamed" in screen
+        pair.keys("O")  # the whole output, from the driver's journal through its socket
+        screen = pair.shows("30,001 lines")
+        assert "from the driver" in screen and "still coming" not in screen, screen
+        pair.keys("g")
+        top = pair.shows("       1 1")
+        assert "       2 2" in top, top
+        pair.keys("/")
+        pair.type("^2999[0-9]$")
+        pair.keys("Enter")
+        assert "10 matches" in pair.shows("matches for")
+    finally:
+        pair.close()
