@@ -15,28 +15,13 @@ import time
 import pytest
 
 from .helpers import ROOT
+from .test_publish import BOOK as PUBLISHED
 
 pytestmark = pytest.mark.timeout(120)
 
-BOOK = textwrap.dedent('''\
-    [runbook]
-    id = "pairs"
-    title = "Pairs"
-    [[steps]]
-    id = "stream"
-    title = "Stream"
-    auto = true
-    run = "seq 1 30000; echo streamed"
-    [[steps]]
-    id = "look"
-    title = "Look"
-    checks = ["Looked at the stream", "Told the channel"]
-    [[steps]]
-    id = "recycle"
-    title = "Recycle production"
-    approve = 1
-    run = "echo recycled"
-    ''')
+# test_publish's run (a 30,001-line stream, checks, a step that asks for a sign-off), with two checks here
+BOOK = PUBLISHED.replace('checks = ["looked"]', 'checks = ["Looked at the stream", "Told the channel"]')
+assert BOOK != PUBLISHED
 
 DRIVER = textwrap.dedent('''\
     """A driver as `deploytui run` makes one (engine and publisher); it ticks the first check only."""
