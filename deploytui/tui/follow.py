@@ -8,6 +8,7 @@ polled on a worker thread and applied on the screen's thread."""
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 
@@ -293,6 +294,9 @@ class FollowApp(RunApp):
         self._stop.set()
 
 
+SHUTDOWN_GRACE = 3.0  # seconds a follower told to end (SIGTERM, SIGHUP) has before it exits regardless
+
+
 def run_follow(follow: Feeds, sign: bool = False, config: Config | None = None) -> None:
     """What `deploytui follow` calls. SIGTERM and SIGHUP end it (a browser tab closed under `serve`)."""
     import asyncio
@@ -303,6 +307,11 @@ def run_follow(follow: Feeds, sign: bool = False, config: Config | None = None) 
 
     def on_signal(_signum: int) -> None:
         app._stop.set()
+        # Textual's shutdown can hang for ever when the terminal is already gone (seen: a tmux server killed
+        # under a follower, its writer queue never drained): a follower holds nothing to save, so it ends anyway
+        watchdog = threading.Timer(SHUTDOWN_GRACE, os._exit, (0,))
+        watchdog.daemon = True  # a follower that ends in time is not held back by it
+        watchdog.start()
         try:
             asyncio.get_running_loop().call_soon(app.exit)
         except RuntimeError:

@@ -160,3 +160,23 @@ def test_a_pair_is_told_of_the_lines_before_the_last_5000_and_reads_all_of_them_
         assert "10 matches" in pair.shows("matches for")
     finally:
         pair.close()
+
+
+def test_followers_whose_terminal_is_killed_are_gone_within_seconds(published):
+    """A tmux server killed under its followers (SIGHUP, the pty gone): none may linger (seen on main: a
+    follower hung for ever in Textual's shutdown, its writer queue never drained)."""
+    terms = [follower(f"gone{k}", published) for k in range(4)]
+    for term in terms:
+        term.shows("Told the channel")
+    pids = [int(t.tmux("display-message", "-p", "-t", "t", "#{pane_pid}").strip()) for t in terms]
+    for term in terms:
+        term.close()
+
+    def alive() -> list[int]:
+        out = subprocess.run(["pgrep", "-f", f"follow --socket {published}"], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    end = time.monotonic() + 8
+    while alive() and time.monotonic() < end:
+        time.sleep(0.1)
+    assert not alive(), f"followers still running after their terminals were killed (shells were {pids})"
