@@ -13,6 +13,7 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,40 +118,51 @@ class SocketFollow(Feed):
 
     # ---- asking the driver ----------------------------------------------------------------------------------
     def _ask(self, request: dict[str, Any], timeout: float = 30.0) -> list[dict[str, Any]]:
+        return list(self._answers_to(request, timeout))
+
+    def _answers_to(self, request: dict[str, Any], timeout: float = 30.0) -> Iterator[dict[str, Any]]:
+        """The driver's answers to one request as they come (a `full` answer comes in pieces: never all of
+        it in memory here)."""
         rid = next(self._ids)
         answers: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._answers[rid] = answers
         try:
             with self._send_lock:
                 self.sock.sendall((json.dumps({**request, "id": rid}) + "\n").encode())
-            out = []
             while True:
                 try:
                     answer = answers.get(timeout=timeout)
                 except queue.Empty:
                     raise UserError("the driver did not answer in time", 2) from None
-                out.append(answer)
+                yield answer
                 if "piece" not in answer or answer.get("end"):
-                    return out
+                    return
         except OSError:
             raise UserError("the driver has stopped", 2) from None
         finally:
             self._answers.pop(rid, None)
 
     def tail_text(self, step: str, stream: str, attempt: int, upto: int, lines: int = 2000) -> str:
+        return self.history(step, stream, attempt, upto, lines)[0]
+
+    def history(self, step: str, stream: str, attempt: int, upto: int, lines: int = 2000) -> tuple[str, int]:
+        """The newest lines up to `upto`, and how many the stream holds up to there in all."""
         if self.gone:
-            return ""
+            return "", 0
         (answer,) = self._ask({"op": "tail", "step": step, "stream": stream, "attempt": attempt, "upto": upto,
                                "lines": lines})
-        return answer.get("text", "")
+        text = answer.get("text", "")
+        return text, int(answer.get("total", text.count("\n")))  # a driver before `total`: what came
 
     def tail(self, step: str, stream: str, attempt: int, upto: int, lines: int = 2000) -> tuple[list[str], int]:
         out = split_lines(self.tail_text(step, stream, attempt, upto, lines))
         return out[-lines:], len(out)
 
-    def full_output(self, step: str, attempt: int, stream: str = "main"):
-        """Every line of a stream, from the driver's journal, in pieces (the follower's full-output view)."""
-        for answer in self._ask({"op": "full", "step": step, "attempt": attempt, "stream": stream}, timeout=120):
+    def full_output(self, step: str, attempt: int, stream: str = "main") -> Iterator[str]:
+        """Every line of a stream, from the driver's journal, in pieces as they come (the follower's
+        full-output view)."""
+        for answer in self._answers_to({"op": "full", "step": step, "attempt": attempt, "stream": stream},
+                                       timeout=120):
             if "error" in answer:
                 raise UserError(answer["error"], 2)
             yield answer.get("piece", "")

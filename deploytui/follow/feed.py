@@ -103,10 +103,31 @@ class Feed:
         self.apply(update)
         return update
 
+    def updates(self, interval: float = POLL_INTERVAL, stop: threading.Event | None = None,
+                timeout: float | None = None) -> Iterator[Update]:
+        """Every follower's one loop: yield each non-empty update as it comes, FETCHED BUT NOT APPLIED (the
+        reader applies it, a screen on its own thread with the output it goes with), until the run finishes,
+        `stop` is set or `timeout` seconds pass. Each fetch starts only after the last one returned."""
+        stop = stop or threading.Event()
+        end = None if timeout is None else time.monotonic() + timeout
+        while not stop.is_set():
+            update = self.fetch()
+            if update:
+                yield update
+                if update.finished:
+                    return
+            elif self.state.outcome:  # finished before the loop began
+                return
+            if end is not None and time.monotonic() >= end:
+                return
+            if len(update.chunks) < MAX_CHUNKS:  # a full page means more is waiting: read it now
+                stop.wait(interval)
+
 
 class Follow(Feed):
     """One run as a follower sees it. `state` is folded from the journal; `fetch` returns what was
-    committed since the last fetch (without applying it), `apply` folds an update in, `poll` does both.
+    committed since the last fetch (without applying it), `apply` folds an update in, `poll` does both,
+    `updates` is the loop.
 
     Output history is not fetched up front: a screen asks `tail(step, stream, upto=...)` for the lines of
     a stream up to the chunk cursor it has applied, so lines are neither lost nor shown twice."""
@@ -149,28 +170,15 @@ class Follow(Feed):
         """The run is open but no deploytui drives it (killed, or quit without finishing it)."""
         return not self.state.outcome and not driver_alive(self.journal, self.run_id)
 
-    def updates(self, interval: float = POLL_INTERVAL, stop: threading.Event | None = None,
-                timeout: float | None = None) -> Iterator[Update]:
-        """Yield each non-empty update as it is committed, until the run finishes, `stop` is set or
-        `timeout` seconds pass. Each poll starts only after the last one returned (they never overlap)."""
-        stop = stop or threading.Event()
-        end = None if timeout is None else time.monotonic() + timeout
-        while not stop.is_set():
-            update = self.poll()
-            if update:
-                yield update
-                if update.finished:
-                    return
-            elif self.state.outcome:
-                return
-            if end is not None and time.monotonic() >= end:
-                return
-            if len(update.chunks) < MAX_CHUNKS:  # a full page means more is waiting: read it now
-                stop.wait(interval)
-
     def tail_text(self, step: str, stream: str, attempt: int, upto: int, lines: int = 2000) -> str:
         """The raw text of the newest chunks of a stream of one attempt with id <= `upto`."""
         return self.journal.tail_text(self.run_id, step, attempt, lines, stream, upto)
+
+    def history(self, step: str, stream: str, attempt: int, upto: int, lines: int = 2000) -> tuple[str, int]:
+        """`tail_text`, and how many lines the stream holds up to `upto` in all (the screen says how many
+        earlier lines it does not show)."""
+        return (self.tail_text(step, stream, attempt, upto, lines),
+                self.journal.count_lines(self.run_id, step, attempt, stream, upto))
 
     def tail(self, step: str, stream: str, attempt: int, upto: int, lines: int = 2000) -> tuple[list[str], int]:
         """The last `lines` lines of a stream of one attempt, from chunks with id <= `upto`, and how many

@@ -24,6 +24,7 @@ import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +103,12 @@ class Follower:
         except OSError:
             pass
         self.conn.close()
+
+    def drain(self, below: int) -> None:
+        """Wait (on this follower's own thread) until less than `below` bytes are queued for it."""
+        with self.ready:
+            while self.size >= below and not self.closed:
+                self.ready.wait(0.5)
 
     def finish(self, timeout: float) -> None:
         """Send what is queued (the run's last events), then hang up."""
@@ -235,36 +242,40 @@ class Publisher:
                     reply = self._answer(request, follower)
                 except (ValueError, TypeError, KeyError, AttributeError) as e:
                     reply = {"error": f"bad request: {e}"}
-                for piece in reply if isinstance(reply, list) else [reply]:
+                for piece in [reply] if isinstance(reply, dict) else reply:
                     piece["id"] = request.get("id") if isinstance(request, dict) else None
                     follower.send((json.dumps(piece, default=str) + "\n").encode())
+                    follower.drain(FULL_PIECE * 4)  # a long answer waits for this follower, never the driver
         except OSError:
             pass
         finally:
             follower.close()
 
-    def _answer(self, request: dict[str, Any], follower: Follower) -> dict[str, Any] | list[dict[str, Any]]:
+    def _full(self, step: str, attempt: int | None, stream: str) -> Iterator[dict[str, Any]]:
+        """A stream's whole output in pieces, read a page at a time (millions of lines never sit in memory)."""
+        pieces: list[str] = []
+        size = 0
+        for chunk in self.run.journal.chunks(self.run.run_id, step, attempt):
+            if chunk.stream != stream:
+                continue
+            pieces.append(chunk.data)
+            size += len(chunk.data)
+            if size >= FULL_PIECE:
+                yield {"piece": "".join(pieces)}
+                pieces, size = [], 0
+        yield {"piece": "".join(pieces), "end": True}
+
+    def _answer(self, request: dict[str, Any], follower: Follower) \
+            -> dict[str, Any] | Iterator[dict[str, Any]]:
         op = request.get("op")
         run = self.run
         if op == "tail":
-            text = run.journal.tail_text(run.run_id, request["step"], request.get("attempt"),
-                                         int(request.get("lines", 2000)), request.get("stream", "main"),
-                                         request.get("upto"))
-            return {"text": text}
+            where = (run.run_id, request["step"], request.get("attempt"))
+            stream, upto = request.get("stream", "main"), request.get("upto")
+            text = run.journal.tail_text(*where, int(request.get("lines", 2000)), stream, upto)
+            return {"text": text, "total": run.journal.count_lines(*where, stream, upto)}
         if op == "full":
-            pieces: list[str] = []
-            out: list[dict[str, Any]] = []
-            size = 0
-            for chunk in run.journal.chunks(run.run_id, request["step"], request.get("attempt")):
-                if chunk.stream != request.get("stream", "main"):
-                    continue
-                pieces.append(chunk.data)
-                size += len(chunk.data)
-                if size >= FULL_PIECE:
-                    out.append({"piece": "".join(pieces)})
-                    pieces, size = [], 0
-            out.append({"piece": "".join(pieces), "end": True})
-            return out
+            return self._full(request["step"], request.get("attempt"), request.get("stream", "main"))
         if op == "sign":
             from ..errors import UserError as Refused
 

@@ -356,10 +356,14 @@ class Journal:
     def tail(self, run_id: str, step: str, attempt: int | None = None, lines: int = 40,
              stream: str | None = "main", upto: int | None = None) -> tuple[list[str], int]:
         """The last `lines` lines of a step's output and how many lines there were in all."""
-        where, params = self._output_filter(run_id, step, attempt, stream, upto)
-        (total,) = self._rows(f"SELECT COALESCE(SUM(lines), 0) FROM output WHERE {where}", tuple(params))[0]
         out = split_lines(self.tail_text(run_id, step, attempt, lines, stream, upto))
-        return (out[-lines:] if lines else []), int(total)
+        return (out[-lines:] if lines else []), self.count_lines(run_id, step, attempt, stream, upto)
+
+    def count_lines(self, run_id: str, step: str, attempt: int | None = None, stream: str | None = "main",
+                    upto: int | None = None) -> int:
+        """How many lines (newlines) a step's output holds, in chunks with ids <= `upto`."""
+        where, params = self._output_filter(run_id, step, attempt, stream, upto)
+        return int(self._rows(f"SELECT COALESCE(SUM(lines), 0) FROM output WHERE {where}", tuple(params))[0][0])
 
     def streams(self, run_id: str, step: str, attempt: int) -> list[tuple[str, int]]:
         """(stream, lines) of one attempt of a step: the command's output first, then its panes."""

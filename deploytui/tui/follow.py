@@ -8,6 +8,8 @@ polled on a worker thread and applied on the screen's thread."""
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
@@ -58,10 +60,10 @@ class FollowStore(OutputStore):
         if key in self._primed:
             return
         self._primed.add(key)
-        self._add(step, attempt, stream, self.follow.tail_text(step, stream, attempt, upto=self.applied,
-                                                               lines=self.keep))
+        text, total = self.follow.history(step, stream, attempt, upto=self.applied, lines=self.keep)
+        self._add(step, attempt, stream, text, earlier=max(0, total - text.count("\n")))
 
-    def _add(self, step: str, attempt: int, stream: str, text: str) -> None:
+    def _add(self, step: str, attempt: int, stream: str, text: str, earlier: int = 0) -> None:
         key = (step, stream, attempt)
         text = self._partial.pop(key, "") + text
         if not text.endswith("\n"):
@@ -69,11 +71,11 @@ class FollowStore(OutputStore):
             self._partial[key] = rest
             text = head + sep
         if text:
-            super().add(step, attempt, stream, text)
+            super().add(step, attempt, stream, text, earlier)
 
-    def add(self, step: str, attempt: int, stream: str, text: str) -> None:
+    def add(self, step: str, attempt: int, stream: str, text: str, earlier: int = 0) -> None:
         self._prime(step, stream, attempt)
-        self._add(step, attempt, stream, text)
+        self._add(step, attempt, stream, text, earlier)
 
     def flush(self, step: str) -> None:
         """The step's command ended: show its unfinished last lines as they are."""
@@ -126,9 +128,11 @@ class FollowScreen(RunScreen):
     KEYS = [*FOLLOW, *COMMON]
     BINDINGS = bindings(FOLLOW)
 
-    def __init__(self, view: RunView, banner: str, history=(), **kw):
+    def __init__(self, view: RunView, banner: str, history=(), sign: bool = False, **kw):
         super().__init__(view, history, **kw)
         self.banner = banner
+        # a pair sees only what they can do: help, the palette and the key bar offer A only with --sign
+        self.KEYS = [k for k in self.KEYS if sign or k is not SIGN]
 
     def compose(self) -> ComposeResult:
         yield Label(self.banner, id="follow-banner")
@@ -157,7 +161,7 @@ class FollowApp(RunApp):
         self.store = FollowStore(follow)
         self.view = follow_view(follow, self.store, self.clock)
         self.updates_seen = 0  # feed updates applied (tests read it)
-        self._stopping = False
+        self._stop = threading.Event()  # set on the way out: the feed's loop ends with the app
 
     def banner(self) -> str:
         row, s = self.follow.row, self.follow.state
@@ -180,37 +184,34 @@ class FollowApp(RunApp):
     def on_mount(self) -> None:
         super().on_mount()
         history = self.journal.events(self.follow.run_id)[-500:] if self.journal is not None else ()
-        self.push_screen(FollowScreen(self.view, self.banner(), history))
+        self.push_screen(FollowScreen(self.view, self.banner(), history, sign=self.signing))
         if not self.follow.state.outcome:
             self.run_worker(self._feed, thread=True, group="feed", exclusive=True, exit_on_error=False,
                             description=f"poll the journal for run {self.follow.run_id}")
 
     # ---- the feed (worker thread) -----------------------------------------------------------------
     def _feed(self) -> None:
-        """Poll the journal; the state is folded on the screen's thread, with the output it goes with."""
-        import time
-
-        while not self._stopping:
-            try:
-                update = self.follow.fetch()
-            except Exception:
-                if self._stopping:  # the journal was closed under us on the way out
-                    return
-                raise
-            if update:
+        """The feed's one loop (Feed.updates) on this worker thread; each update is folded on the screen's
+        thread, with the output it goes with."""
+        try:
+            for update in self.follow.updates(self.interval, stop=self._stop):
                 self.post_message(FeedUpdate(update))
-                if update.finished:
-                    return
-            if len(update.chunks) < 512:
-                time.sleep(self.interval)
+        except Exception:
+            if self._stop.is_set():  # the journal was closed under us on the way out
+                return
+            raise
 
     def open_full_output(self, source: Source, title: str, run_id: str, attempt: int) -> None:
-        if self.journal is None:
-            self.notify("The whole output is read from the journal, and this pair follows the driver's socket: "
-                        "the pane shows its last lines (follow with the journal to read all of it).",
-                        severity="warning", timeout=10)
+        """From the journal when this pair reads it; else from the driver's journal through its socket (the
+        `full` request), in pieces, the screen growing as they come."""
+        feed = self.follow
+        if self.journal is not None or not isinstance(feed, SocketFollow) or not attempt:
+            super().open_full_output(source, title, run_id, attempt)
             return
-        super().open_full_output(source, title, run_id, attempt)
+        from .screens.output import FullOutputScreen, SpooledLines
+
+        lines = SpooledLines(feed.full_output(source.step, attempt, source.stream), source.step)
+        self.push_screen(FullOutputScreen(f"Full output of {title} (attempt {attempt}, from the driver)", lines))
 
     def on_worker_state_changed(self, event) -> None:
         if event.worker.group == "feed" and event.worker.error is not None:
@@ -284,13 +285,16 @@ class FollowApp(RunApp):
                                        yes="Sign off"), signed)
 
     async def action_quit(self) -> None:
-        self._stopping = True
+        self._stop.set()
         self.exit()
 
     def on_exit_app(self) -> None:
         """However the app is told to end (q, a browser tab closed under `serve`, SIGTERM), the feed's thread
         stops with it: a thread left polling would keep the process alive for ever."""
-        self._stopping = True
+        self._stop.set()
+
+
+SHUTDOWN_GRACE = 3.0  # seconds a follower told to end (SIGTERM, SIGHUP) has before it exits regardless
 
 
 def run_follow(follow: Feeds, sign: bool = False, config: Config | None = None) -> None:
@@ -302,7 +306,12 @@ def run_follow(follow: Feeds, sign: bool = False, config: Config | None = None) 
     app = FollowApp(follow, sign=sign, config=config)
 
     def on_signal(_signum: int) -> None:
-        app._stopping = True
+        app._stop.set()
+        # Textual's shutdown can hang for ever when the terminal is already gone (seen: a tmux server killed
+        # under a follower, its writer queue never drained): a follower holds nothing to save, so it ends anyway
+        watchdog = threading.Timer(SHUTDOWN_GRACE, os._exit, (0,))
+        watchdog.daemon = True  # a follower that ends in time is not held back by it
+        watchdog.start()
         try:
             asyncio.get_running_loop().call_soon(app.exit)
         except RuntimeError:
@@ -312,5 +321,5 @@ def run_follow(follow: Feeds, sign: bool = False, config: Config | None = None) 
         with ending_signals(on_signal):
             app.run()
     finally:
-        app._stopping = True
+        app._stop.set()
         follow.close()

@@ -80,9 +80,11 @@ class OutputStore:
         self._generation += 1
         return Stream(ring=deque(maxlen=self.keep), generation=self._generation)
 
-    def add(self, step: str, attempt: int, stream: str, text: str) -> None:
+    def add(self, step: str, attempt: int, stream: str, text: str, earlier: int = 0) -> None:
+        """`earlier`: lines of the stream before `text` that the store never got (a follower who joined late
+        reads only the last ones): counted in its total, so the screen can say they are not shown."""
         # only the lines the ring keeps are split and cleaned (a chunk of `seq` is 65,000 lines)
-        count = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+        count = text.count("\n") + (0 if text.endswith("\n") or not text else 1) + earlier
         lines = last_lines(text, self.keep)
         with self._lock:
             if attempt > self._attempts.get(step, 0):

@@ -23,8 +23,12 @@ def test_follower_sees_step_start_output_and_tick_within_a_second(driver):
     seen_events: dict[tuple[str, str | None], float] = {}
     late: list[str] = []
     lines: list[str] = []
-    for update in f.updates(timeout=30):
+    fetched_ahead = []
+    for update in f.updates(timeout=30):  # fetched on one thread; applied by the reader (the screen's thread)
         now = time.time()
+        if update.events:
+            fetched_ahead.append(f.state.last_seq < update.events[-1].seq)
+        f.apply(update)
         for e in update.events:
             seen_events.setdefault((e.kind, e.step), now)
             if now - e.ts > LATENCY:
@@ -34,6 +38,7 @@ def test_follower_sees_step_start_output_and_tick_within_a_second(driver):
             if now - c.ts > LATENCY:
                 late.append(f"output {c.data!r}: {now - c.ts:.2f}s")
     assert proc.wait(timeout=10) == 0
+    assert fetched_ahead and all(fetched_ahead), "updates() must fetch only: the reader applies"
     assert not late, late
     assert (ev.STEP_STARTED, "build") in seen_events
     assert (ev.CHECK_TOGGLED, "confirm") in seen_events

@@ -18,7 +18,7 @@ from deploytui.tui.screens.run import DriveScreen
 from deploytui.tui.widgets.bars import ActivityLine, KeyBar
 from deploytui.tui.widgets.choices import CheckList, DecisionList, fit_words
 from deploytui.tui.widgets.detail import CommandBox, IntentButton, StepDetail
-from deploytui.tui.widgets.panes import OutputArea, fit_columns, fit_titles
+from deploytui.tui.widgets.panes import LivePane, OutputArea, fit_columns, fit_titles
 from deploytui.tui.widgets.steplist import StepList
 
 from .conftest import events, status, until
@@ -174,6 +174,9 @@ async def test_the_full_output_opens_in_the_app_from_the_journal(make_app, make_
         await on_screen(pilot, app)
         await pilot.press("r")
         await until(pilot, lambda: app.current_run.state.steps["s"].command_ok, what="the command")
+        pane = app.screen.query_one(LivePane)  # the log holds the last 5,000 lines and says so
+        await until(pilot, lambda: pane.hidden == 45000 and pane.earlier.display, what="the earlier-lines marker")
+        assert str(pane.earlier.render()) == "▲ 45,000 earlier lines not shown here · O shows all"
         await pilot.press("O")
         await until(pilot, lambda: isinstance(app.screen, FullOutputScreen), what="the full output")
         lines = app.screen.source

@@ -31,13 +31,17 @@ from ..widgets.panes import coloured
 MAX_MATCHES = 100_000
 
 
-class JournalLines:
-    """The lines of one stream of one attempt of a step, as the journal holds them (chunks that may end
-    mid-line). Chunk k holds newlines starts[k] .. starts[k] + n[k] - 1; split on newlines, its piece p belongs
-    to line starts[k] + p. A few chunks are kept split, the least recently read dropped."""
+class ChunkLines:
+    """The lines of one stream of one attempt of a step, held as chunks that may end mid-line (`index` lists
+    (chunk id, newlines) after an id, `text` reads one). Chunk k holds newlines starts[k] .. starts[k] + n[k] - 1;
+    split on newlines, its piece p belongs to line starts[k] + p. A few chunks are kept split, the least
+    recently read dropped."""
 
-    def __init__(self, journal, run_id: str, step: str, attempt: int, stream: str = "main"):
-        self.journal, self.run_id, self.step, self.attempt, self.stream = journal, run_id, step, attempt, stream
+    receiving = False  # lines are still on their way (the screen says so)
+    error = ""  # why they stopped coming
+
+    def __init__(self, step: str):
+        self.step = step
         self.ids: list[int] = []
         self.starts: list[int] = []
         self.counts: list[int] = []
@@ -45,12 +49,22 @@ class JournalLines:
         self._split: OrderedDict[int, list[str]] = OrderedDict()
         self._lock = threading.Lock()
         self.total = 0
-        self.update()
+
+    def index(self, after: int) -> list[tuple[int, int]]:
+        raise NotImplementedError
+
+    def text(self, chunk_id: int) -> str:
+        raise NotImplementedError
+
+    def write_to(self, out) -> None:
+        """All of it into a file, a chunk at a time."""
+        for chunk_id in list(self.ids):
+            out.write(self.text(chunk_id))
 
     def update(self) -> bool:
         """Read the index of chunks written since; returns whether there are more lines."""
         after = self.ids[-1] if self.ids else 0
-        new = self.journal.chunk_index(self.run_id, self.step, self.attempt, self.stream, after=after)
+        new = self.index(after)
         if not new and self.ids:
             return False
         with self._lock:
@@ -69,7 +83,7 @@ class JournalLines:
             if k in self._split:
                 self._split.move_to_end(k)
                 return self._split[k]
-        pieces = self.journal.chunk_text(self.ids[k]).split("\n")
+        pieces = self.text(self.ids[k]).split("\n")
         with self._lock:
             self._split[k] = pieces
             while len(self._split) > 6:
@@ -93,6 +107,61 @@ class JournalLines:
             yield i, self.line(i)
 
 
+class JournalLines(ChunkLines):
+    """A stream's lines as the journal holds them."""
+
+    def __init__(self, journal, run_id: str, step: str, attempt: int, stream: str = "main"):
+        super().__init__(step)
+        self.journal, self.run_id, self.attempt, self.stream = journal, run_id, attempt, stream
+        self.update()
+
+    def index(self, after: int) -> list[tuple[int, int]]:
+        return self.journal.chunk_index(self.run_id, self.step, self.attempt, self.stream, after=after)
+
+    def text(self, chunk_id: int) -> str:
+        return self.journal.chunk_text(chunk_id)
+
+
+class SpooledLines(ChunkLines):
+    """A stream's lines as they arrive in pieces (a socket follower's full output, from the driver's journal):
+    each piece is written to a private temporary file on a thread of its own and read back by offset, so
+    millions of lines never sit in memory; the screen shows what has come so far, and grows."""
+
+    def __init__(self, pieces: Iterator[str], step: str):
+        super().__init__(step)
+        self.file = tempfile.TemporaryFile()  # mode 0600, gone when closed
+        self.spans: dict[int, tuple[int, int, int]] = {}  # piece -> (offset, bytes, newlines)
+        self.receiving = True
+        threading.Thread(target=self._receive, args=(pieces,), name="full-output", daemon=True).start()
+
+    def _receive(self, pieces: Iterator[str]) -> None:
+        offset = 0
+        try:
+            for n, piece in enumerate(pieces, 1):
+                if not piece:
+                    continue
+                data = piece.encode()
+                os.pwrite(self.file.fileno(), data, offset)
+                with self._lock:
+                    self.spans[n] = (offset, len(data), piece.count("\n"))
+                offset += len(data)
+        except Exception as e:  # the driver stopped, or refused: say so, keep what came
+            self.error = str(e) or type(e).__name__
+        finally:
+            self.receiving = False
+
+    def index(self, after: int) -> list[tuple[int, int]]:
+        with self._lock:
+            return [(n, span[2]) for n, span in self.spans.items() if n > after]
+
+    def text(self, chunk_id: int) -> str:
+        offset, size, _ = self.spans[chunk_id]
+        return os.pread(self.file.fileno(), size, offset).decode()
+
+    def close(self) -> None:
+        self.file.close()
+
+
 class JournalLog(ScrollView, can_focus=True):
     """Lines from `JournalLines`, drawn only where they are on screen, colours kept, search matches marked."""
 
@@ -100,7 +169,7 @@ class JournalLog(ScrollView, can_focus=True):
     BINDINGS = [Binding("g,home", "top", "Top", show=False), Binding("G,end", "bottom", "Bottom", show=False),
                 Binding("j", "scroll_down", show=False), Binding("k", "scroll_up", show=False)]
 
-    def __init__(self, source: JournalLines, **kw):
+    def __init__(self, source: ChunkLines, **kw):
         super().__init__(**kw)
         self.source = source
         self.pattern: re.Pattern | None = None
@@ -168,7 +237,7 @@ class FullOutputScreen(Screen):
             super().__init__()
             self.pattern, self.matches, self.done, self.scanned = pattern, matches, done, scanned
 
-    def __init__(self, title: str, source: JournalLines):
+    def __init__(self, title: str, source: ChunkLines):
         super().__init__()
         self.title_text, self.source = title, source
         self.matches: list[int] = []
@@ -187,7 +256,8 @@ class FullOutputScreen(Screen):
         self.set_interval(1.0, self._grow)
 
     def _grow(self) -> None:
-        if self.source.update():
+        receiving = self.source.receiving
+        if self.source.update() or receiving:
             log = self.query_one(JournalLog)
             at_end = log.is_vertical_scroll_end
             log.grow()
@@ -197,12 +267,19 @@ class FullOutputScreen(Screen):
 
     def say(self, extra: str = "") -> None:
         found = f" · {len(self.matches):,} matches for /{self.searching}/" if self.searching else ""
+        if self.source.receiving:
+            found += " · still coming from the driver"
+        elif self.source.error:
+            found += f" · incomplete: {self.source.error}"
         self.query_one("#fo-status", Label).update(
             f"{self.source.total:,} lines{found}{extra} · / search · n/N next/previous · g/G top/bottom · "
             "p $PAGER · Esc closes")
 
     def action_close(self) -> None:
         self._stop.set()
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            close()
         self.dismiss(None)
 
     def action_help(self) -> None:
@@ -296,6 +373,5 @@ class FullOutputScreen(Screen):
         """The whole output in a private temporary file, chunk by chunk."""
         fd, path = tempfile.mkstemp(prefix=f"deploytui-{self.source.step}-", suffix=".log")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            for chunk_id in list(self.source.ids):
-                out.write(self.source.journal.chunk_text(chunk_id))
+            self.source.write_to(out)
         return path

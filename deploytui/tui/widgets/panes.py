@@ -183,6 +183,8 @@ class LivePane(Vertical):
     LivePane > .pane-title { width: 1fr; background: $boost; text-style: bold; text-wrap: nowrap;
                              text-overflow: ellipsis; }
     LivePane DataTable { height: 1fr; display: none; }
+    LivePane > .pane-earlier { width: 1fr; height: 1; color: $text-muted; text-wrap: nowrap;
+                               text-overflow: ellipsis; display: none; }
     """
 
     def __init__(self, source: Source, show_title: bool = True, tabbed: bool = False, **kw):
@@ -198,6 +200,9 @@ class LivePane(Vertical):
         label = Label(self.source.title, classes="pane-title")
         label.display = self.titled(self.source)
         yield label
+        self.earlier = Label("", classes="pane-earlier")
+        self.hidden = 0
+        yield self.earlier
         # kept: a pane pointed at another step while it is still being mounted points them too
         self.output_log = OutputLog(self.source.step, self.source.stream, id="main-log" if not self.source.evidence
                              and self.source.stream == "main" else None)
@@ -233,7 +238,20 @@ class LivePane(Vertical):
             self.table_seen = (table.version, self.size.width)
             self.show_table(True)
             self._fill(table)
-        return self.output_log.pull(store)
+        pulled = self.output_log.pull(store)
+        self._say_earlier(0 if self.data_table.display else self.output_log.shown - len(self.output_log.lines))
+        return pulled
+
+    def _say_earlier(self, hidden: int) -> None:
+        """The log holds the last MAX_LINES lines: say how many came before them, and where they are."""
+        if hidden == self.hidden:
+            return
+        if (hidden > 0) != (self.hidden > 0):
+            self.earlier.display = hidden > 0
+        self.hidden = hidden
+        if hidden > 0:
+            self.earlier.update(f"▲ {hidden:,} earlier lines not shown here · O shows all",
+                                layout=False)
 
     def _fill(self, table: Table) -> None:
         dt = self.data_table
