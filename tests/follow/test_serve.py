@@ -22,19 +22,25 @@ def served(finished):
                              "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        url = None
-        end = time.monotonic() + 20
-        while url is None and time.monotonic() < end:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            m = re.search(r"(http://\S+)", line)
-            url = m.group(1) if m else None
-        assert url, "serve printed no URL"
-        yield url, run_id
+        yield listening_url(proc), run_id
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def listening_url(proc: subprocess.Popen) -> str:
+    """The URL serve printed, once its port listens (it prints as the server starts, a moment before)."""
+    url = None
+    while url is None:
+        line = proc.stdout.readline()
+        assert line, "serve printed no URL"
+        m = re.search(r"(http://\S+)", line)
+        url = m.group(1) if m else None
+    port = int(url.split("/?token=")[0].rsplit(":", 1)[1])
+    end = time.monotonic() + 10
+    while not listening_addresses(port) and time.monotonic() < end:
+        time.sleep(0.05)
+    return url
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -140,13 +146,7 @@ async def test_ctrl_c_stops_serving_and_every_follower(finished):
                              "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        url = None
-        while url is None:
-            line = proc.stdout.readline()
-            assert line, "serve printed no URL"
-            m = re.search(r"(http://\S+)", line)
-            url = m.group(1) if m else None
-        browser, ws = await open_tab(url, run_id)
+        browser, ws = await open_tab(listening_url(proc), run_id)
         assert followers_of(run_id)
         proc.send_signal(2)  # one Ctrl+C
         assert proc.wait(timeout=15) == 0
