@@ -83,7 +83,9 @@ Environment variables deploytui reads:
   AWS_*, GITHUB_TOKEN, GH_TOKEN, GITLAB_TOKEN, SLACK_WEBHOOK_URL: read by native actions (see the README)
 \b
 Settings: config.toml in your config dir (theme, operator, export_dir, journal; see the README).
-Deploytui sets DEPLOYTUI_PROCESS and DEPLOYTUI_SECRET_* in the environment of the commands it runs."""
+Deploytui sets DEPLOYTUI_PROCESS and DEPLOYTUI_SECRET_* in the environment of the commands it runs (a
+rehearsal also DEPLOYTUI_REHEARSAL and DEPLOYTUI_WORLD_URL); DEPLOYTUI_REHEARSAL_SEAL and
+DEPLOYTUI_REHEARSAL_VARS hand a rehearsal to its sealed process (never set them yourself)."""
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=ENVIRONMENT)

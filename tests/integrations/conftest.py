@@ -28,7 +28,7 @@ def recorder():
     return Recorder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # ended with this package: its autoscaler must not play other tests' moto
 def aws_world():
     from deploytui.sandbox.aws_world import start_world
     from deploytui.sandbox.clock import WorldClock
