@@ -113,18 +113,24 @@ var_option = click.option("--var", "var_pairs", multiple=True, metavar="NAME=VAL
 @click.option("--break-lock", metavar="REASON", help="Take over a runbook+environment locked by another run.")
 @click.option("--operator", metavar="NAME", help="Who is driving (default: $USER).")
 @click.option("--no-output", is_flag=True, help="Headless: do not print commands' output.")
+@click.option("--progress", type=click.Choice(["text", "jsonl"]), default="text", show_default=True,
+              help="Headless: progress as lines for people, or one JSON object per line (README: Headless runs).")
 @journal_option
-def run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path) -> None:
+def run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, progress,
+        journal_path) -> None:
     """Drive RUNBOOK (a full-screen app; --headless for pipelines and tests)."""
-    start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path)
+    if progress != "text" and not headless:
+        raise UserError("--progress jsonl is for --headless runs", 2)
+    start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path,
+              progress=progress)
 
 
 def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path, *,
               time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
               extra_vars: dict | None = None, banner: list[str] | None = None, vet_values=None,
-              faults: list[str] | None = None, seal: str = "") -> None:
+              faults: list[str] | None = None, seal: str = "", progress: str = "text") -> None:
     from .engine.ending import Ended, Ending, ending_signals, reason_for
-    from .engine.headless import drive, load_answers, progress_printer
+    from .engine.headless import drive, exit_line, jsonl_printer, load_answers, progress_printer
     from .engine.run import Run
     from .runbook.loader import load
     from .runbook.variables import parse_assignments, refuse_secrets_on_the_command_line, resolve
@@ -162,7 +168,8 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
                                             rehearsal=rehearsal, env=env, break_lock=break_lock, headless=True,
                                             faults=faults, seal=seal)
                     publisher = publish(the_run)
-                    printer = progress_printer(the_run, click.echo, show_output=not no_output)
+                    printer = (jsonl_printer if progress == "jsonl" else progress_printer)(
+                        the_run, click.echo, show_output=not no_output)
                     for line in banner or []:
                         printer(line)
                     ending.arm()  # a signal kept while the run started is raised here
@@ -177,6 +184,8 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
                         the_run.close(why, signal=signum)
                     if publisher is not None:
                         publisher.close()
+            if progress == "jsonl":
+                click.echo(exit_line(code, the_run.run_id if the_run is not None else None))
             sys.exit(code)
         from .tui.app import run_app
 

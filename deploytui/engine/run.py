@@ -278,6 +278,17 @@ class Run:
         if on_table:
             self._table_listeners.append(on_table)
 
+    def subscribe_from_start(self, on_event: EventListener, on_output: OutputListener | None = None) -> None:
+        """Subscribe, first handing the listeners what the run committed before (its events, then its output):
+        nothing is committed in between, so a listener that joins after the run started misses nothing."""
+        with self._lock, self.output_lock:
+            for e in self.journal.events(self.run_id):
+                _guarded(on_event, e)
+            if on_output is not None:
+                for c in self.journal.chunks(self.run_id):
+                    _guarded(on_output, c.step, c.attempt, c.stream, c.data)
+            self.subscribe(on_event, on_output)
+
     def emit(self, payload: ev.Payload, step: str | None = None, actor: str = "engine") -> ev.Event:
         """Commit an event, fold it in, then tell the listeners (in that order, always)."""
         with self._lock:
