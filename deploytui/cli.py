@@ -65,6 +65,8 @@ def _looks_located(line: str) -> bool:
 
 journal_option = click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path),
                               envvar="DEPLOYTUI_JOURNAL", help="Journal file (default: your user data dir).")
+team_store_option = click.option("--team-store", "store_url", metavar="s3://BUCKET/PREFIX", envvar="DEPLOYTUI_TEAM_STORE",
+                                 help="The team's shared store: runs are shipped there, blocks kept there.")
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -116,22 +118,25 @@ var_option = click.option("--var", "var_pairs", multiple=True, metavar="NAME=VAL
 @click.option("--progress", type=click.Choice(["text", "jsonl"]), default="text", show_default=True,
               help="Headless: progress as lines for people, or one JSON object per line (README: Headless runs).")
 @journal_option
+@team_store_option
 def run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, progress,
-        journal_path) -> None:
+        journal_path, store_url) -> None:
     """Drive RUNBOOK (a full-screen app; --headless for pipelines and tests)."""
     if progress != "text" and not headless:
         raise UserError("--progress jsonl is for --headless runs", 2)
     start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path,
-              progress=progress)
+              progress=progress, store_url=store_url)
 
 
 def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path, *,
               time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
               extra_vars: dict | None = None, banner: list[str] | None = None, vet_values=None,
-              faults: list[str] | None = None, seal: str = "", progress: str = "text") -> None:
+              faults: list[str] | None = None, seal: str = "", progress: str = "text",
+              store_url: str | None = None) -> None:
     from .engine.ending import Ended, Ending, ending_signals, reason_for
-    from .engine.headless import drive, exit_line, jsonl_printer, load_answers, progress_printer
+    from .engine.headless import drive, driver_line, exit_line, jsonl_printer, load_answers, progress_printer
     from .engine.run import Run
+    from .fleet.pipeline import Pipeline, team_store
     from .runbook.loader import load
     from .runbook.variables import parse_assignments, refuse_secrets_on_the_command_line, resolve
 
@@ -149,7 +154,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
             resume_id = _offer_resume(journal, book, headless, given, env)
         if headless:
             ending = Ending()
-            the_run = publisher = None
+            the_run = publisher = pipeline = None
             code, why, signum = 0, "the headless driver stopped", None
             with ending_signals(ending):
                 try:
@@ -164,16 +169,22 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
                                             2)
                         if vet_values:
                             vet_values(values)
+                        pipeline = Pipeline.before(book, values, *team_store(store_url, journal_path, env))
                         the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
                                             rehearsal=rehearsal, env=env, break_lock=break_lock, headless=True,
                                             faults=faults, seal=seal)
+                    if pipeline is None:  # a resumed run: its runbook is known now
+                        pipeline = Pipeline(*team_store(store_url, journal_path, env), the_run.book,
+                                            the_run.state.info.get("app") or "")
+                    pipeline.attach(the_run, journal)
                     publisher = publish(the_run)
+                    for line in banner or []:  # before the run's events, which the printer replays
+                        click.echo(driver_line(line, the_run.run_id) if progress == "jsonl" else line)
                     printer = (jsonl_printer if progress == "jsonl" else progress_printer)(
                         the_run, click.echo, show_output=not no_output)
-                    for line in banner or []:
-                        printer(line)
                     ending.arm()  # a signal kept while the run started is raised here
                     code = drive(the_run, answer_set, printer)
+                    pipeline.after(code)
                 except Ended as e:
                     code, why, signum = e.exit_code, e.reason, e.signum
                 except KeyboardInterrupt:
@@ -184,20 +195,32 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
                         the_run.close(why, signal=signum)
                     if publisher is not None:
                         publisher.close()
+                    if pipeline is not None and not pipeline.close():
+                        click.echo(f"deploytui: the team store has not got all of run {the_run.run_id} yet: "
+                                   "`deploytui sync` ships the rest", err=True)
             if progress == "jsonl":
                 click.echo(exit_line(code, the_run.run_id if the_run is not None else None))
             sys.exit(code)
         from .tui.app import run_app
 
         publishers: list = []
+        pipelines: list = []
+
+        def on_run(run) -> None:
+            publishers.append(publish(run))
+            pipelines.append(Pipeline(*team_store(store_url, journal_path, env), run.book,
+                                      run.state.info.get("app") or ""))
+            pipelines[-1].attach(run, journal)  # shipped to the team store; the screen's runs are not gated
+
         try:
             run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
                     break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
-                    extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal,
-                    on_run=lambda run: publishers.append(publish(run)))
+                    extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal, on_run=on_run)
         finally:
             for publisher in filter(None, publishers):
                 publisher.close()
+            for pipeline in pipelines:
+                pipeline.close()
 
 
 def publish(run):
@@ -221,7 +244,8 @@ def publish(run):
 @click.option("--reason", required=True, help="Why the run ends here (it goes into the record).")
 @click.option("--operator", metavar="NAME", help="Who ends it (default: $USER).")
 @journal_option
-def abort(run_id: str, reason: str, operator: str | None, journal_path: Path | None) -> None:
+@team_store_option
+def abort(run_id: str, reason: str, operator: str | None, journal_path: Path | None, store_url: str | None) -> None:
     """End an open RUN as aborted, without opening it: what its stopped driver left running is ended and its
     lock is released. A run open in a live deploytui is aborted there instead."""
     from .engine.run import Run
@@ -230,6 +254,11 @@ def abort(run_id: str, reason: str, operator: str | None, journal_path: Path | N
         raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
     journal = open_journal(journal_path)
     run = Run.abort_closed(journal, run_id, reason, operator=operator)
+    if run.book.fleet is not None:  # its app is no longer deploying
+        from .fleet.blocks import clear_active
+        from .fleet.pipeline import team_store
+
+        clear_active(team_store(store_url, journal_path)[0], run.state.info.get("app") or "", run.run_id)
     click.echo(f"run {run.run_id} aborted: {reason.strip()}")
 
 
@@ -347,11 +376,16 @@ def resumable(journal, book, given: dict[str, str], env: dict | None):
 
 
 @main.command()
-@click.option("--limit", default=30, show_default=True)
+@click.option("--limit", default=30, show_default=True, help="How many runs, newest first (0: all).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
+@click.option("--team", is_flag=True, help="The team's runs, from the team store (every laptop and CI runner).")
 @journal_option
-def history(limit: int, as_json: bool, journal_path: Path | None) -> None:
+@team_store_option
+def history(limit: int, as_json: bool, team: bool, journal_path: Path | None, store_url: str | None) -> None:
     """List runs: id, runbook, environment, operator, started, duration, outcome."""
+    if team:
+        _team_history(store_url, limit, as_json)
+        return
     import json
     import time
     from datetime import datetime
@@ -376,6 +410,106 @@ def history(limit: int, as_json: bool, journal_path: Path | None) -> None:
                    f"{started:16} {duration:9} {outcome}")
 
 
+def _team_history(store_url: str | None, limit: int, as_json: bool) -> None:
+    import json
+
+    from .fleet.pipeline import team_store
+    from .fleet.team import team_history
+
+    store, shared = team_store(store_url, None)
+    if not shared:
+        raise UserError("--team reads the team store: give --team-store s3://BUCKET/PREFIX (or set "
+                        "DEPLOYTUI_TEAM_STORE)", 2)
+    rows = team_history(store, limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo(f"no runs in {store.where} yet")
+        return
+    click.echo(f"{'RUN':22} {'RUNBOOK':24} {'ENV':14} {'RELEASE':12} {'OPERATOR':20} OUTCOME")
+    for r in rows:
+        click.echo(f"{r['id']:22} {r['runbook_id'][:24]:24} {(r['environment'] or '-')[:14]:14} "
+                   f"{(r['release'] or '-')[:12]:12} {r['operator'][:20]:20} {r['outcome']}")
+
+
+def _team_journal(team: bool, store_url: str | None, run_id: str, journal_path: Path | None):
+    """The journal to read a run from: the local one, or (--team) a copy of the run from the team store."""
+    if not team:
+        return _existing_journal(journal_path), run_id
+    from .fleet.pipeline import team_store
+    from .fleet.team import fetch_run
+
+    store, shared = team_store(store_url, None)
+    if not shared:
+        raise UserError("--team reads the team store: give --team-store s3://BUCKET/PREFIX (or set "
+                        "DEPLOYTUI_TEAM_STORE)", 2)
+    return fetch_run(store, run_id)
+
+
+team_flag = click.option("--team", is_flag=True, help="Read the run from the team store, not this journal.")
+
+
+@main.command()
+@click.argument("app")
+@click.option("--reason", required=True, help="Why (the team reads it when the pipeline refuses to start).")
+@click.option("--operator", metavar="NAME", help="Who blocks it (default: $USER).")
+@journal_option
+@team_store_option
+def block(app: str, reason: str, operator: str | None, journal_path: Path | None, store_url: str | None) -> None:
+    """Block APP's pipeline: its runs refuse to start until someone unblocks it (kept in the team store,
+    else beside the journal)."""
+    _set_block(app, True, reason, operator, journal_path, store_url)
+
+
+@main.command()
+@click.argument("app")
+@click.option("--reason", required=True, help="Why it may deploy again.")
+@click.option("--operator", metavar="NAME", help="Who unblocks it (default: $USER).")
+@journal_option
+@team_store_option
+def unblock(app: str, reason: str, operator: str | None, journal_path: Path | None, store_url: str | None) -> None:
+    """Let APP's pipeline run again."""
+    _set_block(app, False, reason, operator, journal_path, store_url)
+
+
+def _set_block(app, blocked, reason, operator, journal_path, store_url) -> None:
+    from .fleet import blocks
+    from .fleet.pipeline import team_store
+    from .runbook.templates import current_operator
+
+    store, _shared = team_store(store_url, journal_path)
+    before = blocks.block_of(store, app)
+    if not blocked and before is None:
+        raise UserError(f"{app} is not blocked: nothing to lift (store: {store.where})", 2)
+    state = blocks.set_block(store, app, blocked, reason, operator or current_operator())
+    click.echo(f"{app}: {'blocked' if blocked else 'unblocked'} by {state['by']} in {store.where}: {state['reason']}")
+
+
+@main.command()
+@click.argument("run_ids", nargs=-1, metavar="[RUN]...")
+@journal_option
+@team_store_option
+def sync(run_ids: tuple[str, ...], journal_path: Path | None, store_url: str | None) -> None:
+    """Ship to the team store what it has not got of the journal's runs (default: all of them): after an
+    outage, or a run driven offline."""
+    from .fleet.pipeline import team_store as open_team_store
+    from .fleet.ship import sync as ship
+
+    store, shared = open_team_store(store_url, journal_path)
+    if not shared:
+        raise UserError("sync ships to the team store: give --team-store s3://BUCKET/PREFIX (or set "
+                        "DEPLOYTUI_TEAM_STORE)", 2)
+    journal = _existing_journal(journal_path)
+    ids = [journal.run(r).id for r in run_ids] or [r.id for r in journal.runs(limit=1_000_000)]
+    failed = 0
+    for run_id, problem in ship(store, journal, ids):
+        click.echo(f"{run_id}: " + (f"NOT shipped: {problem}" if problem else f"in {store.where}"))
+        failed += bool(problem)
+    if failed:
+        sys.exit(1)
+
+
 def _journal_exists(path: Path | None) -> bool:
     from .journal import default_path
 
@@ -395,15 +529,18 @@ run_id_argument = click.argument("run_id", metavar="RUN")  # a run id, a unique 
 @run_id_argument
 @click.option("--output/--no-output", "with_output", default=False, help="Include each step's output tail.")
 @click.option("--json", "as_json", is_flag=True, help="The run and its events as JSON, for scripts.")
+@team_flag
 @journal_option
-def show(run_id: str, with_output: bool, as_json: bool, journal_path: Path | None) -> None:
+@team_store_option
+def show(run_id: str, with_output: bool, as_json: bool, team: bool, journal_path: Path | None,
+         store_url: str | None) -> None:
     """Print a run's timeline (RUN: an id, a unique prefix of one, or `last`)."""
     import json
     import shutil
 
     from .reports.timeline import timeline, timeline_json
 
-    journal = _existing_journal(journal_path)
+    journal, run_id = _team_journal(team, store_url, run_id, journal_path)
     if as_json:
         click.echo(json.dumps(timeline_json(journal, run_id), indent=2, ensure_ascii=False, default=str))
         return
@@ -514,15 +651,17 @@ def plan(runbook: Path, var_pairs, at_text: str | None, fmt: str, out_path: Path
 @click.option("--full-output", is_flag=True, help="Every line of every step's output (default: the last 40).")
 @click.option("--sign-with", "key", type=click.Path(dir_okay=False, path_type=Path),
               help="Sign the written record with this SSH private key (ssh-keygen -Y sign): FILE.sig beside it.")
+@team_flag
 @journal_option
+@team_store_option
 def export(run_id: str, fmt: str, out_path: Path | None, summary: bool, full_output: bool, key: Path | None,
-           journal_path: Path | None) -> None:
+           team: bool, journal_path: Path | None, store_url: str | None) -> None:
     """The deploy record of a run for CAB review, after the deploy (RUN: an id, a unique prefix, or `last`)."""
     from .reports.export import write_record
 
     if key is not None and out_path is None:
         raise UserError("--sign-with signs a file: give -o FILE too", 2)
-    journal = _existing_journal(journal_path)
+    journal, run_id = _team_journal(team, store_url, run_id, journal_path)
     _write_out(out_path, fmt, lambda f: write_record(journal, run_id, f, fmt, full_output, summary=summary))
     if key is not None:
         from .reports.signing import sign
@@ -539,8 +678,10 @@ def export(run_id: str, fmt: str, out_path: Path | None, summary: bool, full_out
 @click.option("--allowed-signers", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="ssh-keygen's allowed signers file: who may sign records.")
 @click.option("--identity", help="The signer the signature must be from (as in the allowed signers file).")
+@team_flag
 @journal_option
-def verify(run_id, expect, record_path, signature, allowed_signers, identity, journal_path) -> None:
+@team_store_option
+def verify(run_id, expect, record_path, signature, allowed_signers, identity, team, journal_path, store_url) -> None:
     """Was anything in a run's record changed, removed or reordered? Exit 0 intact, 1 with where it breaks."""
     import json
 
@@ -560,7 +701,7 @@ def verify(run_id, expect, record_path, signature, allowed_signers, identity, jo
         except (ValueError, KeyError, TypeError):
             raise UserError(f"{record_path}: not a JSON deploy record with a final hash (export --format json)", 2) \
                 from None
-    journal = _existing_journal(journal_path)
+    journal, run_id = _team_journal(team, store_url, run_id, journal_path)
     verdict = journal.verify(journal.run(run_id).id, expect)
     if not verdict.intact:
         click.echo(f"run {verdict.run_id}: NOT INTACT: {verdict.problems[0]}", err=True)

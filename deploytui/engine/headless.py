@@ -18,6 +18,7 @@ from ..events import kinds as ev
 from ..events.describe import describe, is_deviation
 from ..events.state import FAILED, INTERRUPTED, NEEDS_YOU, PENDING, RUNNING, WAITING
 from ..runbook.model import base_id
+from . import planner
 from .run import Run
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_NEEDS_PERSON, EXIT_DEADLINE, EXIT_BLOCKED = 0, 1, 2, 3, 4, 5
@@ -170,7 +171,7 @@ def progress_printer(run: Run, echo: Callable[[str], None], show_output: bool = 
         if stream == "main":
             printer(text.rstrip("\n"))
 
-    run.subscribe(on_event, on_output if show_output else None)
+    run.subscribe_from_start(on_event, on_output if show_output else None)
     return printer
 
 
@@ -192,7 +193,12 @@ def jsonl_printer(run: Run, echo: Callable[[str], None], show_output: bool = Tru
                                 "stream": stream, "line": line}))
 
     run.subscribe_from_start(on_event, on_output if show_output else None)
-    return Printer(lambda line: printer(_json_line({"type": "driver", "run": run.run_id, "text": line})))
+    return Printer(lambda line: printer(driver_line(line, run.run_id)))
+
+
+def driver_line(text: str, run_id: str) -> str:
+    """What the driver says (why it stopped, a rehearsal's banner), as a JSON line."""
+    return _json_line({"type": "driver", "run": run_id, "text": text})
 
 
 def exit_line(code: int, run_id: str | None) -> str:
@@ -243,6 +249,13 @@ def drive(run: Run, answers: Answers, echo: Callable[[str], None], *, sleep: Cal
             echo(f"stopped: this run's lock was taken by {s.lock_lost}")
             return EXIT_FAILED
         active = s.active
+        if any(planner.held(s, sid) for sid in active):
+            if "hold" in answers.override:
+                run.override("hold", answers.override["hold"])
+                continue
+            echo(f"needs a person: {s.info.get('app')} is not trusted to deploy by itself: a person takes it into "
+                 f"{s.info.get('hold')} (resume the run, or answer [override] hold = \"reason\")")
+            return EXIT_NEEDS_PERSON
         if not active:  # the end of the path (the next poll finishes the run), or a recurrence's next one
             if s.current is None and not s.recurring_open() and not run.executor.busy():
                 continue
