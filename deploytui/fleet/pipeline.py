@@ -102,6 +102,8 @@ def _try(run: Run, what: str, act) -> None:
 
 
 def _say(run: Run, text: str) -> None:
+    if run.state.outcome:  # nothing is added after the run's last event; the command line says it instead
+        return
     try:
         run.note(text)
     except UserError:  # the run has ended meanwhile
