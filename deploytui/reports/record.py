@@ -103,7 +103,6 @@ def record_document(journal: Journal, run_id: str, full_output: bool = False, *,
         "id": run_id, "operator": row.operator, "host": row.host, "tty": row.tty, "tmux": row.tmux,
         "rehearsal": bool(row.rehearsal), "faults": list(info.get("faults") or []), "seal": info.get("seal") or "",
         "time_scale": info.get("time_scale") or 1.0,
-        "fleet": {k: info.get(k) or "" for k in ("app", "team", "dry", "hold")} if info.get("app") else None,
         "started": row.started, "finished": row.finished,
         "duration": (ended - row.started) if ended and row.started else None,
         "outcome": outcome, "outcome_words": outcome_words(state.outcome) if state.outcome else "not finished",
@@ -121,6 +120,8 @@ def record_document(journal: Journal, run_id: str, full_output: bool = False, *,
         "resumes": [{"ts": e.ts, "operator": e.payload.operator or e.actor, "host": e.payload.host}
                     for e in state.resumes],
     }
+    if info.get("app"):  # a [fleet] run: its app, owning team, and how far it was allowed to go
+        doc["run"]["fleet"] = {k: info.get(k) or "" for k in ("app", "team", "dry", "hold")}
     doc["deviations"] = deviations
     doc["notes"] = [{"ts": n["ts"], "actor": n["actor"], "step": n["step"], "text": n["text"]} for n in state.notes]
     return _redact_doc(doc, scrub), redactor
