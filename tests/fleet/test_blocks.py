@@ -146,3 +146,15 @@ def test_untrusted_apps_stop_before_production_and_disabled_ones_run_dry(fleet_b
         in record
     plan = deploytui("plan", fleet_book, "--var", "app=collections", env=env)
     assert plan.returncode == 0 and "Deploy collections to production" in plan.stdout
+
+
+def test_the_owning_team_is_told_in_slack_when_the_pipeline_fails(fleet_book, env, httpserver, tmp_path):
+    httpserver.expect_request("/team-hook", method="POST").respond_with_data("ok")
+    book = tmp_path / "notify.toml"
+    book.write_text(fleet_book.read_text().replace(
+        "[lock]", f'[notify]\nslack = "{httpserver.url_for("/team-hook")}"\nevents = ["step_failed"]\n\n[lock]'))
+    res = deploytui("run", book, "--headless", "--var", "app=frontend", "--var", "fail=yes", env=env)
+    assert res.returncode == 1, res.stdout + res.stderr
+    texts = [json.loads(req.get_data())["text"] for req, _ in httpserver.log]
+    assert texts == [":x: CD of frontend (frontend): Smoke tests of frontend: failed: exit code 1 "
+                     "(owned by team-frontend)"]
