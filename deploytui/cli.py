@@ -487,6 +487,34 @@ def _set_block(app, blocked, reason, operator, journal_path, store_url) -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
+@journal_option
+@team_store_option
+def board(as_json: bool, journal_path: Path | None, store_url: str | None) -> None:
+    """The fleet board: every app's latest run, the stage it is at, how it ended, and whether it is blocked."""
+    import json
+
+    from .fleet.blocks import board as fleet_board
+    from .fleet.pipeline import team_store
+
+    store, _shared = team_store(store_url, journal_path)
+    rows = fleet_board(store)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo(f"no apps in {store.where} yet")
+        return
+    click.echo(f"{'APP':20} {'RELEASE':10} {'STAGE':14} {'OUTCOME':12} {'RUN':22} BLOCKED")
+    for r in rows:
+        block = r.get("block")
+        stage = (r.get("stage") or "-") + (" (dry)" if r.get("dry") else "")
+        click.echo(f"{r['app'][:20]:20} {(r.get('release') or '-')[:10]:10} {stage[:14]:14} "
+                   f"{(r.get('outcome') or '-')[:12]:12} {(r.get('run') or '-'):22} "
+                   + (f"by {block['by']}: {block['reason']}" if block else "no"))
+
+
+@main.command()
 @click.argument("run_ids", nargs=-1, metavar="[RUN]...")
 @journal_option
 @team_store_option

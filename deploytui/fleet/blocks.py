@@ -89,3 +89,17 @@ def clear_active(store: Store, app: str, run_id: str) -> None:
     marker = _read(store, f"active/{app}.json")
     if marker and marker.get("run") == run_id:
         store.delete(f"active/{app}.json")
+
+
+def board(store: Store) -> list[dict[str, Any]]:
+    """Every app the store knows (from its runs and its blocks): latest run, stage, outcome, block."""
+    apps: dict[str, dict[str, Any]] = {}
+    for key in store.keys("apps/"):
+        entry = _read(store, key)
+        if entry:
+            apps[entry["app"]] = entry
+    for key in store.keys("blocks/"):
+        state = _read(store, key)
+        if state:
+            apps.setdefault(state["app"], {"app": state["app"]})["block"] = state if state.get("blocked") else None
+    return [apps[a] for a in sorted(apps)]

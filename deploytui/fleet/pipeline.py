@@ -64,10 +64,22 @@ class Pipeline:
         if self.shared:
             self.shipper = Shipper(self.store, journal, run.run_id,
                                    on_problem=lambda why: _say(run, f"the team store is not reachable ({why}): "
-                                                                   "the run goes on; its record is shipped later"))
+                                                                   "the run goes on; its record is shipped later"),
+                                   board=self.board_entry if self.book.fleet is not None else None)
             run.subscribe(self.shipper.poke, self.shipper.poke)
             self.shipper.start()
             self.shipper.poke()
+
+    def board_entry(self) -> dict:
+        """This app's line on the fleet board: its latest run, the stage (section) it is at, how it ended."""
+        run = self.run
+        assert run is not None
+        s = run.state
+        at = s.current or (s.path[-1] if s.path else None)
+        return {"app": self.app, "run": run.run_id, "release": s.info.get("release") or "",
+                "team": s.info.get("team") or "", "stage": (run.book.step(at).section or "") if at else "",
+                "step": at or "", "outcome": s.outcome or "running", "dry": bool(s.info.get("dry")),
+                "operator": run.operator}
 
     def after(self, code: int) -> None:
         """The headless driver stopped with `code`: a failed pipeline blocks its app and ends its run (which

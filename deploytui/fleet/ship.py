@@ -4,7 +4,7 @@ in the store (object names carry the sequence numbers they hold), so a shipper t
 `deploytui sync`, carries on where the last one stopped, after an outage or a laptop that went offline.
 
 Keys, per run: runs/RUN/run.json, runs/RUN/events/FIRST-LAST.jsonl (event rows: seq, ts, kind, step, actor,
-data, hash), runs/RUN/output/FIRST-LAST.jsonl (chunks); and index/DAY/RUN~fields (fleet/team.py)."""
+data, hash), runs/RUN/output/FIRST-LAST.jsonl (chunks); and index/DAY/RUN~fields (fleet/team.py); per app of a fleet, apps/APP.json (its latest run's stage)."""
 
 from __future__ import annotations
 
@@ -39,9 +39,12 @@ class Shipper:
     whenever `poke()` says there is something new, retrying with back-off; `close()` tries to finish within a
     deadline and never longer."""
 
-    def __init__(self, store: Store, journal: Journal, run_id: str, on_problem: Callable[[str], None] | None = None):
+    def __init__(self, store: Store, journal: Journal, run_id: str, on_problem: Callable[[str], None] | None = None,
+                 board: Callable[[], dict[str, Any]] | None = None):
         self.store, self.journal, self.run_id = store, journal, run_id
         self.on_problem = on_problem
+        self.board = board  # a [fleet] run's line on the fleet board (apps/APP.json), written when it changes
+        self._board_written: dict[str, Any] | None = None
         self.events = self.chunks = -1  # what the store holds, found on the first pass
         self.indexed = ""  # the index key written last
         self.problem = ""  # the last failure, "" when the last pass went through
@@ -85,6 +88,10 @@ class Shipper:
                 if stale and stale != key:
                     self.store.delete(stale)
                 self.indexed = key
+            entry = self.board() if self.board else None
+            if entry and entry != self._board_written:
+                self.store.put(f"apps/{entry['app']}.json", json.dumps(entry, sort_keys=True).encode())
+                self._board_written = entry
             done = row.finished is not None
             self.problem = ""
             return done
