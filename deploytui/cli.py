@@ -745,8 +745,11 @@ def verify(run_id, expect, record_path, signature, allowed_signers, identity, te
 @click.option("--socket", "socket_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Follow the run the driver publishes on this socket (no access to the journal needed).")
 @click.option("--sign", is_flag=True, help="Let this pair sign off steps that ask for it (key a), as themselves.")
+@click.option("--team", is_flag=True, help="Follow a run from the team store (a CI pipeline, from a laptop).")
 @journal_option
-def follow(run_id: str | None, socket_path: Path | None, sign: bool, journal_path: Path | None) -> None:
+@team_store_option
+def follow(run_id: str | None, socket_path: Path | None, sign: bool, team: bool, journal_path: Path | None,
+           store_url: str | None) -> None:
     """A read-only screen of a run (default: the one being driven now), with its own size and scroll.
 
     It follows the driver's published socket when there is one (cheap for the driver, and the way for a pair
@@ -755,6 +758,29 @@ def follow(run_id: str | None, socket_path: Path | None, sign: bool, journal_pat
     from .tui.follow import run_follow
 
     feed = None
+    if team:
+        import threading
+
+        from .fleet.pipeline import team_store
+        from .fleet.team import Mirror, team_history
+
+        store, shared = team_store(store_url, None)
+        if not shared:
+            raise UserError("--team reads the team store: give --team-store s3://BUCKET/PREFIX (or set "
+                            "DEPLOYTUI_TEAM_STORE)", 2)
+        if run_id is None:
+            open_runs = [r for r in team_history(store, 200) if r["outcome"] == "open"]
+            if not open_runs:
+                raise UserError(f"no open run in {store.where}: give a RUN (see `deploytui history --team`)", 2)
+            run_id = open_runs[0]["id"]
+        mirror = Mirror(store, run_id)
+        stop = threading.Event()
+        mirror.keep_up(stop)
+        try:
+            run_follow(open_follow(mirror.path, mirror.run_id))
+        finally:
+            stop.set()
+        return
     if socket_path is None:
         if not _journal_exists(journal_path):
             raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run); "

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,21 +62,66 @@ def find_run(store: Store, run_id: str) -> str:
     return found[0]
 
 
-def _jsonl(store: Store, prefix: str) -> list[list[Any]]:
-    rows: list[list[Any]] = []
-    for key in store.keys(prefix):
-        rows += [json.loads(line) for line in (store.get(key) or b"").decode().splitlines() if line]
-    return rows
+def _last_of(key: str) -> int:
+    """The last number an object named FIRST-LAST.jsonl holds."""
+    return int(key.rsplit("/", 1)[1].split(".")[0].split("-")[1])
+
+
+class Mirror:
+    """A run of the team store copied into a journal of this machine (a temporary file unless `into`), and
+    kept up to date by `catch_up()`: `show`, `export` and `verify` read the copy as they read a local run,
+    and `follow --team` follows it while a CI runner drives the run. Events keep the hashes they were
+    shipped with, in the order of their sequence numbers."""
+
+    def __init__(self, store: Store, run_id: str, into: Path | None = None):
+        self.store = store
+        self.run_id = find_run(store, run_id)
+        self.path = into or Path(tempfile.mkdtemp(prefix="deploytui-team-")) / "journal.sqlite3"
+        self.journal = Journal(self.path)
+        self.events = self.chunks = 0  # what was copied: objects holding nothing after these are skipped
+        self.catch_up()
+
+    def _new(self, prefix: str, after: int) -> list[list[Any]]:
+        rows: list[list[Any]] = []
+        for key in self.store.keys(prefix):
+            if _last_of(key) > after:
+                rows += [json.loads(line) for line in (self.store.get(key) or b"").decode().splitlines() if line]
+        return sorted((r for r in rows if r[0] > after), key=lambda r: r[0])
+
+    def catch_up(self) -> bool:
+        """Copy what the store has that the copy has not; True when there was something."""
+        base = f"runs/{self.run_id}/"
+        run = json.loads(self.store.get(base + "run.json") or b"{}")
+        events, chunks = self._new(base + "events/", self.events), self._new(base + "output/", self.chunks)
+        self.journal.import_run(run, events, chunks)
+        self.events = events[-1][0] if events else self.events
+        self.chunks = chunks[-1][0] if chunks else self.chunks
+        if run.get("finished") is None:  # the run is being driven elsewhere: followers see it alive
+            self.journal.beat(self.run_id, 0, f"the team store {self.store.where}", time.time())
+        else:
+            self.journal.stop_beating(self.run_id)
+        return bool(events or chunks)
+
+
+    def keep_up(self, stop: threading.Event, every: float = 1.0) -> threading.Thread:
+        """Catch up every `every` seconds on a thread until `stop` is set or the run has finished; a store
+        that fails for a while is tried again."""
+
+        def loop() -> None:
+            while not stop.wait(every):
+                try:
+                    self.catch_up()
+                except UserError:
+                    continue
+                if self.journal.run(self.run_id).finished is not None:
+                    return
+
+        thread = threading.Thread(target=loop, name=f"mirror-{self.run_id}", daemon=True)
+        thread.start()
+        return thread
 
 
 def fetch_run(store: Store, run_id: str, into: Path | None = None) -> tuple[Journal, str]:
-    """Copy a run from the store into a new journal (a temporary file unless `into`); returns it and the id.
-    Events keep the order the store gives them by sequence number and the hashes they were shipped with."""
-    run_id = find_run(store, run_id)
-    run = json.loads(store.get(f"runs/{run_id}/run.json") or b"{}")
-    events = sorted(_jsonl(store, f"runs/{run_id}/events/"), key=lambda e: e[0])
-    chunks = _jsonl(store, f"runs/{run_id}/output/")
-    path = into or Path(tempfile.mkdtemp(prefix="deploytui-team-")) / "journal.sqlite3"
-    journal = Journal(path)
-    journal.import_run(run, events, chunks)
-    return journal, run_id
+    """A run copied out of the store: its journal and its id."""
+    mirror = Mirror(store, run_id, into)
+    return mirror.journal, mirror.run_id

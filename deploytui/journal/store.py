@@ -274,17 +274,18 @@ class Journal:
     def import_run(self, run: dict[str, Any], events: list[list[Any]], chunks: list[list[Any]]) -> None:
         """Write a run copied from elsewhere (a team store) as it was: its events keep the hashes they came
         with, so `verify` checks the copy, not a new chain. `run`: the columns of `runs`; `events`: event_rows;
-        `chunks`: (id, step, attempt, stream, ts, lines, data)."""
+        `chunks`: (id, step, attempt, stream, ts, lines, data). Called again with more, it adds what is new
+        and takes the run's row as given (its outcome when it finished)."""
         cols = ("id", "runbook_id", "title", "path", "sha256", "runbook_text", "environment", "release", "operator",
                 "host", "tty", "tmux", "rehearsal", "started", "finished", "outcome", "vars")
         with self._lock, self._writing():
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                self.db.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                self.db.execute(f"INSERT OR REPLACE INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                                 tuple(json.dumps(run[c]) if c == "vars" else run.get(c) for c in cols))
-                self.db.executemany("INSERT INTO events (run_id, seq, ts, kind, step, actor, data, hash) "
+                self.db.executemany("INSERT OR IGNORE INTO events (run_id, seq, ts, kind, step, actor, data, hash) "
                                     "VALUES (?,?,?,?,?,?,?,?)", [(run["id"], *e) for e in events])
-                self.db.executemany("INSERT INTO output (id, run_id, step, attempt, stream, ts, lines, data) "
+                self.db.executemany("INSERT OR IGNORE INTO output (id, run_id, step, attempt, stream, ts, lines, data) "
                                     "VALUES (?,?,?,?,?,?,?,?)", [(c[0], run["id"], *c[1:]) for c in chunks])
                 self.db.execute("COMMIT")
             except BaseException:

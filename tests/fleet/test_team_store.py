@@ -127,3 +127,38 @@ def test_an_outage_never_stops_the_run_and_the_record_catches_up(fleet_book, env
     assert deploytui("history", "--team", env=env).stdout.splitlines()[1].endswith("succeeded")
     assert deploytui("sync", env=env).returncode == 0  # nothing left: shipping again changes nothing
     assert final_hash(deploytui("verify", run_id, "--team", env=env)) == local
+
+
+def test_a_laptop_follows_a_ci_run_through_the_bucket(fleet_book, env, moto, tmp_path):
+    """What `follow --team` reads: a copy of the run kept up to date from the bucket while CI drives it."""
+    import threading
+
+    from deploytui.fleet.team import Mirror
+    from deploytui.follow.feed import follow
+    from deploytui.integrations.store import open_store
+
+    gate = tmp_path / "go-on"
+    ci = subprocess.Popen([sys.executable, "-m", "deploytui", "run", str(fleet_book), "--headless", "--var",
+                           "app=frontend", "--var", f"gate_file={gate}"], cwd=ROOT, text=True,
+                          env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    s3 = moto.client("s3")
+    try:
+        assert wait_until(lambda: any("/output/" in k for k in keys(s3, "runs/")) or ci.poll() is not None)
+        assert ci.poll() is None, ci.communicate()
+        run_id = keys(s3, "runs/")[0].split("/")[2]
+        mirror = Mirror(open_store(env["DEPLOYTUI_TEAM_STORE"], moto.env), run_id[:15])
+        feed = follow(mirror.path, mirror.run_id)
+        assert feed.state.status("deploy-integration") == "running" and not feed.stopped
+        stop = threading.Event()
+        mirror.keep_up(stop, every=0.1)
+        gate.touch()
+        assert wait_until(lambda: feed.poll() is not None and feed.state.outcome == "succeeded", timeout=60)
+        stop.set()
+        out, err = ci.communicate(timeout=60)
+    finally:
+        if ci.poll() is None:
+            ci.kill()
+    assert ci.returncode == 0, out + err
+    assert "deployed frontend to production" in mirror.journal.tail_text(run_id, "deploy-production")
+    assert final_hash(deploytui("verify", run_id, "--journal", mirror.path, env=env)) == \
+        final_hash(deploytui("verify", run_id, env=env))
