@@ -142,6 +142,10 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
 
     if not runbook and not resume_id:
         raise UserError("give a RUNBOOK file, or --resume RUN", 2)
+
+    def fleet_store():
+        """The team store, or the fleet's state beside the journal; a rehearsal never ships to the team's."""
+        return team_store(None, journal_path, {}) if rehearsal else team_store(store_url, journal_path, env)
     given = parse_assignments(var_pairs)
     answer_set = load_answers(answers)
     book = load(runbook) if runbook else None
@@ -169,12 +173,12 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
                                             2)
                         if vet_values:
                             vet_values(values)
-                        pipeline = Pipeline.before(book, values, *team_store(store_url, journal_path, env))
+                        pipeline = Pipeline.before(book, values, *fleet_store())
                         the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
                                             rehearsal=rehearsal, env=env, break_lock=break_lock, headless=True,
                                             faults=faults, seal=seal)
                     if pipeline is None:  # a resumed run: its runbook is known now
-                        pipeline = Pipeline(*team_store(store_url, journal_path, env), the_run.book,
+                        pipeline = Pipeline(*fleet_store(), the_run.book,
                                             the_run.state.info.get("app") or "")
                     pipeline.attach(the_run, journal)
                     publisher = publish(the_run)
@@ -208,7 +212,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
 
         def on_run(run) -> None:
             publishers.append(publish(run))
-            pipelines.append(Pipeline(*team_store(store_url, journal_path, env), run.book,
+            pipelines.append(Pipeline(*fleet_store(), run.book,
                                       run.state.info.get("app") or ""))
             pipelines[-1].attach(run, journal)  # shipped to the team store; the screen's runs are not gated
 
