@@ -158,3 +158,33 @@ def test_the_owning_team_is_told_in_slack_when_the_pipeline_fails(fleet_book, en
     texts = [json.loads(req.get_data())["text"] for req, _ in httpserver.log]
     assert texts == [":x: CD of frontend (frontend): Smoke tests of frontend: failed: exit code 1 "
                      "(owned by team-frontend)"]
+
+
+def test_a_run_that_cannot_start_gives_back_its_dynamodb_lock(fleet_book, moto, tmp_path):
+    """The journal refuses the first event (a real SQLite trigger, as a full disk would): the run never
+    starts, and neither the journal's lock nor the shared one stays taken."""
+    import sqlite3
+
+    import pytest
+
+    from deploytui.engine.run import Run
+    from deploytui.errors import UserError
+    from deploytui.journal import Journal
+    from deploytui.runbook.loader import load
+    from deploytui.runbook.variables import resolve
+
+    path = tmp_path / "journal.sqlite3"
+    Journal(path).close()
+    db = sqlite3.connect(path)
+    db.execute("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+    db.commit()
+    db.close()
+    book = load(fleet_book)
+    values, missing = resolve(book, {"app": "frontend"})
+    assert not missing
+    journal = Journal(path)
+    with pytest.raises(UserError):
+        Run.start(journal, book, values, operator="tester", env=moto.env)
+    assert DynamoLock("deploytui-locks", "cd:frontend", env=moto.env).holder() is None
+    assert journal.lock_holder("cd:frontend") is None
+    journal.close()
