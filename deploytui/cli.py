@@ -414,16 +414,23 @@ def history(limit: int, as_json: bool, team: bool, journal_path: Path | None, st
                    f"{started:16} {duration:9} {outcome}")
 
 
-def _team_history(store_url: str | None, limit: int, as_json: bool) -> None:
-    import json
-
+def _the_team_store(store_url: str | None, what: str):
+    """The team store named, or one line saying how to name it."""
     from .fleet.pipeline import team_store
-    from .fleet.team import team_history
 
     store, shared = team_store(store_url, None)
     if not shared:
-        raise UserError("--team reads the team store: give --team-store s3://BUCKET/PREFIX (or set "
-                        "DEPLOYTUI_TEAM_STORE)", 2)
+        raise UserError(f"{what} the team store: give --team-store s3://BUCKET/PREFIX (or set DEPLOYTUI_TEAM_STORE)",
+                        2)
+    return store
+
+
+def _team_history(store_url: str | None, limit: int, as_json: bool) -> None:
+    import json
+
+    from .fleet.team import team_history
+
+    store = _the_team_store(store_url, "--team reads")
     rows = team_history(store, limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -441,13 +448,9 @@ def _team_journal(team: bool, store_url: str | None, run_id: str, journal_path: 
     """The journal to read a run from: the local one, or (--team) a copy of the run from the team store."""
     if not team:
         return _existing_journal(journal_path), run_id
-    from .fleet.pipeline import team_store
     from .fleet.team import fetch_run
 
-    store, shared = team_store(store_url, None)
-    if not shared:
-        raise UserError("--team reads the team store: give --team-store s3://BUCKET/PREFIX (or set "
-                        "DEPLOYTUI_TEAM_STORE)", 2)
+    store = _the_team_store(store_url, "--team reads")
     return fetch_run(store, run_id)
 
 
@@ -525,13 +528,9 @@ def board(as_json: bool, journal_path: Path | None, store_url: str | None) -> No
 def sync(run_ids: tuple[str, ...], journal_path: Path | None, store_url: str | None) -> None:
     """Ship to the team store what it has not got of the journal's runs (default: all of them): after an
     outage, or a run driven offline."""
-    from .fleet.pipeline import team_store as open_team_store
     from .fleet.ship import sync as ship
 
-    store, shared = open_team_store(store_url, journal_path)
-    if not shared:
-        raise UserError("sync ships to the team store: give --team-store s3://BUCKET/PREFIX (or set "
-                        "DEPLOYTUI_TEAM_STORE)", 2)
+    store = _the_team_store(store_url, "sync ships to")
     journal = _existing_journal(journal_path)
     ids = [journal.run(r).id for r in run_ids] or [r.id for r in journal.runs(limit=1_000_000)]
     failed = 0
@@ -765,13 +764,9 @@ def follow(run_id: str | None, socket_path: Path | None, sign: bool, team: bool,
     if team:
         import threading
 
-        from .fleet.pipeline import team_store
         from .fleet.team import Mirror, team_history
 
-        store, shared = team_store(store_url, None)
-        if not shared:
-            raise UserError("--team reads the team store: give --team-store s3://BUCKET/PREFIX (or set "
-                            "DEPLOYTUI_TEAM_STORE)", 2)
+        store = _the_team_store(store_url, "--team reads")
         if run_id is None:
             open_runs = [r for r in team_history(store, 200) if r["outcome"] == "open"]
             if not open_runs:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -127,5 +128,8 @@ def env(moto, tmp_path):
             "DEPLOYTUI_JOURNAL": str(tmp_path / "journal.sqlite3"), "DEPLOYTUI_PUBLISH": str(tmp_path / "pub.sock")}
 
 
-def base_env() -> dict:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DEPLOYTUI_"))}
+def ci_run(book, env: dict, *args: str) -> subprocess.Popen:
+    """`deploytui run BOOK --headless ARGS` in the background, as a CI runner runs it."""
+    return subprocess.Popen([sys.executable, "-m", "deploytui", "run", str(book), "--headless", *args],
+                            cwd=Path(__file__).resolve().parents[2], env={**os.environ, **env}, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -2,29 +2,19 @@
 wait for each other, a failed pipeline blocks its app and leaves no lock (moto's S3 and DynamoDB)."""
 
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from core.helpers import deploytui
+from core.helpers import wait_for as wait_until
 
 from deploytui.engine.headless import EXIT_BLOCKED
 from deploytui.fleet import blocks
 from deploytui.integrations.lock import DynamoLock
 from deploytui.integrations.store import DirStore, open_store
+from fleet.conftest import ci_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def wait_until(predicate, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_block_and_unblock_without_a_team_store_live_beside_the_journal(fleet_book, tmp_path, moto):
@@ -98,13 +88,11 @@ def test_an_aborted_run_gives_back_its_dynamodb_lock(fleet_book, env, moto, tmp_
 
 def test_apps_that_cannot_deploy_together_wait_for_each_other(fleet_book, env, moto, tmp_path):
     gate = tmp_path / "router-may-finish"
-    router = subprocess.Popen([sys.executable, "-m", "deploytui", "run", str(fleet_book), "--headless", "--var",
-                               "app=router", "--var", f"gate_file={gate}"], cwd=ROOT, text=True,
-                              env={**os.environ, **env, "DEPLOYTUI_PUBLISH": str(tmp_path / "router.sock")},
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    router = ci_run(fleet_book, {**env, "DEPLOYTUI_PUBLISH": str(tmp_path / "router.sock")}, "--var", "app=router",
+                    "--var", f"gate_file={gate}")
     try:
         store = open_store(env["DEPLOYTUI_TEAM_STORE"], moto.env)
-        assert wait_until(lambda: "router" in blocks.deploying(store) or router.poll() is not None)
+        assert wait_until(lambda: "router" in blocks.deploying(store) or router.poll() is not None, timeout=30)
         assert router.poll() is None, router.communicate()
         front = deploytui("run", fleet_book, "--headless", "--var", "app=frontend", env=env)
         assert front.returncode == EXIT_BLOCKED

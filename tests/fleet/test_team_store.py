@@ -2,25 +2,16 @@
 verify --team, tampering in the bucket caught, and an outage that never stops a run and is caught up."""
 
 import json
-import os
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from core.helpers import deploytui
+from core.helpers import wait_for as wait_until
+
+from fleet.conftest import ci_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def wait_until(predicate, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def final_hash(res) -> str:
@@ -98,12 +89,10 @@ def test_an_outage_never_stops_the_run_and_the_record_catches_up(fleet_book, env
     text = fleet_book.read_text()
     book.write_text(text[:text.index("[fleet]")] + text[text.index("[[sections]]"):])
     gate = tmp_path / "go-on"
-    driver = subprocess.Popen([sys.executable, "-m", "deploytui", "run", str(book), "--headless", "--var",
-                               "app=frontend", "--var", f"gate_file={gate}"], cwd=ROOT, text=True,
-                              env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    driver = ci_run(book, env, "--var", "app=frontend", "--var", f"gate_file={gate}")
     s3 = moto.client("s3")
     try:
-        assert wait_until(lambda: any("/events/" in k for k in keys(s3, "runs/")) or driver.poll() is not None)
+        assert wait_until(lambda: any("/events/" in k for k in keys(s3, "runs/")) or driver.poll() is not None, timeout=30)
         assert driver.poll() is None, driver.communicate()
         moto.stop()  # the store goes away in the middle of the deploy
         gate.touch()
@@ -138,12 +127,10 @@ def test_a_laptop_follows_a_ci_run_through_the_bucket(fleet_book, env, moto, tmp
     from deploytui.integrations.store import open_store
 
     gate = tmp_path / "go-on"
-    ci = subprocess.Popen([sys.executable, "-m", "deploytui", "run", str(fleet_book), "--headless", "--var",
-                           "app=frontend", "--var", f"gate_file={gate}"], cwd=ROOT, text=True,
-                          env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ci = ci_run(fleet_book, env, "--var", "app=frontend", "--var", f"gate_file={gate}")
     s3 = moto.client("s3")
     try:
-        assert wait_until(lambda: any("/output/" in k for k in keys(s3, "runs/")) or ci.poll() is not None)
+        assert wait_until(lambda: any("/output/" in k for k in keys(s3, "runs/")) or ci.poll() is not None, timeout=30)
         assert ci.poll() is None, ci.communicate()
         run_id = keys(s3, "runs/")[0].split("/")[2]
         mirror = Mirror(open_store(env["DEPLOYTUI_TEAM_STORE"], moto.env), run_id[:15])
