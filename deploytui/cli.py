@@ -426,22 +426,27 @@ def _the_team_store(store_url: str | None, what: str):
 
 
 def _team_history(store_url: str | None, limit: int, as_json: bool) -> None:
-    import json
-
     from .fleet.team import team_history
 
     store = _the_team_store(store_url, "--team reads")
-    rows = team_history(store, limit)
+    _print_rows(team_history(store, limit), as_json, f"no runs in {store.where} yet",
+                f"{'RUN':22} {'RUNBOOK':24} {'ENV':14} {'RELEASE':12} {'OPERATOR':20} OUTCOME",
+                lambda r: f"{r['id']:22} {r['runbook_id'][:24]:24} {(r['environment'] or '-')[:14]:14} "
+                          f"{(r['release'] or '-')[:12]:12} {r['operator'][:20]:20} {r['outcome']}")
+
+
+def _print_rows(rows: list[dict], as_json: bool, empty: str, header: str, line) -> None:
+    """A JSON array for scripts, or a header and one `line(row)` per row for people."""
+    import json
+
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        return
-    if not rows:
-        click.echo(f"no runs in {store.where} yet")
-        return
-    click.echo(f"{'RUN':22} {'RUNBOOK':24} {'ENV':14} {'RELEASE':12} {'OPERATOR':20} OUTCOME")
-    for r in rows:
-        click.echo(f"{r['id']:22} {r['runbook_id'][:24]:24} {(r['environment'] or '-')[:14]:14} "
-                   f"{(r['release'] or '-')[:12]:12} {r['operator'][:20]:20} {r['outcome']}")
+    elif not rows:
+        click.echo(empty)
+    else:
+        click.echo(header)
+        for r in rows:
+            click.echo(line(r))
 
 
 def _team_journal(team: bool, store_url: str | None, run_id: str, journal_path: Path | None):
@@ -499,26 +504,20 @@ def _set_block(app, blocked, reason, operator, journal_path, store_url) -> None:
 @team_store_option
 def board(as_json: bool, journal_path: Path | None, store_url: str | None) -> None:
     """The fleet board: every app's latest run, the stage it is at, how it ended, and whether it is blocked."""
-    import json
-
     from .fleet.blocks import board as fleet_board
     from .fleet.pipeline import team_store
 
     store, _shared = team_store(store_url, journal_path)
-    rows = fleet_board(store)
-    if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        return
-    if not rows:
-        click.echo(f"no apps in {store.where} yet")
-        return
-    click.echo(f"{'APP':20} {'RELEASE':10} {'STAGE':14} {'OUTCOME':12} {'RUN':22} BLOCKED")
-    for r in rows:
+
+    def line(r: dict) -> str:
         block = r.get("block")
         stage = (r.get("stage") or "-") + (" (dry)" if r.get("dry") else "")
-        click.echo(f"{r['app'][:20]:20} {(r.get('release') or '-')[:10]:10} {stage[:14]:14} "
-                   f"{(r.get('outcome') or '-')[:12]:12} {(r.get('run') or '-'):22} "
-                   + (f"by {block['by']}: {block['reason']}" if block else "no"))
+        return (f"{r['app'][:20]:20} {(r.get('release') or '-')[:10]:10} {stage[:14]:14} "
+                f"{(r.get('outcome') or '-')[:12]:12} {(r.get('run') or '-'):22} "
+                + (f"by {block['by']}: {block['reason']}" if block else "no"))
+
+    _print_rows(fleet_board(store), as_json, f"no apps in {store.where} yet",
+                f"{'APP':20} {'RELEASE':10} {'STAGE':14} {'OUTCOME':12} {'RUN':22} BLOCKED", line)
 
 
 @main.command()
