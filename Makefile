@@ -24,6 +24,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check deploytui tests bench
 	$(BIN)/lint-imports
+	$(BIN)/mypy deploytui
 	$(BIN)/deploytui check runbooks/*.toml runbooks/examples/*.toml
 
 screenshots: $(STAMP)

@@ -64,20 +64,64 @@ def _looks_located(line: str) -> bool:
 
 
 journal_option = click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path),
-                              envvar="DEPLOYTUI_JOURNAL", help="Journal file (default: your user data dir).")
+                              envvar="DEPLOYTUI_JOURNAL",
+                              help="Journal file (default: $DEPLOYTUI_JOURNAL, the settings' journal, or your user "
+                                   "data dir).")
 team_store_option = click.option("--team-store", "store_url", metavar="s3://BUCKET/PREFIX", envvar="DEPLOYTUI_TEAM_STORE",
                                  help="The team's shared store: runs are shipped there, blocks kept there.")
 
+ENVIRONMENT = """\b
+Environment variables deploytui reads:
+  DEPLOYTUI_OPERATOR   who drives (else the settings' operator, else $USER)
+  DEPLOYTUI_JOURNAL    the journal file (like --journal)
+  DEPLOYTUI_CONFIG     the settings file (default: config.toml in your config dir)
+  DEPLOYTUI_DEBUG      set: an internal error prints its traceback
+  DEPLOYTUI_VAR_NAME   the value of runbook variable NAME (the way for secrets)
+  DEPLOYTUI_PUBLISH    the socket a driver publishes its run on for followers (default: a private one per run)
+  DEPLOYTUI_PUBLISH_GROUP  the group that may read that socket (`share --group` sets both)
+  PAGER                the pager `p` opens a step's full output in (default: less -R +G)
+  VISUAL, EDITOR       the editor of core.edit steps
+  TMUX                 inside tmux: copying goes through tmux's buffer
+  AWS_*, GITHUB_TOKEN, GH_TOKEN, GITLAB_TOKEN, SLACK_WEBHOOK_URL: read by native actions (see the README)
+\b
+Settings: config.toml in your config dir (theme, operator, export_dir, journal; see the README).
+Deploytui sets DEPLOYTUI_PROCESS and DEPLOYTUI_SECRET_* in the environment of the commands it runs."""
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=ENVIRONMENT)
 @click.version_option(package_name="deploytui")
 def main() -> None:
     """Drive a deploy runbook from the terminal, with a journal that proves what happened."""
 
 
+def settings():
+    """The settings file (tui/config.py): read once, when a command needs it."""
+    from .tui.config import load
+
+    global _settings
+    if _settings is None:
+        _settings = load()
+    return _settings
+
+
+_settings = None
+
+
+def journal_of(path: Path | None) -> Path | None:
+    """--journal or $DEPLOYTUI_JOURNAL, else the settings' journal, else None (the default place)."""
+    return path or settings().journal_path()
+
+
+def operator_of(name: str | None) -> str | None:
+    """--operator or $DEPLOYTUI_OPERATOR, else the settings' operator, else None ($USER)."""
+    return name or settings().operator
+
+
 @main.command()
 @click.argument("runbooks", nargs=-1, required=True, type=click.Path(path_type=Path))
-def check(runbooks: tuple[Path, ...]) -> None:
+@click.option("--rehearsal", is_flag=True,
+              help="Also list the steps and panes a rehearsal cannot play (a tool the world lacks, no stand-in).")
+def check(runbooks: tuple[Path, ...], rehearsal: bool) -> None:
     """Validate and lint runbooks; print FILE:LINE problems and exit 2 if any."""
     from .integrations.registry import registry
     from .runbook.lint import check_file
@@ -85,11 +129,15 @@ def check(runbooks: tuple[Path, ...]) -> None:
     bad = 0
     for path in runbooks:
         book, problems = check_file(str(path), registry())
+        if rehearsal and book is not None:
+            from .sandbox.rehearse import gaps
+
+            problems = [*problems, *gaps(book)]
         for problem in problems:
             click.echo(str(problem), err=True)
         if any(not getattr(p, "warning", False) for p in problems):
             bad += 1
-        else:
+        elif book is not None:
             n_sec = len({s.section for s in book.steps})
             click.echo(f"{path}: ok: {len(book.steps)} steps in {n_sec} sections, {len(book.vars)} variables")
     if bad:
@@ -99,7 +147,7 @@ def check(runbooks: tuple[Path, ...]) -> None:
 def open_journal(path: Path | None, readonly: bool = False):
     from .journal import Journal
 
-    return Journal(path, readonly=readonly)
+    return Journal(journal_of(path), readonly=readonly)
 
 
 var_option = click.option("--var", "var_pairs", multiple=True, metavar="NAME=VALUE",
@@ -113,7 +161,8 @@ var_option = click.option("--var", "var_pairs", multiple=True, metavar="NAME=VAL
 @click.option("--headless", is_flag=True, help="No screen: run auto steps and timers, stop when a person is needed.")
 @click.option("--answers", type=click.Path(path_type=Path), help="TOML answers for checks, decisions and runs.")
 @click.option("--break-lock", metavar="REASON", help="Take over a runbook+environment locked by another run.")
-@click.option("--operator", metavar="NAME", help="Who is driving (default: $USER).")
+@click.option("--operator", metavar="NAME", envvar="DEPLOYTUI_OPERATOR",
+              help="Who is driving (default: $DEPLOYTUI_OPERATOR, the settings' operator, or $USER).")
 @click.option("--no-output", is_flag=True, help="Headless: do not print commands' output.")
 @click.option("--progress", type=click.Choice(["text", "jsonl"]), default="text", show_default=True,
               help="Headless: progress as lines for people, or one JSON object per line (README: Headless runs).")
@@ -131,17 +180,23 @@ def run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, 
 def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path, *,
               time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
               extra_vars: dict | None = None, banner: list[str] | None = None, vet_values=None,
-              faults: list[str] | None = None, seal: str = "", progress: str = "text",
-              store_url: str | None = None) -> None:
+              faults: list[str] | None = None, seal: str = "", clock=None, world: dict | None = None,
+              progress: str = "text", store_url: str | None = None) -> None:
     from .engine.ending import Ended, Ending, ending_signals, reason_for
     from .engine.headless import drive, driver_line, exit_line, jsonl_printer, load_answers, progress_printer
     from .engine.run import Run
     from .fleet.pipeline import Pipeline, team_store
     from .runbook.loader import load
-    from .runbook.variables import parse_assignments, refuse_secrets_on_the_command_line, resolve
+    from .runbook.variables import (
+        clock_builtins,
+        parse_assignments,
+        refuse_secrets_on_the_command_line,
+        resolve,
+    )
 
     if not runbook and not resume_id:
         raise UserError("give a RUNBOOK file, or --resume RUN", 2)
+    journal_path, operator = journal_of(journal_path), operator_of(operator)
 
     def fleet_store():
         """The team store, or the fleet's state beside the journal; a rehearsal never ships to the team's."""
@@ -153,6 +208,9 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
         refuse_unchecked(book)
     journal = open_journal(journal_path)
     with closing(journal):  # folds the WAL into the file on every way out
+        if resume_id and not rehearsal and journal.run(resume_id).rehearsal:
+            raise UserError(f"run {resume_id} is a rehearsal: resume it in its world with "
+                            f"`deploytui rehearse --resume {resume_id}`", 2)
         refuse_secrets_on_the_command_line(book or _stored_runbook(journal, resume_id), given)
         if book is not None and not resume_id and not rehearsal:
             resume_id = _offer_resume(journal, book, headless, given, env)
@@ -164,22 +222,24 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
                 try:
                     if resume_id:
                         the_run = Run.resume(journal, resume_id, operator=operator, env=env, book=book, given=given,
-                                             headless=True)
+                                             headless=True, clock=clock)
                     else:
+                        assert book is not None  # without --resume there is a RUNBOOK (refused above otherwise)
                         values, missing = resolve(book, {**(extra_vars or {}), **answer_set.vars, **given},
-                                                  environ=env)
+                                                  environ=env, builtins=clock_builtins(clock))
                         if missing:
                             raise UserError(f"{book.path}: no value for {', '.join(missing)}: give --var NAME=VALUE",
                                             2)
                         if vet_values:
                             vet_values(values)
-                        pipeline = Pipeline.before(book, values, *fleet_store())
+                        store, shared = fleet_store()
+                        pipeline = Pipeline.before(book, values, store, shared)
                         the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
                                             rehearsal=rehearsal, env=env, break_lock=break_lock, headless=True,
-                                            faults=faults, seal=seal)
+                                            faults=faults, seal=seal, clock=clock, world=world)
                     if pipeline is None:  # a resumed run: its runbook is known now
-                        pipeline = Pipeline(*fleet_store(), the_run.book,
-                                            the_run.state.info.get("app") or "")
+                        store, shared = fleet_store()
+                        pipeline = Pipeline(store, shared, the_run.book, the_run.state.info.get("app") or "")
                     pipeline.attach(the_run, journal)
                     publisher = publish(the_run)
                     for line in banner or []:  # before the run's events, which the printer replays
@@ -199,7 +259,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
                         the_run.close(why, signal=signum)
                     if publisher is not None:
                         publisher.close()
-                    if pipeline is not None and not pipeline.close():
+                    if pipeline is not None and not pipeline.close() and the_run is not None:
                         click.echo(f"deploytui: the team store has not got all of run {the_run.run_id} yet: "
                                    "`deploytui sync` ships the rest", err=True)
             if progress == "jsonl":
@@ -212,14 +272,15 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
 
         def on_run(run) -> None:
             publishers.append(publish(run))
-            pipelines.append(Pipeline(*fleet_store(), run.book,
-                                      run.state.info.get("app") or ""))
+            store, shared = fleet_store()
+            pipelines.append(Pipeline(store, shared, run.book, run.state.info.get("app") or ""))
             pipelines[-1].attach(run, journal)  # shipped to the team store; the screen's runs are not gated
 
         try:
             run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
                     break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
-                    extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal, on_run=on_run)
+                    extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal,
+                    config=settings(), clock=clock, world=world, on_run=on_run)
         finally:
             for publisher in filter(None, publishers):
                 publisher.close()
@@ -303,40 +364,56 @@ def refuse_unchecked(book) -> None:
 
 
 @main.command()
-@click.argument("runbook", type=click.Path(path_type=Path))
+@click.argument("runbook", required=False, type=click.Path(path_type=Path))
 @var_option
 @click.option("--time-scale", default=60.0, show_default=True, type=click.FloatRange(min=1.0),
               help="How much faster time passes: at 60 a 15 minute gate lasts 15 s.")
+@click.option("--fault", "faults", multiple=True, metavar="NAME",
+              help="Make the world go wrong this way (repeatable; --list-faults lists them).")
+@click.option("--list-faults", is_flag=True, help="List the faults a rehearsal can inject, and exit.")
+@click.option("--resume", "resume_id", metavar="RUN", help="Bring a rehearsal's world back and continue it.")
+@click.option("--start-at", metavar="HH:MM",
+              help="The world's time when it starts (default: now; a runbook's deploy window: its opening).")
+@click.option("--unsealed", metavar="REASON",
+              help="Rehearse without the network seal, where Linux namespaces are not available (recorded).")
 @click.option("--headless", is_flag=True, help="No screen: run auto steps and timers, stop when a person is needed.")
 @click.option("--answers", type=click.Path(path_type=Path), help="TOML answers for checks, decisions and runs.")
-@click.option("--operator", metavar="NAME", help="Who is practising (default: $USER).")
+@click.option("--operator", metavar="NAME", envvar="DEPLOYTUI_OPERATOR",
+              help="Who is practising (default: $DEPLOYTUI_OPERATOR, the settings' operator, or $USER).")
 @click.option("--no-output", is_flag=True, help="Headless: do not print commands' output.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the local world lives (default: a new temporary directory).")
+              help="Where the world is laid out (default: a new directory, removed at the end).")
 @journal_option
-def rehearse(runbook, var_pairs, time_scale, headless, answers, operator, no_output, workdir, journal_path) -> None:
-    """Run the real RUNBOOK against a local world: moto AWS, local git remotes, a recording GitHub."""
-    import tempfile
+def rehearse(runbook, var_pairs, time_scale, faults, list_faults, resume_id, start_at, unsealed, headless, answers,
+             operator, no_output, workdir, journal_path) -> None:
+    """Run the real RUNBOOK in a sealed local world: moto AWS, local git remotes, a recording GitHub and Slack."""
+    from .journal import default_path
+    from .sandbox import faults as fault_catalogue
+    from .sandbox import seal, session
 
-    from .runbook.loader import load
-    from .sandbox.rehearse import build_world
-
-    book = load(runbook)
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="deploytui-rehearse-"))
+    if list_faults:
+        for line in fault_catalogue.listing():
+            click.echo(line)
+        return
+    req = session.Request(runbook=runbook, resume_id=resume_id, var_pairs=var_pairs, time_scale=time_scale,
+                          faults=faults, start_at=start_at, unsealed=unsealed, headless=headless, answers=answers,
+                          operator=operator, no_output=no_output, workdir=workdir,
+                          journal=Path(journal_path or default_path()).resolve())
+    session.check(req)
+    if session.must_seal(req):
+        seal.seal_and_exec(session.reexec_argv(req), session.reexec_env(req))
     if not headless:
-        click.echo(f"building the rehearsal world for {book.runbook.id} in {workdir} ...", err=True)
-    world = build_world(book, workdir, time_scale)
+        click.echo(f"building the rehearsal world for {runbook or resume_id} ...", err=True)
+    world, book = session.open_world(req)
     try:
-        start_run(runbook, var_pairs, None, headless, answers, None, operator, no_output, journal_path,
+        start_run(book.path if book is not None and not resume_id else None, session.passed_vars(req), resume_id,
+                  headless, answers, None, operator, no_output, req.journal,
                   time_scale=world.time_scale, rehearsal=True, env=world.env, extra_vars=world.vars,
-                  banner=world.describe(), vet_values=world.refuse_outside)
+                  banner=world.describe(), vet_values=lambda values: world.refuse_outside(values, book),
+                  clock=world.clock, **world.started())
     finally:
-        recorded = world.recorded()
-        if recorded:
-            click.echo("recorded instead of sent:")
-            for line in recorded:
-                click.echo(f"  {line}")
-        world.close()
+        for line in session.close_world(world, req.journal):
+            click.echo(line)
 
 
 def _offer_resume(journal, book, headless: bool, given: dict[str, str], env: dict | None) -> str | None:
@@ -543,7 +620,7 @@ def sync(run_ids: tuple[str, ...], journal_path: Path | None, store_url: str | N
 def _journal_exists(path: Path | None) -> bool:
     from .journal import default_path
 
-    return Path(path or default_path()).exists()
+    return Path(journal_of(path) or default_path()).exists()
 
 
 def _existing_journal(path: Path | None):
@@ -595,7 +672,7 @@ def _write_out(out_path: Path | None, fmt: str, write) -> None:
         write(sys.stdout.buffer if binary else sys.stdout)
         return
     try:
-        with open(out_path, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+        with open(out_path, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
             write(f)
     except OSError as e:
         raise UserError(f"{out_path}: cannot write: {e.strerror or e}") from None
@@ -693,7 +770,7 @@ def export(run_id: str, fmt: str, out_path: Path | None, summary: bool, full_out
         raise UserError("--sign-with signs a file: give -o FILE too", 2)
     journal, run_id = _team_journal(team, store_url, run_id, journal_path)
     _write_out(out_path, fmt, lambda f: write_record(journal, run_id, f, fmt, full_output, summary=summary))
-    if key is not None:
+    if key is not None and out_path is not None:
         from .reports.signing import sign
 
         click.echo(f"signed: {sign(out_path, key)}", err=True)
@@ -746,7 +823,7 @@ def verify(run_id, expect, record_path, signature, allowed_signers, identity, te
 @click.argument("run_id", required=False)
 @click.option("--socket", "socket_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Follow the run the driver publishes on this socket (no access to the journal needed).")
-@click.option("--sign", is_flag=True, help="Let this pair sign off steps that ask for it (key a), as themselves.")
+@click.option("--sign", is_flag=True, help="Let this pair sign off steps that ask for it (key A), as themselves.")
 @click.option("--team", is_flag=True, help="Follow a run from the team store (a CI pipeline, from a laptop).")
 @journal_option
 @team_store_option
@@ -783,19 +860,21 @@ def follow(run_id: str | None, socket_path: Path | None, sign: bool, team: bool,
         if not _journal_exists(journal_path):
             raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run); "
                             "a pair of another user gives --socket PATH", 2)
-        feed = open_follow(journal_path, run_id)
+        feed = open_follow(journal_of(journal_path), run_id)
         driver = feed.journal.driver(feed.run_id)
         if driver and driver.get("socket") and not feed.stopped and Path(driver["socket"]).exists():
             socket_path = Path(driver["socket"])
             feed.close()
             feed = None
-    if feed is None:
-        from .follow.client import SocketFollow
+    if feed is not None:
+        if sign:
+            raise UserError("signing off goes through the driver's published socket, and this run has none live", 2)
+        run_follow(feed, config=settings())
+        return
+    from .follow.client import SocketFollow
 
-        feed = SocketFollow(socket_path)
-    elif sign:
-        raise UserError("signing off goes through the driver's published socket, and this run has none live", 2)
-    run_follow(feed, sign=sign)
+    assert socket_path is not None  # given, or found beside the journal's live driver
+    run_follow(SocketFollow(socket_path), sign=sign, config=settings())
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -832,5 +911,10 @@ def serve(run_id: str | None, host: str, port: int, no_token: bool, journal_path
 
     if not _journal_exists(journal_path):
         raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
-    start_serve(journal_path, run_id, host=host, port=port, token=not no_token,
-                echo=lambda line: click.echo(line) or sys.stdout.flush())
+    start_serve(journal_of(journal_path), run_id, host=host, port=port, token=not no_token,
+                echo=_echo_now)
+
+
+def _echo_now(line: str) -> None:
+    click.echo(line)
+    sys.stdout.flush()

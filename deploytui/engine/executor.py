@@ -330,9 +330,10 @@ class Executor:
             env.update(templates.secret_environment(variables, run.secret_names()))
             if cwd and not os.path.isdir(cwd) and run.rehearsal:
                 cwd = None
-            if pane.tail:
+            tail = pane.rehearse if (run.rehearsal and pane.rehearse) else pane.tail  # a stand-in streams once
+            if tail:
                 spool = self._spool(step.id, attempt, stream, watch, matched)
-                command = templates.render(pane.tail, variables, shell=True, secrets=run.secret_names())
+                command = templates.render(tail, variables, shell=True, secrets=run.secret_names())
                 process.run(["bash", "-euo", "pipefail", "-c", command], spool.feed, cwd=cwd, env=env,
                             cancel=stop, on_idle=spool.tick, mark=mark)
                 spool.flush(final=True)

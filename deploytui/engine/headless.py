@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ..errors import UserError
 from ..events import kinds as ev
@@ -104,33 +105,35 @@ def answers_of(events: list[ev.Event]) -> dict:
     """What the people of a run did, as an answers file (`deploytui answers RUN`): replayed with
     `--headless --answers`, a new run does the same. Values a prompt step was given are kept; the values
     the run started with are not (give them with --var: a rehearsal world's own differ each time)."""
-    out: dict[str, dict | set] = {key: {} for key in ("decide", "reasons", "skip", "override", "end_pane", "rerun",
-                                                     "vars")}
-    out["run"], out["tick"] = set(), set()
+    maps: dict[str, dict[str, str]] = {key: {} for key in ("decide", "reasons", "skip", "override", "end_pane",
+                                                          "rerun", "vars")}
+    sets: dict[str, set[str]] = {"run": set(), "tick": set()}
     for e in events:
         if not e.by_person:
             continue
         p, sid = e.payload, e.step or ""
         match p:
             case ev.StepStarted() if p.command or p.action:
-                out["run"].add(sid)
+                sets["run"].add(sid)
             case ev.CheckToggled() if p.checked:
-                out["tick"].add(sid)
+                sets["tick"].add(sid)
             case ev.Decision():
-                out["decide"][sid] = p.label
+                maps["decide"][sid] = p.label
                 if p.reason:
-                    out["reasons"][sid] = p.reason
+                    maps["reasons"][sid] = p.reason
             case ev.Skipped():
-                out["skip"][sid] = p.reason
+                maps["skip"][sid] = p.reason
             case ev.Override():
-                out["override"]["gate." + sid if p.what == "gate" and sid else p.what] = p.reason
+                maps["override"]["gate." + sid if p.what == "gate" and sid else p.what] = p.reason
             case ev.PaneEnded():
-                out["end_pane"][sid] = p.reason
+                maps["end_pane"][sid] = p.reason
             case ev.Rerun():
-                out["rerun"][sid] = p.reason
+                maps["rerun"][sid] = p.reason
             case ev.Answered() if not p.secret:
-                out["vars"][p.var] = p.value
-    return {k: sorted(v) if isinstance(v, set) else v for k, v in out.items() if v}
+                maps["vars"][p.var] = p.value
+    out: dict[str, Any] = {k: v for k, v in maps.items() if v}
+    out.update({k: sorted(v) for k, v in sets.items() if v})
+    return out
 
 
 def answers_toml(events: list[ev.Event], run_id: str) -> str:

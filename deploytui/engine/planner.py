@@ -498,12 +498,22 @@ def refusal(sit: Situation, intent: str, step_id: str) -> str | None:
     return f"unknown intent {intent!r}"
 
 
+def needs_confirmation(sit: Situation, intent: str, step_id: str) -> bool:
+    """A `danger` step's command starts only with the environment's name typed: running it, or re-running it
+    while it is active (a re-run of an earlier step does not run its command)."""
+    step = sit.book.step(step_id)
+    if not (step.danger and step.has_command):
+        return False
+    return intent == RUN or (intent == RERUN and step_id in sit.state.active)
+
+
 @dataclass(frozen=True)
 class Allowed:
     """What a step allows now: intent -> None (allowed) or why not. Screens show the allowed ones."""
 
     reasons: dict[str, str | None] = field(default_factory=dict)
     running: bool = False  # its command runs: skip / done / failed stop it first, and ask
+    confirm: frozenset[str] = frozenset()  # intents that start a danger command: the environment is typed first
 
     def __contains__(self, intent: str) -> bool:
         return self.reasons.get(intent, "unknown") is None
@@ -515,4 +525,5 @@ class Allowed:
 def allowed(sit: Situation, step_id: str) -> Allowed:
     st = sit.state.steps[step_id]
     return Allowed({i: refusal(sit, i, step_id) for i in STEP_INTENTS},
-                   running=st.command_running or step_id in sit.busy)
+                   running=st.command_running or step_id in sit.busy,
+                   confirm=frozenset(i for i in (RUN, RERUN) if needs_confirmation(sit, i, step_id)))

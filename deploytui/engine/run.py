@@ -19,7 +19,7 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 from ..events import kinds as ev
@@ -33,6 +33,9 @@ from ..text.redact import MASK, Redactor
 from . import planner, process, schedule
 from .clock import Clock
 from .executor import Executor, Outcome, trim
+
+if TYPE_CHECKING:
+    from ..integrations.lock import DynamoLock
 
 EventListener = Callable[[ev.Event], None]
 OutputListener = Callable[[str, int, str, str], None]  # step, attempt, stream, text
@@ -105,7 +108,7 @@ class Run:
         self._ticker: threading.Thread | None = None
         self.published_at = ""  # the socket the run is published on for followers (follow.publish)
         self._notifiers: list = []  # Slack, one per channel of the runbook's [notify]
-        self._shared_lock = None  # DynamoDB, when the runbook has [lock]
+        self._shared_lock: DynamoLock | None = None  # DynamoDB, when the runbook has [lock]
 
     @property
     def closed(self) -> bool:
@@ -117,8 +120,9 @@ class Run:
               clock: Clock | None = None, time_scale: float = 1.0, rehearsal: bool = False,
               env: dict[str, str] | None = None, handover: Handover | None = None,
               break_lock: str | None = None, headless: bool = False, faults: list[str] | None = None,
-              seal: str = "") -> Run:
-        """Begin a new run with resolved variable `values` (see runbook.variables.resolve)."""
+              seal: str = "", world: dict[str, Any] | None = None) -> Run:
+        """Begin a new run with resolved variable `values` (see runbook.variables.resolve). A rehearsal also
+        records its `faults`, its `seal` and how to bring its `world` back."""
         clock = clock or Clock()
         operator = operator or templates.current_operator()
         now = clock.now()
@@ -142,10 +146,10 @@ class Run:
                             f"(pid {previous['pid']}, {previous['operator']}): quit that one (or "
                             f"`deploytui follow {previous['run_id']}`); --break-lock is for a lock whose "
                             "holder is gone", 2)
-        holder = run.lock_key and journal.take_lock(run.lock_key, run_id, operator, facts["host"], os.getpid(),
-                                                    now, force=bool(break_lock))
-        if holder:
-            raise UserError(_lock_message(book, environment, holder), 2)
+        local_holder = run.lock_key and journal.take_lock(run.lock_key, run_id, operator, facts["host"],
+                                                          os.getpid(), now, force=bool(break_lock))
+        if local_holder:
+            raise UserError(_lock_message(book, environment, local_holder), 2)
         try:
             shared_holder = run._take_shared_lock(force=bool(break_lock), reason=f"{operator}: deploying")
         except UserError:
@@ -166,14 +170,17 @@ class Run:
             run.emit(ev.RunStarted(runbook_id=book.runbook.id, title=title, path=book.path,
                                    sha256=book.sha256, vars=masked(book, values), operator=operator,
                                    environment=environment, release=release, time_scale=run.time_scale,
-                                   rehearsal=rehearsal, faults=list(faults or []), seal=seal, **facts,
-                                   **fleet),
+                                   rehearsal=rehearsal, faults=list(faults or []), seal=seal,
+                                   world=dict(world or {}), **facts, **fleet),
                      actor=operator)
             if break_lock and (previous or shared_holder):
                 holder = (f"run {previous['run_id']} ({previous.get('operator')} on {previous.get('host')})"
-                          if previous else str(shared_holder.get("holder")))
+                          if previous else str((shared_holder or {}).get("holder")))
                 run.emit(ev.LockBroken(reason=break_lock, shared_holder=shared_holder, holder=holder), actor=operator)
-            run.emit(ev.ScheduleChecked(**schedule.check(book.schedule, now, base)))
+            checked = schedule.check(book.schedule, now, base)
+            if rehearsal and checked.get("deadline"):  # what is left of the window passes time_scale x faster
+                checked["deadline"] = now + (checked["deadline"] - now) / run.time_scale
+            run.emit(ev.ScheduleChecked(**checked))
         except BaseException:  # a run that could not even start must not hold a lock (a full disk, say)
             run._give_back_locks()
             raise
@@ -210,6 +217,9 @@ class Run:
         elif book.sha256 != row.sha256:
             changed = (row.runbook_text, book.text)
         started = events[0].data if events and events[0].kind == ev.RUN_STARTED else {}
+        if row.rehearsal and (env or {}).get("DEPLOYTUI_REHEARSAL") != "1":  # never against real accounts
+            raise UserError(f"run {row.id} is a rehearsal: resume it in its world with "
+                            f"`deploytui rehearse --resume {row.id}`", 2)
         given = dict(given or secrets or {})
         secrets = {k: v for k, v in given.items() if k in book.vars and book.vars[k].secret}
         env_map = os.environ if env is None else env
@@ -432,7 +442,7 @@ class Run:
                     break
 
     def _apply(self, move: planner.Move) -> bool:
-        sid = move.step
+        sid = move.step or ""  # only FinishRun has no step
         match move:
             case planner.FinishRun():
                 self.emit(ev.RunFinished(outcome=move.outcome, section=move.section))
@@ -577,7 +587,7 @@ class Run:
         with self._lock:
             self._check_open()
             step = self._refuse(planner.RUN, step_id)
-            if step.danger:
+            if planner.needs_confirmation(self.situation(), planner.RUN, step_id):
                 expected = self.danger_word()
                 if (confirm or "").strip() != expected:
                     raise UserError(f"step '{step_id}' is marked danger: type {expected!r} to run it", 2)
@@ -721,7 +731,7 @@ class Run:
             self._check_open()
             step = self._refuse(planner.RERUN, step_id)
             reason = self._reason(reason, "re-running a step")
-            if step.danger and step.has_command and step_id in self.state.active and \
+            if planner.needs_confirmation(self.situation(), planner.RERUN, step_id) and \
                     (confirm or "").strip() != self.danger_word():
                 raise UserError(f"step '{step_id}' is marked danger: type {self.danger_word()!r} to run it", 2)
             st = self.state.steps[step_id]
@@ -960,7 +970,10 @@ class Run:
         for notifier in notifiers(self.book.notify, lambda text: templates.render(text, variables), failed,
                                   self.redactor.add, self.redactor.text):
             self._notifiers.append(notifier)
-            self.subscribe(lambda event, n=notifier: n.notify(event, self.state, self.text_of_step))
+            self.subscribe(self._notify_with(notifier))
+
+    def _notify_with(self, notifier: Any) -> Callable[[ev.Event], None]:
+        return lambda event: notifier.notify(event, self.state, self.text_of_step)
 
 
 def _guarded(listener: Callable, *args: Any) -> None:

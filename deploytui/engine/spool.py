@@ -85,11 +85,10 @@ class Spool:
             text += "\n"
         if self._watch and len(self._matched) < len(self._watch):
             self._check_patterns(clean_text(text))
-        self.raw_tail.extend(text.splitlines()[-TAIL_LINES:])  # for `capture`: real values, in memory only
+        self.raw_tail.extend(_tail(text))  # for `capture`: real values, in memory only
         text = self._commit(text)
-        new_lines = text.splitlines()
-        self.lines += len(new_lines)
-        self.tail.extend(new_lines[-TAIL_LINES:])
+        self.lines += text.count("\n")  # as the journal counts a chunk's lines
+        self.tail.extend(_tail(text))
         for listener in self._listeners:
             listener(text)
 
@@ -113,6 +112,16 @@ class Spool:
 
 
 strip_ansi = clean_line  # the matcher's cleaning, for callers that clean kept lines
+
+
+def _tail(text: str) -> list[str]:
+    """The last TAIL_LINES lines of `text`, without splitting all of it (a flush can be 65,000 lines)."""
+    start = len(text) - 1
+    for _ in range(TAIL_LINES):
+        start = text.rfind("\n", 0, start)
+        if start < 0:
+            break
+    return text[start + 1:].splitlines()[-TAIL_LINES:]
 
 
 def _whole_characters(buf: bytearray) -> int:

@@ -252,7 +252,9 @@ class Publisher:
                                          request.get("upto"))
             return {"text": text}
         if op == "full":
-            pieces, size, out = [], 0, []
+            pieces: list[str] = []
+            out: list[dict[str, Any]] = []
+            size = 0
             for chunk in run.journal.chunks(run.run_id, request["step"], request.get("attempt")):
                 if chunk.stream != request.get("stream", "main"):
                     continue

@@ -150,10 +150,12 @@ def share(command: list[str], *, socket: Path | None = None, group: str | None =
     if size:
         args += ["-x", str(size[0]), "-y", str(size[1])]
     # server options first, in the same tmux command, so they hold before the app reads its first key;
-    # remain-on-exit until the command is seen running, so a start-up refusal can be shown, not "[exited]"
+    # remain-on-exit until the command is seen running, so a start-up refusal can be shown, not "[exited]";
+    # allow-passthrough: the app's desktop notifications reach the attached terminals (tmux drops them otherwise);
+    # set-clipboard stays tmux's default (external): the app copies through `tmux load-buffer -w`
     _tmux(socket, "start-server", ";", "set-option", "-s", "escape-time", str(ESCAPE_TIME_MS), ";",
           "set-option", "-g", "window-size", "latest", ";", "set-option", "-g", "remain-on-exit", "on", ";",
-          *args, "--", *command, env=env)
+          "set-option", "-g", "allow-passthrough", "on", ";", *args, "--", *command, env=env)
     _started_or_say_why(socket, session)
     try:
         if gid is not None:

@@ -55,8 +55,8 @@ class VaultSession:
         from botocore.credentials import RefreshableCredentials
 
         self.profile = profile
-        self.last = None  # the latest ActionContext to use it: its environment, log and secrets
-        self.ctx = None  # the latest one that can hand the terminal over (for MFA)
+        self.last: Any = None  # the latest ActionContext to use it: its environment, log and secrets
+        self.ctx: Any = None  # the latest one that can hand the terminal over (for MFA)
         self.refreshes = 0
         self.credentials = RefreshableCredentials.create_from_metadata(first, self._refresh, "aws-vault")
 

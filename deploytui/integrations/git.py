@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ActionError
 from ._params import flag, number
 from .registry import ActionContext, action
+
+if TYPE_CHECKING:
+    from git import Repo
 
 # scripts/changelog_check.rb (identity-idp): a commit's first body line (else its subject) of the form
 # `changelog: CATEGORY, SUBCATEGORY, CHANGE`; the category is the one within 3 edits of a known one.
@@ -117,9 +121,7 @@ def merge(ctx: ActionContext, repo: str, source: str, into: str, strategy: str =
         raise ActionError(f"merging {source} into {into} conflicts: resolve it by hand (the merge was aborted)") from None
     head = r.head.commit.hexsha
     ctx.log(f"merged {source} ({src[:9]}) into {into}{f' with strategy {strategy}' if strategy else ''}: {head[:9]}")
-    if flag(push, "push"):
-        r.git.push(remote, f"{into}:refs/heads/{into}")
-        ctx.log(f"pushed {into} to {remote}")
+    _push_branch(ctx, r, remote, into, push)
     return {"sha": head, "branch": into}
 
 
@@ -175,9 +177,7 @@ def revert(ctx: ActionContext, repo: str, commit: str, branch: str = "", mainlin
         raise ActionError(f"reverting {target.hexsha[:9]} conflicts: resolve it by hand (the revert was aborted)") from None
     head = r.head.commit.hexsha
     ctx.log(f"reverted {target.hexsha[:9]} ({target.summary}) on {r.active_branch.name}: {head[:9]}")
-    if flag(push, "push"):
-        r.git.push(remote, f"{r.active_branch.name}:refs/heads/{r.active_branch.name}")
-        ctx.log(f"pushed {r.active_branch.name} to {remote}")
+    _push_branch(ctx, r, remote, r.active_branch.name, push)
     return {"sha": head, "reverted": target.hexsha, "branch": r.active_branch.name}
 
 
@@ -287,3 +287,10 @@ def changelog(ctx: ActionContext, repo: str, base: str, head: str = "HEAD", fetc
         raise ActionError(f"no valid changelog line between {base} and {head}: add `changelog: CATEGORY, "
                           f"SUBCATEGORY, CHANGE` to a commit, or [skip changelog]")
     return out
+
+
+def _push_branch(ctx: ActionContext, r: Repo, remote: str, branch: str, push: Any) -> None:
+    """Push the local `branch` to the same name on `remote`, when the step's `push` says so."""
+    if flag(push, "push"):
+        r.git.push(remote, f"{branch}:refs/heads/{branch}")
+        ctx.log(f"pushed {branch} to {remote}")

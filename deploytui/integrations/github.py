@@ -217,8 +217,8 @@ def workflow(ctx: ActionContext, repo: str, workflow: str, ref: str = "main", in
     before = {run.id for run in itertools.islice(wf.get_runs(event="workflow_dispatch", branch=ref), 20)}
     wf.create_dispatch(ref, given, throw=True)
     ctx.log(f"dispatched {wf.name} on {ref}" + (f" with {given}" if given else ""))
-    every = max(0.1, seconds(poll, "poll"))
-    deadline = ctx.clock() + seconds(timeout, "timeout")
+    every = ctx.scaled(max(0.1, seconds(poll, "poll")))  # GitHub's time: shorter in a time-scaled rehearsal
+    deadline = ctx.clock() + ctx.scaled(seconds(timeout, "timeout"))
     run = None
     while run is None:  # the run shows up a few seconds after the dispatch
         new = [x for x in itertools.islice(wf.get_runs(event="workflow_dispatch", branch=ref), 20)
@@ -270,8 +270,8 @@ def checks(ctx: ActionContext, repo: str, ref: str, timeout: str = "1800", every
     the token (unauthenticated, GitHub allows 60 requests an hour)."""
     r = _repo(ctx, repo, api_url)
     skip = set(words(ignore))
-    pause = max(0.05, seconds(every, "every"))
-    deadline = ctx.clock() + seconds(timeout, "timeout")
+    pause = ctx.scaled(max(0.05, seconds(every, "every")))  # CI's time: shorter in a time-scaled rehearsal
+    deadline = ctx.clock() + ctx.scaled(seconds(timeout, "timeout"))
     last = None
     while True:
         rows = _ci_rows(r.get_commit(ref), skip)

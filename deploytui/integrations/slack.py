@@ -33,8 +33,13 @@ def _retry_after(resp) -> float:
         return 1.0
 
 
-def send(webhook: str, payload: dict, timeout: float = 10.0,
-         wait: Callable[[float], bool] = lambda s: (time.sleep(s), True)[1], attempts: int = 5) -> None:
+def _sleep(seconds: float) -> bool:
+    time.sleep(seconds)
+    return True
+
+
+def send(webhook: str, payload: dict, timeout: float = 10.0, wait: Callable[[float], bool] = _sleep,
+         attempts: int = 5) -> None:
     """POST to an incoming webhook; raises ActionError with one line on any failure. A 429 is retried
     after its Retry-After, a 5xx after 1 s then 2 s; `wait(seconds)` returns False to give up (cancelled)."""
     import httpx
@@ -86,7 +91,7 @@ TONE_ICONS = {OK: ":white_check_mark:", BAD: ":x:", WARN: ":warning:", INFO: ":a
 def describe(event, state, title: Callable[[str], str] | None = None) -> str:
     """One Slack line for an engine event: what `events.describe` says of it, and, for a step's event, the
     run it belongs to."""
-    book = getattr(state, "book", None)
+    book: Any = getattr(state, "book", None)
 
     def step_title(step_id: str) -> str:
         try:
@@ -187,7 +192,12 @@ class SlackNotifier:
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait up to `timeout` for queued messages; True when all were attempted."""
         done = threading.Event()
-        threading.Thread(target=lambda: (self._queue.join(), done.set()), daemon=True).start()
+
+        def drained() -> None:
+            self._queue.join()
+            done.set()
+
+        threading.Thread(target=drained, daemon=True).start()
         return done.wait(timeout)
 
     def close(self, timeout: float = 5.0) -> None:

@@ -391,6 +391,18 @@ class Journal:
                           " AND attempt = ? GROUP BY stream", (run_id, step, attempt))
         return sorted(rows, key=lambda r: (r[0] != "main", r[0]))
 
+    def chunk_index(self, run_id: str, step: str, attempt: int, stream: str = "main",
+                    after: int = 0) -> list[tuple[int, int]]:
+        """(chunk id, newlines in it) of one stream of one attempt, oldest first, without the text: an index for
+        reading millions of lines a chunk at a time (`chunk_text`)."""
+        return [(int(i), int(n)) for i, n in self._rows(
+            "SELECT id, lines FROM output WHERE run_id = ? AND step = ? AND attempt = ? AND stream = ? AND id > ?"
+            " ORDER BY id", (run_id, step, attempt, stream, after))]
+
+    def chunk_text(self, chunk_id: int) -> str:
+        rows = self._rows("SELECT data FROM output WHERE id = ?", (chunk_id,))
+        return rows[0][0] if rows else ""
+
     def last_chunk(self, run_id: str) -> int:
         """The id of the newest output chunk of a run (0 when there is none)."""
         return int(self._rows("SELECT COALESCE(MAX(id), 0) FROM output WHERE run_id = ?", (run_id,))[0][0])

@@ -142,10 +142,10 @@ def expected_durations(journal, book, limit: int = 20) -> Expected:
         for sid, st in state.steps.items():
             timers = sum(t.seconds for t in st.timers) * (scale - 1.0)
             slowed += timers
-            done = [a for a in st.attempts if a.status == "done" and a.duration is not None]
-            if done:
+            durations = [a.duration for a in st.attempts if a.status == "done" and a.duration is not None]
+            if durations:
                 wait = sum(t.seconds for t in st.timers if t.timer == "wait") * (scale - 1.0)
-                out.steps.setdefault(sid, []).append(done[-1].duration + wait)
+                out.steps.setdefault(sid, []).append(durations[-1] + wait)
         if state.outcome == "succeeded" and state.finished and state.started:
             out.runs.append(state.finished - state.started + slowed)
     return out

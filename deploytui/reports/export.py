@@ -17,7 +17,7 @@ import json
 import os
 import time
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, TextIO, cast
 
 from ..errors import UserError
 from ..journal.store import Journal
@@ -41,7 +41,7 @@ def plan(book: Runbook, vars: dict[str, Any] | None = None, fmt: str = "md", *, 
          generated: float | None = None) -> str | bytes:
     """The deploy plan of `book` with the variables known so far, planned for `at` (epoch), with expected
     durations from `journal`'s history of this runbook."""
-    out: IO = io.BytesIO() if fmt in BINARY else io.StringIO()
+    out: Any = io.BytesIO() if fmt in BINARY else io.StringIO()
     write_plan(book, out, vars, fmt, secrets=secrets, at=at, journal=journal, summary=summary, generated=generated)
     return out.getvalue()
 
@@ -65,7 +65,7 @@ def write_plan(book: Runbook, out: IO, vars: dict[str, Any] | None = None, fmt: 
 def record(journal: Journal, run_id: str, fmt: str = "md", full_output: bool = False, *,
            secrets: Iterable[str] = (), summary: bool = False, generated: float | None = None) -> str | bytes:
     """The deploy record of run `run_id` (a unique prefix, or `last`), as text (bytes for PDF)."""
-    out: IO = io.BytesIO() if fmt in BINARY else io.StringIO()
+    out: Any = io.BytesIO() if fmt in BINARY else io.StringIO()
     write_record(journal, run_id, out, fmt, full_output, secrets=secrets, summary=summary, generated=generated)
     return out.getvalue()
 
@@ -93,15 +93,15 @@ def _render(doc: dict, fmt: str, out: IO, summary: bool) -> None:
     elif fmt == "md":
         from .export_md import write_md, write_summary
 
-        (write_summary if summary else write_md)(doc, out)
+        (write_summary if summary else write_md)(doc, cast(TextIO, out))
     elif fmt == "html":
         from .export_html import write_html
 
-        write_html(doc, out)
+        write_html(doc, cast(TextIO, out))
     else:
         from .export_pdf import write_pdf
 
-        write_pdf(doc, out)
+        write_pdf(doc, cast(BinaryIO, out))  # BINARY formats are given a binary file
 
 
 # ---- formatting helpers shared by the renderers ------------------------------------------------

@@ -75,7 +75,7 @@ def _rehearsal_note(doc: dict, out: TextIO) -> None:
 
 def facts(doc: dict) -> list[list[Any]]:
     rec = doc["kind"] == "record"
-    rb, run, people = doc["runbook"], doc.get("run"), doc["people"]
+    rb, run, people = doc["runbook"], doc.get("run") or {}, doc["people"]
     rows = [["Runbook", f"{rb['id']} ({rb['path']})" if rb["path"] else rb["id"]],
             ["Environment", doc["environment"] or "(not set)"], ["Release", doc["release"] or "(not set)"]]
     if rec:

@@ -111,14 +111,14 @@ def record_document(journal: Journal, run_id: str, full_output: bool = False, *,
         "sections_entered": list(state.entered),
         "sha256": row.sha256 or book.sha256,
         "runbook_changed": bool(state.runbook_changes),
-        "runbook_changes": [{"ts": e.ts, "old_sha": e.payload.old_sha, "new_sha": e.payload.new_sha,
-                             "diff": e.payload.diff} for e in state.runbook_changes],
+        "runbook_changes": [{"ts": e.ts, "old_sha": p.old_sha, "new_sha": p.new_sha, "diff": p.diff}
+                            for e in state.runbook_changes if isinstance(p := e.payload, ev.RunbookChanged)],
         "file_now_differs": bool(current_sha and current_sha != (row.sha256 or book.sha256)),
         "schedule_check": _schedule(state), "events": state.last_seq,
         "chain": _chain(journal, run_id),
         "overrides": sorted(state.overrides), "deadline_passed": state.deadline_passed,
-        "resumes": [{"ts": e.ts, "operator": e.payload.operator or e.actor, "host": e.payload.host}
-                    for e in state.resumes],
+        "resumes": [{"ts": e.ts, "operator": r.operator or e.actor, "host": r.host}
+                    for e in state.resumes if isinstance(r := e.payload, ev.Resumed)],
     }
     if info.get("app"):  # a [fleet] run: its app, owning team, and how far it was allowed to go
         doc["run"]["fleet"] = {k: info.get(k) or "" for k in ("app", "team", "dry", "hold")}

@@ -259,7 +259,7 @@ def _lint_step(book: Runbook, i: int, step: Step, add: Add, names: set[str], ste
             add(ploc, where, pf, "a pane has exactly one of tail, watch or uses")
         if pane.title:
             _lint_template(pane.title, ploc + ("title",), where, f"{pf}.title", add, names)
-        for field in ("tail", "watch"):
+        for field in ("tail", "watch", "rehearse"):
             if getattr(pane, field):
                 _lint_shell(getattr(pane, field), ploc + (field,), where, f"{pf}.{field}", add, names)
         _lint_duration(pane.every, ploc + ("every",), where, f"{pf}.every", add)

@@ -102,6 +102,7 @@ class Pane(Strict):
     until: str | None = None  # regex: the pane is satisfied once a line matches
     cwd: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
+    rehearse: str | None = None  # shell stand-in streamed by `deploytui rehearse` instead of tail/watch/uses
 
 
 class NotBefore(Strict):

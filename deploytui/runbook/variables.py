@@ -108,6 +108,15 @@ def resolve(book: Runbook, given: Mapping[str, str], *, builtins: dict[str, Any]
     return values, missing
 
 
+def clock_builtins(clock: Any) -> dict[str, Any] | None:
+    """The built-in names (`today`, `now`) as CLOCK reads them (a rehearsal's world clock); None: real time."""
+    if clock is None:
+        return None
+    from datetime import UTC, datetime
+
+    return templates.builtins(datetime.fromtimestamp(clock.now(), UTC))
+
+
 def secret_values(book: Runbook, values: Mapping[str, Any]) -> list[str]:
     return [str(values[n]) for n, spec in book.vars.items() if spec.secret and values.get(n)]
 

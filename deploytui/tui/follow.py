@@ -1,32 +1,36 @@
 """`deploytui follow`: a read-only screen of a run, rebuilt from the journal and kept current by polling it.
 
 It is the driver's run screen (header, step list, step detail, output panes, countdowns) over a
-`RunView` built from the journal instead of a live `Run`: `read_only=True`, and the only bindings are
-quit, theme, "back to the current step" and copying a command. Nothing here can change the run: the
-journal is opened read-only and no engine is ever created. Each follower has its own size, selection and
-scroll; the feed is polled on a worker thread and applied on the screen's thread."""
+`RunView` built from the journal instead of a live `Run`: `read_only=True`, so it allows no intent; its keys
+move, search, read the full output, copy and quit. Nothing here can change the run: the journal is opened
+read-only and no engine is ever created. Each follower has its own size, selection and scroll; the feed is
+polled on a worker thread and applied on the screen's thread."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import Label
 
 from ..engine.clock import Clock
 from ..errors import UserError
+from ..follow.client import SocketFollow
 from ..follow.feed import POLL_INTERVAL, Follow, Update
 from ..runbook import templates
+from ..runbook.model import sign_offs_needed
 from ..runbook.variables import SECRET_VAR
 from ..text.redact import MASK
-from . import calm_garbage_collector
+from .base import RunApp
+from .config import Config
+from .keys import COMMON, FOLLOW, SIGN, bindings
 from .output import KEEP_LINES, OutputStore
 from .screens.run import RunScreen
-from .view import RunView
+from .view import RunView, Source
+from .widgets.bars import Hint
 
-FLUSH_HZ = 15
+Feeds = Follow | SocketFollow  # the journal's follower, or the driver's socket's
 
 
 @dataclass
@@ -42,7 +46,7 @@ class FollowStore(OutputStore):
     lost or shown twice. Chunks may end mid-line: the unfinished line waits for the next chunk (or for
     the step's command to finish, `flush`)."""
 
-    def __init__(self, follow: Follow, keep: int = KEEP_LINES):
+    def __init__(self, follow: Feeds, keep: int = KEEP_LINES):
         super().__init__(keep=keep)
         self.follow = follow
         self.applied = follow.chunk_cursor
@@ -87,7 +91,7 @@ class FollowStore(OutputStore):
         return super().since(step, stream, generation, shown)
 
 
-def follow_view(follow: Follow, store: OutputStore, clock: Clock) -> RunView:
+def follow_view(follow: Feeds, store: OutputStore, clock: Clock) -> RunView:
     state = follow.state
 
     def variables() -> dict:
@@ -119,34 +123,37 @@ def follow_view(follow: Follow, store: OutputStore, clock: Clock) -> RunView:
 class FollowScreen(RunScreen):
     """The run screen, read-only, with a line saying whose run this is and that it cannot be changed here."""
 
-    BINDINGS = [
-        Binding("g", "app.follow_current", "Current step"),
-        Binding("c", "app.copy_command", "Copy cmd"),
-        Binding("a", "app.sign", "Sign off"),
-    ]
+    KEYS = [*FOLLOW, *COMMON]
+    BINDINGS = bindings(FOLLOW)
 
-    def __init__(self, view: RunView, banner: str, **kw):
-        super().__init__(view, **kw)
+    def __init__(self, view: RunView, banner: str, history=(), **kw):
+        super().__init__(view, history, **kw)
         self.banner = banner
 
     def compose(self) -> ComposeResult:
         yield Label(self.banner, id="follow-banner")
         yield from super().compose()
 
+    def hints(self) -> list[Hint]:
+        """Sign off shows only to a pair who may sign (`--sign`), on a step that asks for a sign-off."""
+        sid = self.selected
+        may = getattr(self.app, "signing", False) and sid is not None and \
+            sign_offs_needed(self.view.book, self.view.book.step(sid))[0] > 0
+        return [h for h in super().hints() if may or h.key != SIGN.display]
 
-class FollowApp(App):
-    CSS_PATH = ["app.tcss", "follow.tcss"]
+
+class FollowApp(RunApp):
+    CSS_PATH = ["app.tcss", "follow.tcss"]  # type: ignore[assignment]
     TITLE = "deploytui follow"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
-    def __init__(self, follow: Follow, *, clock: Clock | None = None, interval: float = POLL_INTERVAL,
-                 blink: bool = True, sign: bool = False):
-        super().__init__()
+    def __init__(self, follow: Feeds, *, clock: Clock | None = None, interval: float = POLL_INTERVAL,
+                 blink: bool = True, config: Config | None = None, sign: bool = False):
+        super().__init__(config=config, blink=blink)
         self.follow = follow
+        self.journal = getattr(follow, "journal", None)  # a socket follower has none: full output asks the driver
         self.signing = sign  # `deploytui follow --sign`: this pair may sign off steps that ask for it
         self.clock = clock or Clock()
         self.interval = interval
-        self.blink = blink
         self.store = FollowStore(follow)
         self.view = follow_view(follow, self.store, self.clock)
         self.updates_seen = 0  # feed updates applied (tests read it)
@@ -171,18 +178,16 @@ class FollowApp(App):
         return f" · last: {describe(events, self.view.text_of_step).text}"
 
     def on_mount(self) -> None:
-        calm_garbage_collector()
-        if not self.blink:
-            self.cursor_blink = False
-        self.push_screen(FollowScreen(self.view, self.banner()))
-        self.set_interval(1 / FLUSH_HZ, self.flush_output, name="flush")
-        self.set_interval(1.0, self.second, name="tick")
+        super().on_mount()
+        history = self.journal.events(self.follow.run_id)[-500:] if self.journal is not None else ()
+        self.push_screen(FollowScreen(self.view, self.banner(), history))
         if not self.follow.state.outcome:
             self.run_worker(self._feed, thread=True, group="feed", exclusive=True, exit_on_error=False,
                             description=f"poll the journal for run {self.follow.run_id}")
 
     # ---- the feed (worker thread) -----------------------------------------------------------------
     def _feed(self) -> None:
+        """Poll the journal; the state is folded on the screen's thread, with the output it goes with."""
         import time
 
         while not self._stopping:
@@ -199,18 +204,19 @@ class FollowApp(App):
             if len(update.chunks) < 512:
                 time.sleep(self.interval)
 
+    def open_full_output(self, source: Source, title: str, run_id: str, attempt: int) -> None:
+        if self.journal is None:
+            self.notify("The whole output is read from the journal, and this pair follows the driver's socket: "
+                        "the pane shows its last lines (follow with the journal to read all of it).",
+                        severity="warning", timeout=10)
+            return
+        super().open_full_output(source, title, run_id, attempt)
+
     def on_worker_state_changed(self, event) -> None:
         if event.worker.group == "feed" and event.worker.error is not None:
             self.notify(f"Lost the journal: {event.worker.error}", severity="error", timeout=30)
 
     # ---- feed -> screen (screen thread) -------------------------------------------------------------
-    @property
-    def run_screen(self) -> FollowScreen | None:
-        for screen in self.screen_stack:
-            if isinstance(screen, FollowScreen):
-                return screen
-        return None
-
     async def on_feed_update(self, message: FeedUpdate) -> None:
         update = message.update
         self.follow.apply(update)
@@ -223,58 +229,37 @@ class FollowApp(App):
         screen = self.run_screen
         if screen is None:
             return
+        for e in update.events:
+            screen.heard(e)
         if update.events:
-            screen.refresh_view()
             screen.query_one("#follow-banner", Label).update(self.banner())
         if update.finished:
             self.notify(f"The run finished: {(self.follow.state.outcome or '').replace('_', ' ')}. q quits.",
                         timeout=30)
         self.flush_output()
 
-    def flush_output(self) -> None:
-        screen = self.run_screen
-        if screen is not None and screen.is_current:
-            screen.pull()
-
     def second(self) -> None:
+        super().second()
         screen = self.run_screen
-        if screen is not None:
-            screen.tick()
-            stopped = not self.follow.state.outcome and self.follow.stopped
-            if stopped != getattr(self, "_said_stopped", False):  # within a second of the driver going silent
-                self._said_stopped = stopped
-                screen.query_one("#follow-banner", Label).update(self.banner())
-                if stopped:
-                    self.notify("The driver has stopped: nothing moves until someone resumes the run.",
-                                severity="error", timeout=30)
-
-    # ---- the follower's own actions (none changes the run) ----------------------------------------
-    def action_follow_current(self) -> None:
-        screen, current = self.run_screen, self.follow.state.current
-        if screen is not None and current:
-            screen.query_one("#steps").select_step(current)
-
-    def action_copy_command(self) -> None:
-        screen = self.run_screen
-        sid = screen.selected if screen is not None else None
-        command = self.view.command(sid) if sid else None
-        if not command:
-            self.notify("This step has no command to copy.", severity="warning")
+        if screen is None or not screen.is_mounted:
             return
-        self.copy_to_clipboard(command)
-        self.notify("Command copied to the clipboard (OSC 52).")
+        stopped = not self.follow.state.outcome and self.follow.stopped
+        if stopped != getattr(self, "_said_stopped", False):  # within a second of the driver going silent
+            self._said_stopped = stopped
+            screen.query_one("#follow-banner", Label).update(self.banner())
+            if stopped:
+                self.notify("The driver has stopped: nothing moves until someone resumes the run.",
+                            severity="error", timeout=30)
 
-    def action_toggle_theme(self) -> None:
-        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
-
+    # ---- the follower's own action that reaches the driver (it changes no step) -----------------------
     def action_sign(self) -> None:
         """Sign off the selected step's command as yourself (the four-eyes rule), after reading it whole."""
-        from ..runbook.model import sign_offs_needed
         from .screens.dialogs import ConfirmDialog
 
         screen = self.run_screen
         sid = screen.selected if screen is not None else None
-        if not self.signing or sid is None or not hasattr(self.follow, "sign"):
+        feed = self.follow
+        if not self.signing or sid is None or not isinstance(feed, SocketFollow):
             self.notify("Signing off needs `deploytui follow --sign` on the driver's published run.",
                         severity="warning")
             return
@@ -288,13 +273,13 @@ class FollowApp(App):
             if not yes:
                 return
             try:
-                self.follow.sign(sid, command)
+                feed.sign(sid, command)
             except UserError as e:
                 self.notify(str(e), severity="error", timeout=10)
                 return
             self.notify("Signed off: the journal records it under your name.")
 
-        self.push_screen(ConfirmDialog(f"Sign off: {self.view.text(self.follow.book.step(sid).title)}",
+        self.push_screen(ConfirmDialog(f"Sign off: {self.view.title(sid)}",
                                        f"As your own Unix user you approve this command:\n\n{command}",
                                        yes="Sign off"), signed)
 
@@ -308,13 +293,13 @@ class FollowApp(App):
         self._stopping = True
 
 
-def run_follow(follow: Follow, sign: bool = False) -> None:
+def run_follow(follow: Feeds, sign: bool = False, config: Config | None = None) -> None:
     """What `deploytui follow` calls. SIGTERM and SIGHUP end it (a browser tab closed under `serve`)."""
     import asyncio
 
     from ..engine.ending import ending_signals
 
-    app = FollowApp(follow, sign=sign)
+    app = FollowApp(follow, sign=sign, config=config)
 
     def on_signal(_signum: int) -> None:
         app._stopping = True

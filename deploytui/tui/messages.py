@@ -1,4 +1,5 @@
-"""Messages from engine threads to the screen (posted with `post_message`, which is thread-safe)."""
+"""Messages: from engine threads to the screen (posted with `post_message`, which is thread-safe), and from
+widgets to the screen that acts on them."""
 
 from __future__ import annotations
 
@@ -15,3 +16,13 @@ class EngineEvent(Message):
 
     event: Event
 
+
+@dataclass
+class Intent(Message):
+    """A person asked for one of the engine's intents on a step (planner.STEP_INTENTS): a button, a check, an
+    option. `arg` is the check or option index; `value` whether a check is now ticked."""
+
+    intent: str
+    step: str
+    arg: int | None = None
+    value: bool = True

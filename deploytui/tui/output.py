@@ -1,21 +1,48 @@
 """Recent output of each step's streams, bounded, shared between engine threads and the screen.
 
-Engine threads call `add` with batches of lines (already committed to the journal). The screen asks,
-10-20 times a second, for what it has not shown yet (`since`). Only the last `keep` lines of each
-stream are held; the full output stays in the journal. No Textual here: the follower reuses it."""
+Engine threads call `add` with batches of lines (already committed to the journal, redacted). The screen
+asks, 10-20 times a second, for what it has not shown yet (`since`). Only the last `keep` lines of each
+stream are held; the full output stays in the journal. No Textual here: the follower reuses it.
+
+Lines are held raw (redacted, as journaled): only the few on screen are made displayable (`for_display`:
+colours kept for Rich's ANSI decoder, everything else a terminal would do applied by the one cleaner), when
+they are drawn. A stream of a million coloured lines costs the store a split of its last lines per chunk."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..text.clean import clean_line, clean_lines
+from ..text.clean import clean_line, is_plain
 
-__all__ = ["KEEP_LINES", "OutputStore", "Stream", "Table", "clean_line", "clean_lines"]
+__all__ = ["KEEP_LINES", "OutputStore", "Stream", "Table", "for_display"]
 
 KEEP_LINES = 5000
+COLOUR = re.compile(r"\x1b\[[0-9;:]*m")  # SGR: what Rich's decoder turns into styles
+
+
+def last_lines(text: str, n: int) -> list[str]:
+    """The last `n` lines of `text` (a last line without its newline counts), without splitting all of it."""
+    if not text or n <= 0:
+        return []
+    end = len(text) - 1 if text.endswith("\n") else len(text)
+    start = end
+    for _ in range(n):
+        start = text.rfind("\n", 0, start)
+        if start < 0:
+            break
+    return text[start + 1:end].split("\n")
+
+
+def for_display(line: str) -> str:
+    """A raw line as the screen holds it: as it is when it is plain or only coloured (Rich decodes the
+    colours when it is drawn), else cleaned (`text.clean.clean_line`: the colours go with the rest)."""
+    if is_plain(line) or ("\x1b" in line and is_plain(COLOUR.sub("", line))):
+        return line
+    return clean_line(line)
 
 
 @dataclass
@@ -54,12 +81,9 @@ class OutputStore:
         return Stream(ring=deque(maxlen=self.keep), generation=self._generation)
 
     def add(self, step: str, attempt: int, stream: str, text: str) -> None:
-        # only the lines the ring keeps are cleaned (a 1 MiB chunk of `seq` is 130,000 lines)
-        raw = text.split("\n")
-        if text.endswith("\n"):
-            raw.pop()
-        count = len(raw)
-        lines = [clean_line(x) for x in raw[-self.keep:]]
+        # only the lines the ring keeps are split and cleaned (a chunk of `seq` is 65,000 lines)
+        count = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+        lines = last_lines(text, self.keep)
         with self._lock:
             if attempt > self._attempts.get(step, 0):
                 self._attempts[step] = attempt
@@ -95,7 +119,7 @@ class OutputStore:
             s = self._streams.get((step, stream))
             if s is None:
                 s = self._streams[(step, stream)] = self._new()
-                s.ring.extend(clean_line(x) for x in lines[-self.keep:])
+                s.ring.extend(lines[-self.keep:])
                 s.total = total
         return s
 

@@ -10,15 +10,21 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 from ..engine.clock import FakeClock
+from ..engine.run import Run
 from ..journal import Journal
 from ..runbook.loader import parse
 from .app import DeployApp, build_app
+from .config import Config
+from .screens.help import HelpScreen
+from .widgets.detail import StepDetail
+from .widgets.panes import OutputLog
 
 T0 = 1_799_744_400.0  # Tue 2027-01-12 09:00 UTC
-SIZES = [(80, 24), (160, 48)]
+SIZES = [(80, 24), (120, 40), (250, 70)]
 ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
 
 DEMO = r'''
@@ -51,14 +57,15 @@ on_demand = true
 [[steps]]
 id = "changelog"
 section = "pre"
-title = "Collect the changelog for RC {{ rc }}"
-body = "Lists the commits between production and **RC {{ rc }}** for the announcement."
+title = "Run the smoke tests against RC {{ rc }}"
+body = "The release candidate's smoke tests, against staging, before anything reaches **production**."
 run = """
-echo "Commits in RC {{ rc }}:"
-for c in "a1b2c3d Fix login throttle" "d4e5f6a Add PIV/CAC hint" "0a1b2c3 Bump rails to 7.1.3"; do
-  echo "  $c"
+printf '\\033[1mSmoke tests for RC %s\\033[0m\\n' {{ rc }}
+for t in "sign in|412" "sign up|388" "reset password|297" "PIV/CAC|640" "IdV: document capture|905" "IdV: phone|533"; do
+  printf '  \\033[32m✓\\033[0m %-24s \\033[2m%s ms\\033[0m\\n' "${t%%|*}" "${t##*|}"
 done
-printf '\\033[32mchangelog ok\\033[0m\\n'
+printf '  \\033[33m!\\033[0m %-24s \\033[33mslow: 2.4 s\\033[0m\\n' "IdV: address"
+printf '\\033[32m7 passed\\033[0m, \\033[33m1 slow\\033[0m\\n'
 """
 
 [[steps]]
@@ -66,6 +73,46 @@ id = "announce"
 section = "pre"
 title = "Announce the deploy in #login-devops"
 checks = ["Posted the changelog", "Paged the on-call engineer"]
+
+[[steps]]
+id = "servers"
+section = "prod"
+title = "List the servers"
+auto = true
+run = """
+printf '\\033[1m%-20s %-8s %-10s %-8s %s\\033[0m\\n' INSTANCE GROUP STATE SHA AGE
+printf '%-20s %-8s \\033[32m%-10s\\033[0m %-8s %s\\n' i-0a1b2c3d4e5f60718 idp running 4f2a9c1 6d
+printf '%-20s %-8s \\033[32m%-10s\\033[0m %-8s %s\\n' i-0b2c3d4e5f6071829 idp running 4f2a9c1 6d
+printf '%-20s %-8s \\033[32m%-10s\\033[0m %-8s %s\\n' i-0c3d4e5f607182930 worker running 4f2a9c1 6d
+printf '%-20s %-8s \\033[33m%-10s\\033[0m %-8s %s\\n' i-0d4e5f60718293041 idp pending 9e1b7d0 2m
+"""
+
+[[steps]]
+id = "sizes"
+section = "prod"
+title = "Check the auto scaling groups"
+auto = true
+run = """
+printf '\\033[1m%-12s %8s %4s %4s %10s\\033[0m\\n' GROUP DESIRED MIN MAX INSTANCES
+printf '%-12s %8s %4s %4s \\033[31m%10s\\033[0m\\n' prod-idp 2 2 8 3
+printf '%-12s %8s %4s %4s %10s\\n' prod-worker 1 1 4 1
+"""
+
+[[steps]]
+id = "extra"
+section = "prod"
+title = "Extra servers running?"
+body = "Compare the servers with the groups' desired capacity (both are shown below)."
+decide = { question = "Are there more servers than the groups' desired capacity?", options = [
+  { label = "No extra servers", goto = "recycle" },
+  { label = "Extra servers: scale in the old instances first" },
+  { label = "Not sure: ask #login-devops before going on" } ] }
+
+[[steps]]
+id = "scale-in-first"
+section = "prod"
+title = "Scale in the old instances first"
+run = "echo scaling in"
 
 [[steps]]
 id = "recycle"
@@ -118,25 +165,31 @@ async def settle(pilot, cond: Callable[[], bool], timeout: float = 10.0) -> None
 
 
 def _on_run_screen(app: DeployApp) -> bool:
-    from .widgets.detail import StepDetail
-
     return app.current_run is not None and bool(app.screen.query(StepDetail))
 
 
 async def _advance_to(pilot, app: DeployApp, step: str) -> None:
     run = app.current_run
+    assert run is not None
     while run.state.current != step:
         cur = run.state.current
+        assert cur is not None
         st, s = run.state.steps[cur], run.book.step(cur)
         if st.gate_deadline and not st.gate_open:
             run.override("gate", "demo", cur)
-        elif s.has_command and not st.activated:
+        elif s.has_command and not st.activated and not s.auto:
             run.run_step(cur, confirm=run.state.info["environment"])
-            await settle(pilot, lambda c=cur: run.state.steps[c].command_ok is not None)
-        else:
+            await settle(pilot, partial(_command_ended, run, cur))
+        elif s.decide and st.activated:
+            run.decide(cur, 0, "demo")
+        elif st.activated:
             for i in range(len(st.checks)):
                 run.tick(cur, i)
         await pilot.pause()
+
+
+def _command_ended(run: Run, step: str) -> bool:
+    return run.state.steps[step].command_ok is not None
 
 
 async def _finish(pilot, app: DeployApp, clock: FakeClock) -> None:
@@ -163,9 +216,9 @@ def scenes() -> dict[str, tuple[str, bool, Callable]]:
         await settle(pilot, lambda: _on_run_screen(app))
         await pilot.press("r")
         await settle(pilot, lambda: app.current_run.state.steps["changelog"].command_ok)
-        app.current_run.tick("announce", 0)
-        await pilot.press("up")
-        await settle(pilot, lambda: app.screen.query_one("#main-log").line_count >= 5)
+        await pilot.press("up")  # the screen followed the run to the next step: back to the output
+        await settle(pilot, lambda: app.screen.query_one("#main-log").line_count >= 9
+                     and app.screen.query_one("#main-log").is_vertical_scroll_end)
         await _finish(pilot, app, clock)
 
     async def gate(pilot, app, clock):
@@ -175,13 +228,21 @@ def scenes() -> dict[str, tuple[str, bool, Callable]]:
         await _finish(pilot, app, clock)
 
     async def decision(pilot, app, clock):
+        """A decision with its evidence: the two steps before it that ran by themselves."""
         await settle(pilot, lambda: _on_run_screen(app))
-        await _advance_to(pilot, app, "decide")
-        app.current_run.tick("decide", 0)
+        await _advance_to(pilot, app, "extra")
+        await settle(pilot, lambda: app.screen.query_one(StepDetail).step_id == "extra" and all(
+            log.line_count >= 3 for log in app.screen.query(OutputLog) if log.display))
         await _finish(pilot, app, clock)
 
+    async def help(pilot, app, clock):
+        await settle(pilot, lambda: _on_run_screen(app))
+        await _finish(pilot, app, clock)
+        await pilot.press("question_mark")
+        await settle(pilot, lambda: isinstance(app.screen, HelpScreen))
+
     return {"form": (DEMO, True, form), "schedule": (DEMO + SCHEDULE, False, schedule), "output": (DEMO, False, output),
-            "gate": (DEMO, False, gate), "decision": (DEMO, False, decision)}
+            "gate": (DEMO, False, gate), "decision": (DEMO, False, decision), "help": (DEMO, False, help)}
 
 
 def make_scene(name: str, workdir: str) -> tuple[DeployApp, Callable[..., Awaitable[None]]]:
@@ -192,7 +253,7 @@ def make_scene(name: str, workdir: str) -> tuple[DeployApp, Callable[..., Awaita
     clock = FakeClock(T0)
     journal = Journal(tempfile.mkstemp(dir=workdir, prefix=name, suffix=".sqlite3")[1])
     app = build_app(journal=journal, book=book, given={}, operator="alice", clock=clock, env=ENV, blink=False,
-                    form=form)
+                    form=form, config=Config(path=Path(workdir) / "config.toml"))
 
     async def run_before(pilot) -> None:
         await before(pilot, app, clock)

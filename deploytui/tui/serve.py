@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Any
 
 from ..errors import UserError
 
@@ -21,28 +22,52 @@ def free_port(host: str) -> int:
 def make_server(command: str, *, host: str, port: int, token: str | None, title: str, echo=print):
     """A textual-serve server for `command`, refusing every request (page, assets, websocket) that does not
     carry the token: in the URL (`?token=`), or in the cookie the page sets when it was opened with it."""
+    import asyncio
     import hmac
 
     from aiohttp import web
     from textual_serve.server import Server
 
+    secret = token or ""  # the middleware is only installed with a token
+
     @web.middleware
     async def require_token(request: web.Request, handler):
         given = request.query.get("token") or request.cookies.get(TOKEN_COOKIE) or ""
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        if not hmac.compare_digest(given.encode(), secret.encode()):
             return web.Response(status=403, text="deploytui serve: this follower needs its access token: open the "
                                                  "URL `deploytui serve` printed\n")
         response = await handler(request)
         if request.query.get("token") and isinstance(response, web.Response) and not response.prepared:
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", path="/")
+            response.set_cookie(TOKEN_COOKIE, secret, httponly=True, samesite="Strict", path="/")
         return response
 
     class FollowServer(Server):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.tabs: set[asyncio.Task] = set()  # one per open browser tab, each with its own follower
+
         async def _make_app(self) -> web.Application:
             app = await super()._make_app()
             if token:
                 app.middlewares.append(require_token)
             return app
+
+        async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
+            task = asyncio.current_task()
+            assert task is not None
+            self.tabs.add(task)
+            try:
+                return await super().handle_websocket(request)
+            finally:
+                self.tabs.discard(task)
+
+        async def on_shutdown(self, app: web.Application) -> None:
+            # aiohttp would wait a minute for open tabs; end each one now, which tells its follower to quit
+            # and waits for it (a stopped server leaves no follower behind)
+            for task in list(self.tabs):
+                task.cancel()
+            if self.tabs:
+                await asyncio.wait(list(self.tabs), timeout=10)
 
         async def on_startup(self, app: web.Application) -> None:
             url = f"{self.public_url}/" + (f"?token={token}" if token else "")

@@ -291,7 +291,8 @@ def test_until_pane_gates_the_step(tmp_path):
         """)
     run.run_step("recycle")
     assert wait_for(lambda: run.state.steps["recycle"].command_ok, run=run)
-    time.sleep(0.3)
+    # the pane has read what the log holds (and it is not the awaited line): the step still needs a person
+    assert wait_for(lambda: run.journal.tail(run.run_id, "recycle", stream="pane0")[0] == ["starting"], run=run)
     assert run.state.status("recycle") == "needs_you"
     with open(log, "a") as f:
         f.write("All done! provision.sh finished for i-0abc\n")

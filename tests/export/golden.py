@@ -35,7 +35,7 @@ SEEDS: dict[str, tuple[str, str]] = {
     "login-gov-idp-rollback": ("login-gov-idp.toml", LOGIN + 'rollback-decision = "Roll back"\n'
                                '[reasons]\nrollback-decision = "5XX rate at 4%, above 1%"\n'),
     "login-gov-idp-recycle": ("login-gov-idp-recycle.toml", EVERYTHING),
-    # login-gov-pki: its rehearsal is refused until the world has a GitLab stand-in (issue 12)
+    "login-gov-pki": ("login-gov-pki.toml", LOGIN + 'rollback-decision = "None: keep the release"\n'),
     "getgov": ("getgov.toml", EVERYTHING + '[decide]\nhealthy = "Healthy"\n'),
     "govuk-cd": ("govuk-cd.toml", '[vars]\napp = "frontend"\nrelease_tag = "release_42"\n'),
     "vetspire": ("vetspire.toml", EVERYTHING + 'deadline = "rehearsal after the window"\n[decide]\ngo-no-go = "Go: push production"\n'

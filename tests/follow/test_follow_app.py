@@ -3,12 +3,14 @@ output and tick within 1 s of their commit, and counts the wait down from the st
 
 import time
 
-from textual.widgets import Checkbox, Digits, Log
+from textual.widgets import Digits, Log
 
 from deploytui.events import kinds as ev
 from deploytui.follow.feed import follow
 from deploytui.journal import Journal
 from deploytui.tui.follow import FollowApp
+from deploytui.tui.widgets.choices import CheckList
+from deploytui.tui.widgets.detail import IntentButton
 from deploytui.tui.widgets.steplist import StepList
 
 LATENCY = 1.0
@@ -46,9 +48,10 @@ async def test_follow_screen_shows_driver_within_a_second(driver):
         # nothing on the follower's screen can change the run: no enabled checkbox, no action button
         app.screen.query_one(StepList).select_step("confirm")  # its checks are on screen
         await pilot.pause(0.3)
-        boxes = app.screen.query(Checkbox)
-        assert boxes and all(b.disabled for b in boxes)
-        assert not app.screen.query("#d-actions")
+        checks = app.screen.query_one(CheckList)
+        assert checks.labels and not checks.enabled and not checks.can_focus
+        assert not app.screen.query_one("#d-actions").display
+        assert not [b for b in app.screen.query(IntentButton) if b.display]
         for key in ("r", "s", "d", "1", "space", "enter"):
             await pilot.press(key)
     assert proc.wait(timeout=15) == 0

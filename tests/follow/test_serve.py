@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -90,3 +91,112 @@ async def test_served_follower_needs_the_token(served):
                 else:
                     break
         assert b"FOLLOWING" in screen and run_id.encode() in screen
+
+
+def followers_of(run_id: str) -> list[int]:
+    """The `deploytui follow RUN` processes serve started for browsers."""
+    out = subprocess.run(["pgrep", "-f", f"deploytui follow {run_id} --journal"], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def gone_within(seconds: float, run_id: str) -> bool:
+    end = time.monotonic() + seconds
+    while followers_of(run_id) and time.monotonic() < end:
+        time.sleep(0.05)
+    return not followers_of(run_id)
+
+
+async def open_tab(url: str, run_id: str) -> tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse]:
+    """A browser tab: the page (sets the cookie), then the websocket, until the follower has drawn."""
+    base = url.split("/?token=")[0]
+    browser = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15),
+                                    cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with browser.get(url) as r:
+        assert r.status == 200
+    ws = await browser.ws_connect(base.replace("http", "ws") + "/ws?width=100&height=30")
+    screen, end = b"", time.monotonic() + 15
+    while b"FOLLOWING" not in screen and time.monotonic() < end:
+        msg = await ws.receive(timeout=10)
+        if msg.type not in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+            break
+        screen += msg.data if isinstance(msg.data, bytes) else msg.data.encode()
+    assert b"FOLLOWING" in screen
+    return browser, ws
+
+
+async def test_closing_a_tab_ends_its_follower(served):
+    url, run_id = served
+    tabs = [await open_tab(url, run_id) for _ in range(2)]
+    assert len(followers_of(run_id)) >= 2  # one follower per tab
+    for browser, ws in tabs:
+        await ws.close()
+        await browser.close()
+    assert gone_within(10, run_id), f"followers left running after their tabs closed: {followers_of(run_id)}"
+
+
+async def test_ctrl_c_stops_serving_and_every_follower(finished):
+    journal, run_id = finished
+    proc = subprocess.Popen([sys.executable, "-m", "deploytui", "serve", run_id, "--journal", str(journal), "--port",
+                             "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        url = None
+        while url is None:
+            line = proc.stdout.readline()
+            assert line, "serve printed no URL"
+            m = re.search(r"(http://\S+)", line)
+            url = m.group(1) if m else None
+        browser, ws = await open_tab(url, run_id)
+        assert followers_of(run_id)
+        proc.send_signal(2)  # one Ctrl+C
+        assert proc.wait(timeout=15) == 0
+        await browser.close()
+        assert gone_within(10, run_id), f"followers left running after serve stopped: {followers_of(run_id)}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in followers_of(run_id):
+            os.kill(pid, 9)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here (.ci/run installs it)")
+async def test_a_real_browser_tab_closed_ends_its_follower(served, tmp_path):
+    """Headless Chromium opens the URL (its JavaScript opens the websocket, serve starts a follower);
+    closing the tab ends that follower."""
+    url, run_id = served
+    profile = tmp_path / "chromium-profile"
+    browser = subprocess.Popen([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        active = profile / "DevToolsActivePort"  # Chromium writes its debugging port and path here
+        end = time.monotonic() + 30
+        while not (active.exists() and len(active.read_text().split()) == 2) and time.monotonic() < end:
+            time.sleep(0.05)
+        port, path = active.read_text().split()
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(f"ws://127.0.0.1:{port}{path}", max_msg_size=0) as cdp:
+            ids = iter(range(1, 1000))
+
+            async def call(method: str, **params) -> dict:
+                n = next(ids)
+                await cdp.send_json({"id": n, "method": method, "params": params})
+                while True:
+                    msg = await cdp.receive_json(timeout=20)
+                    if msg.get("id") == n:
+                        assert "error" not in msg, msg
+                        return msg["result"]
+
+            tab = (await call("Target.createTarget", url=url))["targetId"]
+            end = time.monotonic() + 30
+            while not followers_of(run_id) and time.monotonic() < end:
+                time.sleep(0.05)
+            assert followers_of(run_id), "the page never opened its follower"
+            await call("Target.closeTarget", targetId=tab)
+            assert gone_within(10, run_id), f"the follower outlived its tab: {followers_of(run_id)}"
+    finally:
+        os.killpg(browser.pid, 9)
+        browser.wait()

@@ -31,8 +31,11 @@ def recorder():
 @pytest.fixture(scope="session")
 def aws_world():
     from deploytui.sandbox.aws_world import start_world
+    from deploytui.sandbox.clock import WorldClock
 
-    world = start_world(["prod"])
+    # the rehearsal world boots and provisions instances in world time: an hour of it in a second here
+    world = start_world(["prod"], clock=WorldClock(scale=3600))
+    world.run_autoscaler(every=0.02)
     yield world
     world.stop()
 

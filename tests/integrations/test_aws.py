@@ -10,6 +10,7 @@ import pytest
 
 from deploytui.errors import ActionError
 from deploytui.integrations import aws
+from deploytui.sandbox.aws_world import cloud_init_log
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -126,6 +127,7 @@ def test_scale_in_refuses_when_a_kept_instance_is_unhealthy(world, recorder):
     ids = [i["InstanceId"] for i in g["Instances"]]
     new = [i for i in ids if not world.client("ec2").describe_instances(InstanceIds=[i])[
         "Reservations"][0]["Instances"][0]["LaunchTime"] < datetime.now(UTC) - timedelta(days=1)]
+    assert _wait_for(lambda: all(i["LifecycleState"] == "InService" for i in _group(world, "prod-pivcac")["Instances"]))
     asg.set_instance_health(InstanceId=new[0], HealthStatus="Unhealthy")
     r = recorder(world.env, time_scale=300, clock=lambda: time.time() + 5)
     with pytest.raises(ActionError, match=f"refusing to scale in prod-pivcac: {new[0]}, which would be kept"):
@@ -159,12 +161,12 @@ def test_logs_tail_follows_the_newest_migration_instance(world, recorder):
     world.client("autoscaling").set_desired_capacity(AutoScalingGroupName="prod-migration", DesiredCapacity=1)
     for _ in range(4):  # the sandbox ships cloud-init output a few lines per tick
         world.tick()
-    assert _wait_for(lambda: any("All done! provision.sh finished for migration in prod" in x for x in r.lines))
+    assert _wait_for(lambda: any("All done! provision.sh finished for identity-devops" in x for x in r.lines))
     r.ctx.cancelled.set()
     t.join(5)
     iid = _group(world, "prod-migration")["Instances"][0]["InstanceId"]
     assert result["instance"] == iid and result["stream"] == f"migration-{iid}.prod.login.gov"
-    assert result["lines"] == 12 and r.text.count("All done!") == 1
+    assert result["lines"] == len(cloud_init_log("prod", "migration", iid, "")) and r.text.count("All done!") == 1
 
 
 def test_logs_tail_unknown_group(world, recorder):

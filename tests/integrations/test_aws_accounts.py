@@ -277,8 +277,9 @@ def _wait_for(pred, seconds=10):
 def _migration_ran(world):
     asg = world.client("autoscaling")
     asg.set_desired_capacity(AutoScalingGroupName="prod-migration", DesiredCapacity=1)
-    for _ in range(4):  # the sandbox ships cloud-init output a few lines per tick
-        world.tick()
+    # the world boots and provisions it in world time (an hour a second here): wait until it is in service
+    assert _wait_for(lambda: [i["LifecycleState"] for i in _group(world, "prod-migration")["Instances"]]
+                     == ["InService"])
     (iid,) = _ids(world, "prod-migration")
     asg.set_desired_capacity(AutoScalingGroupName="prod-migration", DesiredCapacity=0)
     return iid
@@ -294,7 +295,7 @@ def test_migration_pane_follows_only_this_recycles_instance(world, recorder):
                                  for x in r.lines))
     assert not _wait_for(lambda: any("All done!" in x for x in r.lines), seconds=0.5)  # not the old finish
     new = _migration_ran(world)
-    assert _wait_for(lambda: any("All done! provision.sh finished for migration" in x for x in r.lines)), r.lines
+    assert _wait_for(lambda: any("All done! provision.sh finished for identity-devops (migration" in x for x in r.lines)), r.lines
     r.ctx.cancelled.set()
     t.join(5)
     assert result["instance"] == new != previous
@@ -307,6 +308,7 @@ def test_migration_log_lookup_reads_only_the_newest_streams(world, recorder):
     logs = world.client("logs")
     for n in range(120):  # a log group keeps every instance's stream
         logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=f"idp-i-{n:017x}.prod.login.gov")
+    world.clock.scale = 1  # real time: the new instance boots for 45 s before its log stream exists
     r = recorder(world.env, step_started=time.time())
     calls = []
     client = aws._client(r.ctx, "logs", world.region)
@@ -316,10 +318,11 @@ def test_migration_log_lookup_reads_only_the_newest_streams(world, recorder):
         t, result = _tail(r, group=LOG_GROUP, instance="newest:asg-prod-migration", since_step="true", poll="0.1")
         assert _wait_for(lambda: len(calls) >= 5)  # the instance exists; its stream does not yet
         polls = len([x for x in calls])
-        world.tick()  # its first lines (and stream) arrive
+        world.tick(now=datetime.now(UTC) + timedelta(seconds=60))  # booted: its first lines (and stream) arrive
         assert _wait_for(lambda: result or any(x.startswith("--- following") for x in r.lines))
         r.ctx.cancelled.set()
         t.join(5)
     finally:
         client.meta.events.unregister("before-call.cloudwatch-logs.DescribeLogStreams")
+        world.clock.scale = 3600
     assert polls <= len(calls) <= polls + 3  # one call per poll, never a page per 50 streams

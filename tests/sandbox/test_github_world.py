@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 
 import pytest
 from github import Auth, Github, GithubException
 
+from deploytui.sandbox import rules
 from deploytui.sandbox.github_world import GitHubWorld
 
 
@@ -84,27 +86,96 @@ def test_tag_refs_are_unique(gh):
     assert gh.repo("cisagov/manage.get.gov").refs["refs/tags/staging-4"] == "b" * 40
 
 
-def test_workflow_dispatch_creates_a_run_that_completes(gh):
+def test_workflow_runs_queue_run_and_conclude_as_world_time_passes(gh):
     repo = client(gh).get_repo("cisagov/manage.get.gov")
     gh.repo("cisagov/manage.get.gov").fail["reset-db.yaml"] = "failure"
     wf = repo.get_workflow("migrate.yaml")
     assert wf.create_dispatch("main", {"environment": "stable"})
     run = wf.get_runs(branch="main")[0]
-    assert run.event == "workflow_dispatch"
-    assert repo.get_workflow_run(run.id).status == "completed"
-    assert repo.get_workflow_run(run.id).conclusion == "success"
+    assert run.event == "workflow_dispatch" and run.status == "queued" and run.conclusion is None
+    gh.clock.offset += rules.WORKFLOW_QUEUE_SECONDS
+    assert repo.get_workflow_run(run.id).status == "in_progress"
+    gh.clock.offset += rules.WORKFLOW_RUN_SECONDS
+    done = repo.get_workflow_run(run.id)
+    assert (done.status, done.conclusion) == ("completed", "success")
     bad = repo.get_workflow("reset-db.yaml")
     bad.create_dispatch("main", {"environment": "sandbox"})
-    run = bad.get_runs()[0]
-    assert repo.get_workflow_run(run.id).conclusion == "failure"
+    gh.clock.offset += rules.WORKFLOW_QUEUE_SECONDS + rules.WORKFLOW_RUN_SECONDS
+    assert repo.get_workflow_run(bad.get_runs()[0].id).conclusion == "failure"
     assert list(repo.get_workflow("other.yml").get_runs()) == []  # an empty list, not an error
 
 
-def test_commit_status_defaults_to_success_and_can_fail(gh):
+def test_ci_is_check_runs_and_the_commit_status_stays_pending(gh):
     repo = client(gh).get_repo("alphagov/frontend")
-    assert repo.get_commit("release_42").get_combined_status().state == "success"
-    gh.repo("alphagov/frontend").statuses["release_43"] = "failure"
-    assert repo.get_commit("release_43").get_combined_status().state == "failure"
+    status = repo.get_commit("release_42").get_combined_status()
+    assert status.state == "pending" and status.total_count == 0  # GitHub Actions posts no statuses
+    checks = list(repo.get_commit("release_42").get_check_runs())
+    assert [c.name for c in checks] == ["build"] and checks[0].conclusion == "success"
+
+
+def test_merging_into_a_protected_branch_needs_a_review_and_green_checks(gh):
+    r = gh.repo("18F/identity-idp")
+    r.protected = {"stages/prod": {"reviews": 1, "checks": ["build"]}}
+    repo = client(gh).get_repo("18F/identity-idp")
+    pr = repo.create_pull(base="stages/prod", head="stages/rc-1", title="Deploy RC 112 to Prod", body="")
+    with pytest.raises(GithubException) as err:
+        pr.merge()
+    assert err.value.status == 405 and "At least 1 approving review" in err.value.data["message"]
+    with pytest.raises(GithubException) as err:  # nobody approves their own pull request
+        pr.create_review(event="APPROVE")
+    assert err.value.status == 422
+    gh.clock.offset += rules.REVIEW_SECONDS
+    assert [x.state for x in pr.get_reviews()] == ["APPROVED"]
+    with pytest.raises(GithubException) as err:
+        pr.merge()
+    assert err.value.data["message"] == 'Required status check "build" is expected.'
+    gh.clock.offset += rules.CI_SECONDS
+    assert pr.merge().merged
+
+
+def test_ci_red_fails_the_checks_of_what_is_pushed_in_the_rehearsal(tmp_path):
+    with GitHubWorld(faults={"ci-red"}) as world:
+        world.repo("18F/identity-idp").protected = {"stages/prod": {"reviews": 1, "checks": ["build"]}}
+        repo = client(world).get_repo("18F/identity-idp")
+        pr = repo.create_pull(base="stages/prod", head="stages/rc-1", title="Deploy", body="")
+        world.clock.offset += rules.CI_SECONDS
+        check = list(repo.get_commit(pr.head.sha).get_check_runs())[0]
+        assert (check.status, check.conclusion) == ("completed", "failure")
+        with pytest.raises(GithubException) as err:
+            pr.merge()
+        assert err.value.data["message"] == 'Required status check "build" is failing.'
+
+
+def test_slack_answers_429_with_retry_after_when_posted_to_too_fast(gh):
+    def post():
+        req = urllib.request.Request(gh.url + "/_world/slack", data=b'{"text": "x"}', method="POST")
+        try:
+            return urllib.request.urlopen(req).status, None
+        except urllib.error.HTTPError as err:
+            return err.code, err.headers.get("Retry-After")
+
+    answers = [post() for _ in range(rules.SLACK_BURST + 1)]
+    assert [a[0] for a in answers[:-1]] == [200] * rules.SLACK_BURST
+    assert answers[-1][0] == 429 and int(answers[-1][1]) >= 1
+    assert len(gh.slack) == rules.SLACK_BURST
+
+
+def test_slack_down_answers_503():
+    with GitHubWorld(faults={"slack-down"}) as world:
+        req = urllib.request.Request(world.url + "/_world/slack", data=b'{"text": "x"}', method="POST")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req)
+        assert err.value.code == 503 and world.slack == []
+
+
+def test_snapshot_brings_the_same_state_back(gh):
+    gh.seed_releases("18F/identity-idp", ["RC 110"])
+    client(gh).get_repo("18F/identity-idp").create_pull(base="stages/prod", head="rc", title="t", body="")
+    with GitHubWorld() as other:
+        other.restore(json.loads(json.dumps(gh.snapshot())))
+        again = client(other).get_repo("18F/identity-idp")
+        assert [p.title for p in again.get_pulls()] == ["t"] and [r.name for r in again.get_releases()] == ["RC 110"]
+        assert [w.path for w in other.writes()] == [w.path for w in gh.writes()]
 
 
 def test_every_write_is_recorded_in_order(gh):

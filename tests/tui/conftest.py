@@ -20,6 +20,15 @@ HERE = Path(__file__).parent
 T0 = 1_799_744_400.0
 
 
+@pytest.fixture(autouse=True)
+def settings_file(tmp_path, monkeypatch):
+    """Each test has its own settings file (none yet): never the person's own, never shared."""
+    path = tmp_path / "settings" / "config.toml"
+    monkeypatch.setenv("DEPLOYTUI_CONFIG", str(path))
+    monkeypatch.delenv("TMUX", raising=False)  # copying goes through tmux only in the tests that run tmux
+    return path
+
+
 @pytest.fixture
 def journal(tmp_path):
     j = Journal(tmp_path / "journal.sqlite3")

@@ -11,10 +11,12 @@ from deploytui.events import kinds as ev
 from deploytui.runbook.loader import load
 from deploytui.tui.app import build_app
 from deploytui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, DangerDialog, ReasonDialog
+from deploytui.tui.screens.end import EndDialog
 from deploytui.tui.screens.run import DriveScreen
 from deploytui.tui.screens.start import ScheduleDialog, VarsForm
+from deploytui.tui.widgets.choices import DecisionList
 from deploytui.tui.widgets.detail import StepDetail
-from deploytui.tui.widgets.panes import OutputArea
+from deploytui.tui.widgets.panes import OutputArea, OutputLog
 from deploytui.tui.widgets.steplist import StepList
 
 from .conftest import HERE, events, status, until
@@ -46,6 +48,15 @@ async def reach(pilot, app, step: str) -> None:
             run.skip(cur, "test setup")
         await pilot.pause()
     await until(pilot, lambda: app.screen.query_one(StepDetail).step_id == step, what=f"detail of {step}")
+
+
+def screen_text(app) -> str:
+    """The screen as text (from its SVG screenshot)."""
+    import html
+    import re
+
+    svg = app.export_screenshot()
+    return html.unescape(re.sub(r"<[^>]+>", "", svg)).replace("\xa0", " ")
 
 
 def detail_text(app) -> str:
@@ -119,7 +130,7 @@ async def test_schedule_stop_aborts_the_run(make_app, make_book):
 
 
 # ---- run, stream, tick -----------------------------------------------------------------------------
-async def test_run_streams_output_in_batches_without_ansi(make_app):
+async def test_run_streams_output_in_batches_with_its_colours(make_app):
     app = make_app(flow(), {"rc": "7"})
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, DriveScreen) and app.screen.query_one(StepDetail))
@@ -129,8 +140,13 @@ async def test_run_streams_output_in_batches_without_ansi(make_app):
         await pilot.press("up")  # the detail followed the run to the next step; look back at the build
         log = app.screen.query_one("#main-log", Log)
         await until(pilot, lambda: log.line_count >= 3002, what="output on screen")
-        lines = [log.lines[i] for i in range(log.line_count)]
-        assert lines[0] == "red line" and lines[-1] == "built" and "\x1b" not in "".join(lines)
+        assert log.plain(0) == "red line" and log.plain(log.line_count - 1) == "built"
+        log.scroll_home(animate=False)
+        await pilot.pause()
+        first = log.render_line(0)  # the colour reaches the screen, decoded by Rich, not as escape codes
+        assert first.text.startswith("red line")
+        assert first.text and any(seg.style and seg.style.color and seg.style.color.name in ("red", "color(1)")
+                                  for seg in first if seg.text.startswith("red"))
         assert log.max_lines is not None
         # the journal has it all, in a few chunks rather than one per line
         chunks = list(app.current_run.journal.chunks(app.current_run.run_id, "build"))
@@ -145,7 +161,7 @@ async def test_tick_checks_with_keys_and_mouse(make_app):
         await pilot.press("1")
         await until(pilot, lambda: app.current_run.state.steps["confirm"].checks == [True, False])
         assert status(app, "confirm") == "needs_you"
-        await pilot.click("#chk-1")
+        await pilot.click("#d-checks", offset=(4, 1))  # the second check: a click ticks it
         await until(pilot, lambda: status(app, "confirm") == "done", what="confirm done")
         toggles = events(app, ev.CHECK_TOGGLED)
         assert [(e.data["index"], e.data["checked"], e.actor) for e in toggles] == [(0, True, "alice"),
@@ -159,8 +175,7 @@ async def test_follow_tail_unless_scrolled_up(make_app):
         store = app.view.store
         log = app.screen.query_one("#main-log", Log)
         store.add("build", 1, "main", "".join(f"a{i}\n" for i in range(200)))
-        await until(pilot, lambda: log.line_count == 200)
-        assert log.is_vertical_scroll_end
+        await until(pilot, lambda: log.line_count == 200 and log.is_vertical_scroll_end, what="the tail")
         log.scroll_home(animate=False)
         await pilot.pause()
         store.add("build", 1, "main", "".join(f"b{i}\n" for i in range(50)))
@@ -238,10 +253,10 @@ async def test_decision_goto_enters_rollback(make_app):
         await until(pilot, lambda: isinstance(app.screen, DriveScreen) and app.screen.query_one(StepDetail))
         await reach(pilot, app, "go")
         await pilot.press("1")  # a criterion
-        await pilot.press("enter")  # Enter on the step: the decision
-        assert isinstance(app.screen, ChoiceDialog)
-        await pilot.press("2")
-        assert isinstance(app.screen, ReasonDialog)
+        await pilot.press("enter")  # Enter on the step: to its options
+        await until(pilot, lambda: isinstance(app.focused, DecisionList), what="the options")
+        await pilot.press("2")  # a number chooses
+        await until(pilot, lambda: isinstance(app.screen, ReasonDialog), what="the reason")
         await pilot.press(*"errors for users", "enter")
         await until(pilot, lambda: app.current_run.state.current == "restore", what="rollback")
         d = events(app, ev.DECISION)[0]
@@ -258,7 +273,8 @@ async def test_decision_button_click(make_app):
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, DriveScreen) and app.screen.query_one(StepDetail))
         await reach(pilot, app, "go")
-        await pilot.click("#opt-0")
+        await pilot.click("#d-options", offset=(3, 0))
+        await until(pilot, lambda: isinstance(app.screen, ReasonDialog), what="the reason")
         await pilot.press("enter")  # no reason needed
         await until(pilot, lambda: app.current_run.state.current == "announce")
 
@@ -353,7 +369,8 @@ async def test_resume_shows_interrupted_step(journal, clock, make_book):
             assert app.screen.query_one(StepList).selected_step == "flaky"
             text = detail_text(app)
             assert "Interrupted" in text
-            assert {b.id for b in app.screen.query("#d-actions Button")} >= {"act-rerun", "act-done", "act-failed"}
+            shown = {b.id for b in app.screen.query("#d-actions Button") if b.display}
+            assert shown >= {"act-rerun", "act-done", "act-failed"}
             await pilot.click("#act-done")
             await pilot.press(*"it finished before the crash", "enter")
             await until(pilot, lambda: status(app, "flaky") == "done")
@@ -441,10 +458,29 @@ async def test_quit_during_a_command_asks_kills_and_records(make_app, make_book)
     assert app.current_run.state.outcome is None  # resumable
 
 
-async def test_quit_when_idle_does_not_ask(make_app, make_book):
+async def test_quitting_mid_deploy_asks_and_says_how_to_resume(make_app, make_book):
     app = make_app(make_book(SLOW))
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, DriveScreen) and app.screen.query_one(StepDetail))
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+        said = " ".join(str(x.render()) for x in app.screen.query(Label))
+        assert f"deploytui run --resume {app.current_run.run_id}" in said and "Running" not in said
+        await pilot.press("y")
+        await until(pilot, lambda: not app.is_running, what="exit")
+    assert app.current_run.state.outcome is None
+
+
+async def test_a_finished_run_quits_without_asking_and_shows_how_to_export(make_app, make_book):
+    app = make_app(make_book('[runbook]\nid = "q"\ntitle = "Q"\n[[steps]]\nid = "a"\ntitle = "A"\nrun = "true"\n'))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, DriveScreen) and app.screen.query_one(StepDetail))
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, EndDialog), what="the end of the run")
+        shown = screen_text(app)
+        run_id = app.current_run.run_id
+        for command in (f"deploytui export {run_id}", f"deploytui show {run_id}", f"deploytui follow {run_id}"):
+            assert command in shown
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running, what="exit")
 
@@ -454,12 +490,15 @@ async def test_every_action_is_in_the_command_palette(make_app):
     app = make_app(flow(), {"rc": "7"})
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, DriveScreen) and app.screen.query_one(StepDetail))
-        titles = {c.title for c in app.get_system_commands(app.screen)}
-        assert {"Run step", "Re-run step", "Skip step", "Mark step done", "Mark step failed", "Override gate",
-                "Jump to rollback", "Add note", "Copy command", "Toggle dark/light theme", "Export record",
-                "Quit"} <= titles
+        titles = {c.title for c in app.screen.commands()}
+        assert {"Run the step's command", "Re-run the step (with a reason)", "Skip the step (with a reason)",
+                "Mark the step done (with a reason)", "Mark the step failed (with a reason)",
+                "Override the gate, schedule or deadline (with a reason)", "Jump to an on-demand section (rollback)",
+                "Add a note to the journal", "Copy the step's command", "Dark / light theme",
+                "Export the deploy record (md, html, json)", "Quit", "Help: every key",
+                "Search the output", "Full output (from the journal, searchable)", "Abort the run"} <= titles
         await pilot.press("ctrl+p")
-        await pilot.press(*"Add note")
+        await pilot.press(*"Add a note")
         await pilot.pause(0.3)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, ReasonDialog), what="note dialog")
@@ -474,6 +513,7 @@ async def test_copy_command_and_toggle_theme(make_app):
         await until(pilot, lambda: isinstance(app.screen, DriveScreen) and app.screen.query_one(StepDetail))
         await pilot.press("c")
         assert app.clipboard == app.current_run.resolved_command(app.book.step("build"))
+        assert "clipboard" in " ".join(str(n.message) for n in app._notifications)
         dark = app.current_theme.dark
         await pilot.press("t")
         assert app.current_theme.dark != dark
@@ -506,7 +546,7 @@ async def test_live_panes_side_by_side_or_tabs_and_relayout_on_resize(make_app, 
         await until(pilot, lambda: 0 in app.current_run.state.steps["watch"].panes_done, what="until matched")
         area = app.screen.query_one(OutputArea)
         assert area.wide and not app.screen.query(TabbedContent)
-        logs = {log.stream: log for log in app.screen.query(Log)}
+        logs = {log.stream: log for log in app.screen.query(OutputLog)}
         await until(pilot, lambda: logs["pane1"].line_count >= 1 and logs["main"].line_count >= 1)
         assert logs["pane0"].lines[:2] == ["tail-line", "READY"]
         await pilot.resize_terminal(80, 24)
@@ -519,17 +559,34 @@ async def test_live_panes_side_by_side_or_tabs_and_relayout_on_resize(make_app, 
         app.current_run.close()
 
 
-async def test_export_delivers_the_record(make_app, tmp_path):
+async def test_export_writes_the_record_to_the_configured_directory_and_says_where(make_app, tmp_path,
+                                                                                   settings_file):
+    settings_file.parent.mkdir()
+    settings_file.write_text(f'export_dir = "{tmp_path / "records"}"\n')
     app = make_app(flow(), {"rc": "7"})
-    app.export_dir = str(tmp_path)
+    tmp_path = tmp_path / "records"  # made by the export: jump hosts have no ~/Downloads
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, DriveScreen) and app.screen.query_one(StepDetail))
-        app.action_export()
-        await pilot.pause()
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog), what="the formats")
         await pilot.press("1")
         run_id = app.current_run.run_id
         saved = tmp_path / f"deploy-record-{run_id}.md"
         await until(pilot, saved.exists)
         await until(pilot, lambda: saved.read_text().endswith("\n"))
+        assert any(str(saved) in str(n.message) for n in app._notifications)
     text = saved.read_text()
     assert text.startswith("# Deploy record:") and run_id in text
+
+
+async def test_quitting_a_rehearsal_says_how_to_bring_its_world_back(make_app, make_book):
+    app = make_app(make_book(SLOW), rehearsal=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, DriveScreen) and app.screen.query_one(StepDetail))
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+        said = " ".join(str(x.render()) for x in app.screen.query(Label))
+        # `run --resume` refuses a rehearsal: the way back is through its world
+        assert f"deploytui rehearse --resume {app.current_run.run_id}" in said and "run --resume" not in said
+        await pilot.press("y")
+        await until(pilot, lambda: not app.is_running, what="exit")

@@ -6,10 +6,11 @@ from __future__ import annotations
 from textual.widgets import Input, Label, TabbedContent
 
 from deploytui.events import kinds as ev
-from deploytui.tui.screens.dialogs import AnswerDialog, ChoiceDialog, ReasonDialog
+from deploytui.tui.screens.dialogs import AnswerDialog, ReasonDialog
 from deploytui.tui.screens.run import DriveScreen
 from deploytui.tui.screens.start import VarsForm
-from deploytui.tui.widgets.detail import StepDetail
+from deploytui.tui.widgets.choices import CheckList, DecisionList
+from deploytui.tui.widgets.detail import IntentButton, StepDetail
 from deploytui.tui.widgets.header import RunHeader
 from deploytui.tui.widgets.steplist import StepList
 
@@ -88,8 +89,10 @@ def rows(app) -> list[str]:
 
 
 def detail_text(app) -> str:
+    """The detail's words: its labels, its checks and its options."""
     d = app.screen.query_one(StepDetail)
-    return " ".join(str(w.render()) for w in d.query(Label))
+    return " ".join([str(w.render()) for w in d.query(Label)] + d.query_one(CheckList).labels
+                    + d.query_one(DecisionList).labels)
 
 
 async def on_screen(pilot, app):
@@ -131,9 +134,10 @@ async def test_a_decision_reads_rendered_labels_and_a_detour_comes_back(make_app
             run.skip(f"upgrade[{node}]", "done by hand")
         await until(pilot, lambda: app.screen.query_one(StepDetail).step_id == "healthy", what="decision")
         assert "Is prod-eu healthy on 1.30.2?" in detail_text(app)
+        options = app.screen.query_one(DecisionList)
+        assert options.labels == ["Yes, prod-eu is fine", "Recover → recover", "Roll back 1.30.2 → rollback"]
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog), what="choices")
-        assert app.screen.options == ["Yes, prod-eu is fine", "Recover → recover", "Roll back 1.30.2 → rollback"]
+        await until(pilot, lambda: options.has_focus, what="the options")
         await pilot.press("2")
         await until(pilot, lambda: isinstance(app.screen, ReasonDialog), what="reason")
         assert app.screen.title_text == "Is prod-eu healthy on 1.30.2? → Recover"
@@ -184,6 +188,8 @@ async def test_a_prompt_step_asks_in_a_dialog_with_the_forms_rules(make_app, mak
         await on_screen(pilot, app)
         assert "Plan the upgrade to ‹target›" in " ".join(rows(app))
         assert "Waiting for: a value for target" in detail_text(app)
+        assert "Answer: a value for target" in [c.title for c in app.screen.commands()]  # in the palette too
+        assert [b.word for b in app.screen.query(IntentButton) if b.display][0] == "Answer"
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, AnswerDialog), what="the question")
         await pilot.press(*"1.30", "enter")

@@ -3,22 +3,28 @@ and the import rule (only deploytui.tui imports Textual)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 from deploytui.engine.run import Run
 from deploytui.reports.estimate import remaining_seconds
-from deploytui.tui.app import write_full_output
-from deploytui.tui.notify import osc_sequences
-from deploytui.tui.output import OutputStore, clean_line
+from deploytui.tui.output import OutputStore, for_display, last_lines
+from deploytui.tui.screens.output import JournalLines
+from deploytui.tui.terminal import notification
 
 
-def test_clean_line_strips_colour_controls_and_carriage_return_rewrites():
-    assert clean_line("\x1b[1;31mERROR\x1b[0m disk full") == "ERROR disk full"
-    assert clean_line("progress 10%\rprogress 100%") == "progress 100%"
-    assert clean_line("\x1b]0;title\x07bell\x07 here\tx") == "bell here\tx"
-    assert clean_line("plain │ box") == "plain │ box"
+def test_a_line_keeps_its_colours_for_the_screen_and_loses_what_a_terminal_would_not_show():
+    assert for_display("\x1b[1;31mERROR\x1b[0m disk full") == "\x1b[1;31mERROR\x1b[0m disk full"
+    assert for_display("progress 10%\rprogress 100%") == "progress 100%"  # a redraw: the one cleaner
+    assert for_display("\x1b]0;title\x07bell\x07 here\tx") == "bell here\tx"
+    assert for_display("plain │ box") == "plain │ box"
+
+
+def test_last_lines_of_a_chunk_without_splitting_it_all():
+    for text in ["a\nb\nc\n", "a\nb\nc", "", "\n", "x", "\n\n", "a\n\nb\n"]:
+        lines = text.split("\n")[:-1] if text.endswith("\n") else (text.split("\n") if text else [])
+        for n in (1, 2, 5):
+            assert last_lines(text, n) == lines[-n:], (text, n)
 
 
 def test_store_keeps_a_bounded_tail_and_hands_out_only_new_lines():
@@ -53,11 +59,12 @@ def test_store_fills_unseen_streams_from_the_loader():
     assert calls == [("s", "pane0")]
 
 
-def test_osc_notifications_plain_and_wrapped_for_tmux():
-    plain = osc_sequences("deploytui: Soak", "the wait is over", in_tmux=False)
+def test_notifications_plain_wrapped_for_tmux_passthrough_or_not_at_all():
+    plain = notification("deploytui: Soak", "the wait is over", tmux=False)
     assert plain == "\x1b]9;deploytui: Soak: the wait is over\x07\x1b]777;notify;deploytui: Soak;the wait is over\x07"
-    wrapped = osc_sequences("t", "b\x1b;x", in_tmux=True)
+    wrapped = notification("t", "b\x1b;x", tmux=True, passthrough=True)
     assert wrapped.startswith("\x1bPtmux;\x1b\x1b]9;t: bx\x07") and wrapped.endswith("\x1b\\")
+    assert notification("t", "b", tmux=True, passthrough=False) == ""  # tmux would drop it: the bell rings instead
 
 
 def test_remaining_time_counts_timers_and_gates(journal, clock, make_book):
@@ -83,22 +90,45 @@ run = "true"
         run.close()
 
 
-def test_full_output_comes_from_the_journal(journal, clock, make_book):
+def test_full_output_comes_from_the_journal_a_chunk_at_a_time(journal, clock, make_book):
     book = make_book('[runbook]\nid = "f"\ntitle = "F"\n[[steps]]\nid = "s"\ntitle = "S"\nrun = "seq 1 50000"\n')
     run = Run.start(journal, book, {}, operator="x", clock=clock, env={"PATH": "/usr/bin:/bin"})
     try:
         run.run_step("s")
         assert run.wait_idle(30)
-        path = write_full_output(journal, run.run_id, "s", 1)
-        text = open(path).read()
-        os.unlink(path)
-        assert text.splitlines() == [str(i) for i in range(1, 50001)]
+        lines = JournalLines(journal, run.run_id, "s", 1)
+        assert [line for _, line in lines.lines()] == [str(i) for i in range(1, 50001)]
+        assert len(lines._split) <= 6  # a few chunks held split, never all of them
     finally:
         run.close()
 
 
+class Chunks:
+    """A journal's two read calls over chunks that end mid-line."""
+
+    def __init__(self, texts: list[str]):
+        self.texts = texts
+
+    def chunk_index(self, run_id, step, attempt, stream="main", after=0):
+        return [(i + 1, t.count("\n")) for i, t in enumerate(self.texts) if i + 1 > after]
+
+    def chunk_text(self, chunk_id):
+        return self.texts[chunk_id - 1]
+
+
+def test_journal_lines_join_lines_that_chunks_cut():
+    chunks = Chunks(["one\ntw", "o\nthr", "ee", "\nfour\n", "fi"])
+    lines = JournalLines(chunks, "r", "s", 1)
+    assert lines.total == 5
+    assert [lines.line(i) for i in range(5)] == ["one", "two", "three", "four", "fi"]
+    chunks.texts += ["ve\n"]
+    lines.update()
+    assert lines.total == 5 and lines.line(4) == "five"
+
+
 def test_core_does_not_import_textual():
     code = ("import sys, deploytui.engine.run, deploytui.journal, deploytui.tui.output, deploytui.tui.view, "
-            "deploytui.reports.estimate, deploytui.tui.notify; print('textual' in sys.modules)")
+            "deploytui.reports.estimate, deploytui.tui.terminal, deploytui.tui.config; "
+            "print('textual' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

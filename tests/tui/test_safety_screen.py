@@ -115,7 +115,7 @@ async def test_the_danger_dialog_shows_the_whole_command_and_a_clipped_box_says_
         run.tick("go-on", 0)
         run.skip("long", "not today")
         await until(pilot, lambda: app.screen.query_one(StepDetail).step_id == "delete", what="delete shown")
-        box = app.screen.query_one(CommandBox)
+        box = app.screen.query_one("#d-command", CommandBox)
         await until(pilot, lambda: box.border_subtitle.startswith("+"), what="the box to say it clips")
         assert "v shows all" in box.border_subtitle
         await pilot.press("v")

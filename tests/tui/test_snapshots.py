@@ -1,4 +1,4 @@
-"""Snapshots of the main screens at 80x24 and 160x48: fixed clock, blinking off, real commands.
+"""Snapshots of the main screens at 80x24, 120x40 and 250x70: fixed clock, blinking off, real commands.
 Update after an intended change with `pytest tests/tui/test_snapshots.py --snapshot-update`."""
 
 from __future__ import annotations

@@ -26,8 +26,10 @@ class Tmux:
         self.session = "t"
 
     def __call__(self, *args: str) -> str:
+        # the snapshot plugin sets COLUMNS and LINES for the test session: the app in tmux would believe them
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True,
-                              timeout=10).stdout
+                              timeout=10, env=env).stdout
 
     def screen(self) -> str:
         return self("capture-pane", "-p", "-t", self.session)
@@ -74,10 +76,14 @@ def test_drive_a_runbook_to_the_end_in_tmux_with_a_resize(tmux, tmp_path):
 
     tmux("resize-window", "-t", tmux.session, "-x", "80", "-y", "24")  # a smaller client attached
     assert tmux.size() == (80, 24)
-    screen = tmux.wait_for("Log in interactively")
-    lines = screen.splitlines()
+    end = time.monotonic() + 10
+    lines = tmux.screen().splitlines()
+    while time.monotonic() < end and not (lines and "Quit" in lines[-1]):  # laid out again for 80 columns
+        time.sleep(0.05)
+        lines = tmux.screen().splitlines()
     assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
-    assert "Quit" in lines[-1]  # the footer is on the last row, laid out for 80 columns
+    assert "Quit" in lines[-1] and "Help" in lines[-1]  # the key bar on the last row, its essential keys kept
+    assert "Small deploy" in lines[0]  # and the title
 
     tmux.keys("r")  # the terminal is handed over to the interactive command
     tmux.wait_for("type ok:")
@@ -141,3 +147,64 @@ def test_closing_the_terminal_ends_the_commands_and_journals_why(tmux, tmp_path)
         if alive:
             os.kill(pid, 9)
         assert not alive, f"pid {pid} outlived the terminal"
+
+
+def test_copy_inside_tmux_goes_through_tmux_and_quitting_says_how_to_resume(tmux, tmp_path):
+    """Inside tmux an application's OSC 52 does not reach the outer terminal with tmux's default settings:
+    `c` puts the command in tmux's buffer (load-buffer -w) and says so. Quitting mid-deploy asks, then prints
+    the command that resumes the run."""
+    db = tmp_path / "journal.sqlite3"
+    config = tmp_path / "config.toml"
+    command = (f"{DEPLOYTUI} run {HERE / 'small.toml'} --journal {db} --operator tester; echo EXITED $?; sleep 60")
+    tmux("-f", "/dev/null", "new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40",
+         "-e", "TERM=xterm-256color", "-e", f"DEPLOYTUI_CONFIG={config}", command)
+    tmux("set-option", "-g", "escape-time", "10")
+    tmux.wait_for("Say hello")
+    tmux.keys("c")
+    tmux.wait_for("Copied the command")
+    assert tmux("show-buffer").strip() == "echo hello from the runbook"
+    tmux.keys("q")
+    tmux.wait_for("Quit in the middle of the deploy?")
+    tmux.keys("y")
+    screen = tmux.wait_for("EXITED 0")
+    [run] = Journal(db, readonly=True).runs()
+    assert f"deploytui: run {run.id} is still open. Resume it with:" in screen
+    assert f"deploytui run --resume {run.id} --journal {db}" in screen.replace("\n", "")
+
+
+def test_the_theme_chosen_stays_chosen(tmux, tmp_path):
+    db = tmp_path / "journal.sqlite3"
+    config = tmp_path / "settings" / "config.toml"
+    command = f"{DEPLOYTUI} run {HERE / 'small.toml'} --journal {db} --operator tester; echo EXITED $?; sleep 60"
+    tmux("-f", "/dev/null", "new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40",
+         "-e", "TERM=xterm-256color", "-e", f"DEPLOYTUI_CONFIG={config}", command)
+    tmux.wait_for("Say hello")
+    tmux.keys("t")
+    tmux.wait_for("textual-light")
+    end = time.monotonic() + 10
+    while time.monotonic() < end and not config.exists():
+        time.sleep(0.05)
+    text = config.read_text()
+    assert 'theme = "textual-light"' in text
+    from deploytui.tui.config import load
+
+    assert load(config).theme == "textual-light" and load(config).ours
+
+
+def test_notifications_leave_tmux_only_where_passthrough_is_on(tmux, tmp_path):
+    """What the app sends the terminal for a desktop notification, asked from inside a real tmux pane."""
+    out = tmp_path / "out"
+    probe = (f"{sys.executable} -c \"import os; from deploytui.tui.terminal import notification; "
+             f"open('{out}.tmp', 'w').write(repr(notification('t', 'b'))); os.replace('{out}.tmp', '{out}')\"")
+    tmux("-f", "/dev/null", "new-session", "-d", "-s", tmux.session, f"{probe}; sleep 30")
+    end = time.monotonic() + 10
+    while time.monotonic() < end and not out.exists():
+        time.sleep(0.05)
+    assert out.read_text() == "''"  # tmux's default drops them: only the bell rings
+    out.unlink()
+    tmux("set-option", "-g", "allow-passthrough", "on")
+    tmux("new-window", "-t", tmux.session, f"{probe}; sleep 30")
+    end = time.monotonic() + 10
+    while time.monotonic() < end and not out.exists():
+        time.sleep(0.05)
+    assert out.read_text().startswith("'\\x1bPtmux;")

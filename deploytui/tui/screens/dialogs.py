@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList
+from textual.widgets.button import ButtonVariant
 from textual.widgets.option_list import Option
 
 
@@ -22,7 +27,8 @@ class EntryDialog(Dialog):
     Subclasses set what it says and `problem(text)`, the inline error for text that will not do."""
 
     classes_ = "dialog"
-    ok_label, ok_variant, cancel_label, cancel_id = "OK", "primary", "Cancel (Esc)", "cancel"
+    ok_label, cancel_label, cancel_id = "OK", "Cancel (Esc)", "cancel"
+    ok_variant: ButtonVariant = "primary"
     input_id, placeholder = "reason", "why"
 
     def __init__(self, title: str, lines: list[str]):
@@ -103,7 +109,8 @@ class DangerDialog(EntryDialog):
     """A `danger` step: the whole command as it will run, then type the environment's name to run it."""
 
     classes_ = "dialog danger"
-    ok_label, ok_variant, input_id = "Run", "error", "confirm"
+    ok_label, input_id = "Run", "confirm"
+    ok_variant: ButtonVariant = "error"
 
     def __init__(self, step_title: str, expected: str, command: str | None = None):
         super().__init__(f"DANGER: {step_title}", [f"Type [b]{expected}[/b] to run it."])
@@ -226,7 +233,7 @@ class ChoiceDialog(Dialog):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.dismiss(int(event.option.id))
+        self.dismiss(event.option_index)
 
     def on_key(self, event) -> None:
         if event.character and event.character.isdigit() and 0 < int(event.character) <= len(self.options):
@@ -253,3 +260,57 @@ class DiffDialog(Dialog):
             with VerticalScroll(classes="diff-body"):
                 yield Static(Syntax(self.diff, "diff", theme="ansi_dark", word_wrap=True), id="diff")
             yield Label("The run goes on with the file as it is now. Enter or Esc closes.", classes="hint")
+
+
+class SearchBar(Horizontal):
+    """`/`: a search of the output on screen. Typing highlights matches; Enter goes to an older match, shift+Enter
+    to a newer one; Esc closes it and clears the highlight."""
+
+    DEFAULT_CSS = """
+    SearchBar { height: 1; display: none; background: $boost; }
+    SearchBar.open { display: block; }
+    SearchBar Input { width: 40; border: none; height: 1; padding: 0 1; }
+    SearchBar Label { width: 1fr; padding: 0 1; color: $text-muted; }
+    """
+    BINDINGS = [Binding("escape", "close", "Close", show=False),
+                Binding("shift+enter", "newer", "Newer match", show=False)]
+
+    @dataclass
+    class Changed(Message):
+        pattern: re.Pattern | None
+        direction: int = -1
+        again: bool = False
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="search the output (regex)", id="search-input", compact=True)
+        yield Label("", id="search-said")
+
+    def open(self) -> None:
+        self.add_class("open")
+        self.query_one(Input).focus()
+
+    def say(self, text: str) -> None:
+        self.query_one("#search-said", Label).update(text)
+
+    def _pattern(self) -> re.Pattern | None:
+        from .run import search_pattern
+
+        return search_pattern(self.query_one(Input).value)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(self.Changed(self._pattern()))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Changed(self._pattern(), -1, again=True))
+
+    def action_newer(self) -> None:
+        self.post_message(self.Changed(self._pattern(), 1, again=True))
+
+    def action_close(self) -> None:
+        self.remove_class("open")
+        self.query_one(Input).value = ""
+        self.post_message(self.Changed(None))
+        for steps in self.screen.query("#steps"):
+            steps.focus()

@@ -13,6 +13,11 @@ from ...runbook.variables import problem
 from .dialogs import EntryDialog
 
 
+def reflow(text: str) -> str:
+    """A TOML description as the screen wraps it: its paragraphs kept, its line breaks not."""
+    return "\n\n".join(" ".join(p.split()) for p in text.strip().split("\n\n"))
+
+
 class VarsForm(Screen[dict]):
     """One field per variable: prompt, default, choices, inline pattern errors. Dismisses with values."""
 
@@ -31,13 +36,13 @@ class VarsForm(Screen[dict]):
             for line in self.banner:
                 yield Label(line, classes="banner")
             if self.book.runbook.description:
-                yield Label(self.book.runbook.description, classes="hint")
+                yield Label(reflow(self.book.runbook.description), classes="hint")
             for name, spec in self.fields.items():
                 with Vertical(classes="field"):
                     label = spec.prompt or name
                     yield Label(f"{label} [dim]({name})[/dim]" if spec.prompt else name, classes="field-label")
                     if spec.description:
-                        yield Label(spec.description, classes="hint")
+                        yield Label(reflow(spec.description), classes="hint")
                     value = self.values.get(name)
                     if value is None and spec.default and "{" in spec.default:
                         hint = f"leave empty for {spec.default}"  # a default made of values asked above
@@ -86,6 +91,7 @@ class VarsForm(Screen[dict]):
         widget = self.query_one(f"#var-{name}")
         if isinstance(widget, Select):
             return "" if widget.value is Select.NULL else str(widget.value)
+        assert isinstance(widget, Input)
         return widget.value
 
     def _check(self, name: str, value: str, final: bool) -> bool:
@@ -127,7 +133,8 @@ class ScheduleDialog(EntryDialog):
     """The schedule guard's verdict when it needs an override: a reason to go on, or stop."""
 
     classes_ = "dialog warning"
-    ok_label, ok_variant, cancel_label, cancel_id = "Override and go on", "warning", "Stop (abort the run)", "stop"
+    ok_label, cancel_label, cancel_id = "Override and go on", "Stop (abort the run)", "stop"
+    ok_variant = "warning"
     placeholder = "reason"
 
     def __init__(self, verdict: dict):
