@@ -168,6 +168,7 @@ def progress_printer(run: Run, echo: Callable[[str], None], show_output: bool = 
     def on_event(e: ev.Event) -> None:
         if e.kind in QUIET:
             return
+        e = unspoiled(e)
         printer(f"{datetime.fromtimestamp(e.ts).strftime('%H:%M:%S')} {describe(e, run.text_of_step).text}")
 
     def on_output(step: str, attempt: int, stream: str, text: str) -> None:
@@ -185,6 +186,7 @@ def jsonl_printer(run: Run, echo: Callable[[str], None], show_output: bool = Tru
     printer = echo if isinstance(echo, Printer) else Printer(echo)
 
     def on_event(e: ev.Event) -> None:
+        e = unspoiled(e)
         said = describe(e, run.text_of_step)
         printer(_json_line({"type": "event", "run": run.run_id, "seq": e.seq, "ts": e.ts, "kind": e.kind,
                             "step": e.step, "actor": e.actor, "by_person": e.by_person, "text": said.text,
@@ -202,6 +204,14 @@ def jsonl_printer(run: Run, echo: Callable[[str], None], show_output: bool = Tru
 def driver_line(text: str, run_id: str) -> str:
     """What the driver says (why it stopped, a rehearsal's banner), as a JSON line."""
     return _json_line({"type": "driver", "run": run_id, "text": text})
+
+
+def unspoiled(e: ev.Event) -> ev.Event:
+    """The event as whoever practises may see it while the run goes on: which faults a rehearsal injected is
+    for the record, afterwards."""
+    if e.kind == ev.RUN_STARTED and e.data.get("faults"):
+        return ev.Event(e.seq, e.ts, e.kind, e.step, e.actor, {**e.data, "faults": []})
+    return e
 
 
 def exit_line(code: int, run_id: str | None) -> str:
