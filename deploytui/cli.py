@@ -166,13 +166,19 @@ var_option = click.option("--var", "var_pairs", multiple=True, metavar="NAME=VAL
 @click.option("--no-output", is_flag=True, help="Headless: do not print commands' output.")
 @click.option("--progress", type=click.Choice(["text", "jsonl"]), default="text", show_default=True,
               help="Headless: progress as lines for people, or one JSON object per line (README: Headless runs).")
+@click.option("--team", "from_team", is_flag=True,
+              help="With --resume: take over a run from the team store (one a CI runner left for a person).")
 @journal_option
 @team_store_option
-def run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, progress,
+def run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, progress, from_team,
         journal_path, store_url) -> None:
     """Drive RUNBOOK (a full-screen app; --headless for pipelines and tests)."""
     if progress != "text" and not headless:
         raise UserError("--progress jsonl is for --headless runs", 2)
+    if from_team:
+        if not resume_id:
+            raise UserError("--team takes over a run: give --resume RUN", 2)
+        resume_id = _take_over(store_url, resume_id, journal_of(journal_path))
     start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path,
               progress=progress, store_url=store_url)
 
@@ -500,6 +506,17 @@ def _the_team_store(store_url: str | None, what: str):
         raise UserError(f"{what} the team store: give --team-store s3://BUCKET/PREFIX (or set DEPLOYTUI_TEAM_STORE)",
                         2)
     return store
+
+
+def _take_over(store_url: str | None, run_id: str, journal_path: Path | None) -> str:
+    """Copy an open run of the team store into this journal, to resume it here; its chain goes on from the
+    last event shipped, and what is added is shipped back."""
+    from .fleet.team import Mirror
+    from .journal import default_path
+
+    mirror = Mirror(_the_team_store(store_url, "--team reads"), run_id, into=Path(journal_path or default_path()))
+    mirror.journal.close()
+    return mirror.run_id
 
 
 def _team_history(store_url: str | None, limit: int, as_json: bool) -> None:

@@ -149,3 +149,19 @@ def test_a_laptop_follows_a_ci_run_through_the_bucket(fleet_book, env, moto, tmp
     assert "deployed frontend to production" in mirror.journal.tail_text(run_id, "deploy-production")
     assert final_hash(deploytui("verify", run_id, "--journal", mirror.path, env=env)) == \
         final_hash(deploytui("verify", run_id, env=env))
+
+
+def test_a_person_takes_an_untrusted_apps_run_into_production_from_a_laptop(fleet_book, env, tmp_path):
+    ci = deploytui("run", fleet_book, "--headless", "--var", "app=whitehall", env=env)
+    assert ci.returncode == 3, ci.stdout + ci.stderr  # CI stops before production; its journal goes with it
+    run_id = json.loads(deploytui("history", "--team", "--json", env=env).stdout)[0]["id"]
+    laptop = {**env, "DEPLOYTUI_JOURNAL": str(tmp_path / "laptop.sqlite3")}
+    go = tmp_path / "go.toml"
+    go.write_text('[override]\nhold = "staging looks right (carol)"\n')
+    res = deploytui("run", "--resume", run_id, "--team", "--headless", "--answers", go, "--operator", "carol",
+                    env=laptop)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "deployed whitehall to production" in res.stdout
+    here = final_hash(deploytui("verify", run_id, env=laptop))  # one chain, from CI's first event to carol's last
+    assert final_hash(deploytui("verify", run_id, "--team", env=env)) == here  # and the bucket has all of it
+    assert json.loads(deploytui("history", "--team", "--json", env=env).stdout)[0]["outcome"] == "succeeded"
