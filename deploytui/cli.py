@@ -67,6 +67,8 @@ journal_option = click.option("--journal", "journal_path", type=click.Path(dir_o
                               envvar="DEPLOYTUI_JOURNAL",
                               help="Journal file (default: $DEPLOYTUI_JOURNAL, the settings' journal, or your user "
                                    "data dir).")
+team_store_option = click.option("--team-store", "store_url", metavar="s3://BUCKET/PREFIX", envvar="DEPLOYTUI_TEAM_STORE",
+                                 help="The team's shared store: runs are shipped there, blocks kept there.")
 
 ENVIRONMENT = """\b
 Environment variables deploytui reads:
@@ -164,19 +166,34 @@ var_option = click.option("--var", "var_pairs", multiple=True, metavar="NAME=VAL
 @click.option("--operator", metavar="NAME", envvar="DEPLOYTUI_OPERATOR",
               help="Who is driving (default: $DEPLOYTUI_OPERATOR, the settings' operator, or $USER).")
 @click.option("--no-output", is_flag=True, help="Headless: do not print commands' output.")
+@click.option("--progress", type=click.Choice(["text", "jsonl"]), default="text", show_default=True,
+              help="Headless: progress as lines for people, or one JSON object per line (README: Headless runs).")
+@click.option("--team", "from_team", is_flag=True,
+              help="With --resume: take over a run from the team store (one a CI runner left for a person).")
 @journal_option
-def run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path) -> None:
+@team_store_option
+def run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, progress, from_team,
+        journal_path, store_url) -> None:
     """Drive RUNBOOK (a full-screen app; --headless for pipelines and tests)."""
-    start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path)
+    if progress != "text" and not headless:
+        raise UserError("--progress jsonl is for --headless runs", 2)
+    if from_team:
+        if not resume_id:
+            raise UserError("--team takes over a run: give --resume RUN", 2)
+        resume_id = _take_over(store_url, resume_id, journal_of(journal_path))
+    start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path,
+              progress=progress, store_url=store_url)
 
 
 def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, operator, no_output, journal_path, *,
               time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
               extra_vars: dict | None = None, banner: list[str] | None = None, vet_values=None,
-              faults: list[str] | None = None, seal: str = "", clock=None, world: dict | None = None) -> None:
+              faults: list[str] | None = None, seal: str = "", clock=None, world: dict | None = None,
+              progress: str = "text", store_url: str | None = None) -> None:
     from .engine.ending import Ended, Ending, ending_signals, reason_for
-    from .engine.headless import drive, load_answers, progress_printer
+    from .engine.headless import drive, driver_line, exit_line, jsonl_printer, load_answers, progress_printer
     from .engine.run import Run
+    from .fleet.pipeline import Pipeline, team_store
     from .runbook.loader import load
     from .runbook.variables import (
         clock_builtins,
@@ -188,6 +205,10 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
     if not runbook and not resume_id:
         raise UserError("give a RUNBOOK file, or --resume RUN", 2)
     journal_path, operator = journal_of(journal_path), operator_of(operator)
+
+    def fleet_store():
+        """The team store, or the fleet's state beside the journal; a rehearsal never ships to the team's."""
+        return team_store(None, journal_path, {}) if rehearsal else team_store(store_url, journal_path, env)
     given = parse_assignments(var_pairs)
     answer_set = load_answers(answers)
     book = load(runbook) if runbook else None
@@ -203,7 +224,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
             resume_id = _offer_resume(journal, book, headless, given, env)
         if headless:
             ending = Ending()
-            the_run = publisher = None
+            the_run = publisher = pipeline = None
             code, why, signum = 0, "the headless driver stopped", None
             with ending_signals(ending):
                 try:
@@ -219,15 +240,23 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
                                             2)
                         if vet_values:
                             vet_values(values)
+                        store, shared = fleet_store()
+                        pipeline = Pipeline.before(book, values, store, shared)
                         the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
                                             rehearsal=rehearsal, env=env, break_lock=break_lock, headless=True,
                                             faults=faults, seal=seal, clock=clock, world=world)
+                    if pipeline is None:  # a resumed run: its runbook is known now
+                        store, shared = fleet_store()
+                        pipeline = Pipeline(store, shared, the_run.book, the_run.state.info.get("app") or "")
+                    pipeline.attach(the_run, journal)
                     publisher = publish(the_run)
-                    printer = progress_printer(the_run, click.echo, show_output=not no_output)
-                    for line in banner or []:
-                        printer(line)
+                    for line in banner or []:  # before the run's events, which the printer replays
+                        click.echo(driver_line(line, the_run.run_id) if progress == "jsonl" else line)
+                    printer = (jsonl_printer if progress == "jsonl" else progress_printer)(
+                        the_run, click.echo, show_output=not no_output)
                     ending.arm()  # a signal kept while the run started is raised here
                     code = drive(the_run, answer_set, printer)
+                    pipeline.after(code)
                 except Ended as e:
                     code, why, signum = e.exit_code, e.reason, e.signum
                 except KeyboardInterrupt:
@@ -238,19 +267,33 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
                         the_run.close(why, signal=signum)
                     if publisher is not None:
                         publisher.close()
+                    if pipeline is not None and not pipeline.close() and the_run is not None:
+                        click.echo(f"deploytui: the team store has not got all of run {the_run.run_id} yet: "
+                                   "`deploytui sync` ships the rest", err=True)
+            if progress == "jsonl":
+                click.echo(exit_line(code, the_run.run_id if the_run is not None else None))
             sys.exit(code)
         from .tui.app import run_app
 
         publishers: list = []
+        pipelines: list = []
+
+        def on_run(run) -> None:
+            publishers.append(publish(run))
+            store, shared = fleet_store()
+            pipelines.append(Pipeline(store, shared, run.book, run.state.info.get("app") or ""))
+            pipelines[-1].attach(run, journal)  # shipped to the team store; the screen's runs are not gated
+
         try:
             run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
                     break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
                     extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal,
-                    config=settings(), clock=clock, world=world,
-                    on_run=lambda run: publishers.append(publish(run)))
+                    config=settings(), clock=clock, world=world, on_run=on_run)
         finally:
             for publisher in filter(None, publishers):
                 publisher.close()
+            for pipeline in pipelines:
+                pipeline.close()
 
 
 def publish(run):
@@ -274,7 +317,8 @@ def publish(run):
 @click.option("--reason", required=True, help="Why the run ends here (it goes into the record).")
 @click.option("--operator", metavar="NAME", help="Who ends it (default: $USER).")
 @journal_option
-def abort(run_id: str, reason: str, operator: str | None, journal_path: Path | None) -> None:
+@team_store_option
+def abort(run_id: str, reason: str, operator: str | None, journal_path: Path | None, store_url: str | None) -> None:
     """End an open RUN as aborted, without opening it: what its stopped driver left running is ended and its
     lock is released. A run open in a live deploytui is aborted there instead."""
     from .engine.run import Run
@@ -283,6 +327,11 @@ def abort(run_id: str, reason: str, operator: str | None, journal_path: Path | N
         raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run)", 2)
     journal = open_journal(journal_path)
     run = Run.abort_closed(journal, run_id, reason, operator=operator)
+    if run.book.fleet is not None:  # its app is no longer deploying
+        from .fleet.blocks import clear_active
+        from .fleet.pipeline import team_store
+
+        clear_active(team_store(store_url, journal_path)[0], run.state.info.get("app") or "", run.run_id)
     click.echo(f"run {run.run_id} aborted: {reason.strip()}")
 
 
@@ -416,11 +465,16 @@ def resumable(journal, book, given: dict[str, str], env: dict | None):
 
 
 @main.command()
-@click.option("--limit", default=30, show_default=True)
+@click.option("--limit", default=30, show_default=True, help="How many runs, newest first (0: all).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
+@click.option("--team", is_flag=True, help="The team's runs, from the team store (every laptop and CI runner).")
 @journal_option
-def history(limit: int, as_json: bool, journal_path: Path | None) -> None:
+@team_store_option
+def history(limit: int, as_json: bool, team: bool, journal_path: Path | None, store_url: str | None) -> None:
     """List runs: id, runbook, environment, operator, started, duration, outcome."""
+    if team:
+        _team_history(store_url, limit, as_json)
+        return
     import json
     import time
     from datetime import datetime
@@ -445,6 +499,143 @@ def history(limit: int, as_json: bool, journal_path: Path | None) -> None:
                    f"{started:16} {duration:9} {outcome}")
 
 
+def _the_team_store(store_url: str | None, what: str):
+    """The team store named, or one line saying how to name it."""
+    from .fleet.pipeline import team_store
+
+    store, shared = team_store(store_url, None)
+    if not shared:
+        raise UserError(f"{what} the team store: give --team-store s3://BUCKET/PREFIX (or set DEPLOYTUI_TEAM_STORE)",
+                        2)
+    return store
+
+
+def _take_over(store_url: str | None, run_id: str, journal_path: Path | None) -> str:
+    """Copy an open run of the team store into this journal, to resume it here; its chain goes on from the
+    last event shipped, and what is added is shipped back."""
+    from .fleet.team import Mirror
+    from .journal import default_path
+
+    mirror = Mirror(_the_team_store(store_url, "--team reads"), run_id, into=Path(journal_path or default_path()))
+    mirror.journal.close()
+    return mirror.run_id
+
+
+def _team_history(store_url: str | None, limit: int, as_json: bool) -> None:
+    from .fleet.team import team_history
+
+    store = _the_team_store(store_url, "--team reads")
+    _print_rows(team_history(store, limit), as_json, f"no runs in {store.where} yet",
+                f"{'RUN':22} {'RUNBOOK':24} {'ENV':14} {'RELEASE':12} {'OPERATOR':20} OUTCOME",
+                lambda r: f"{r['id']:22} {r['runbook_id'][:24]:24} {(r['environment'] or '-')[:14]:14} "
+                          f"{(r['release'] or '-')[:12]:12} {r['operator'][:20]:20} {r['outcome']}")
+
+
+def _print_rows(rows: list[dict], as_json: bool, empty: str, header: str, line) -> None:
+    """A JSON array for scripts, or a header and one `line(row)` per row for people."""
+    import json
+
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif not rows:
+        click.echo(empty)
+    else:
+        click.echo(header)
+        for r in rows:
+            click.echo(line(r))
+
+
+def _team_journal(team: bool, store_url: str | None, run_id: str, journal_path: Path | None):
+    """The journal to read a run from: the local one, or (--team) a copy of the run from the team store."""
+    if not team:
+        return _existing_journal(journal_path), run_id
+    from .fleet.team import fetch_run
+
+    store = _the_team_store(store_url, "--team reads")
+    return fetch_run(store, run_id)
+
+
+team_flag = click.option("--team", is_flag=True, help="Read the run from the team store, not this journal.")
+
+
+@main.command()
+@click.argument("app")
+@click.option("--reason", required=True, help="Why (the team reads it when the pipeline refuses to start).")
+@click.option("--operator", metavar="NAME", help="Who blocks it (default: $USER).")
+@journal_option
+@team_store_option
+def block(app: str, reason: str, operator: str | None, journal_path: Path | None, store_url: str | None) -> None:
+    """Block APP's pipeline: its runs refuse to start until someone unblocks it (kept in the team store,
+    else beside the journal)."""
+    _set_block(app, True, reason, operator, journal_path, store_url)
+
+
+@main.command()
+@click.argument("app")
+@click.option("--reason", required=True, help="Why it may deploy again.")
+@click.option("--operator", metavar="NAME", help="Who unblocks it (default: $USER).")
+@journal_option
+@team_store_option
+def unblock(app: str, reason: str, operator: str | None, journal_path: Path | None, store_url: str | None) -> None:
+    """Let APP's pipeline run again."""
+    _set_block(app, False, reason, operator, journal_path, store_url)
+
+
+def _set_block(app, blocked, reason, operator, journal_path, store_url) -> None:
+    from .fleet import blocks
+    from .fleet.pipeline import team_store
+    from .runbook.templates import current_operator
+
+    store, _shared = team_store(store_url, journal_path)
+    before = blocks.block_of(store, app)
+    if not blocked and before is None:
+        raise UserError(f"{app} is not blocked: nothing to lift (store: {store.where})", 2)
+    state = blocks.set_block(store, app, blocked, reason, operator or current_operator())
+    click.echo(f"{app}: {'blocked' if blocked else 'unblocked'} by {state['by']} in {store.where}: {state['reason']}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
+@journal_option
+@team_store_option
+def board(as_json: bool, journal_path: Path | None, store_url: str | None) -> None:
+    """The fleet board: every app's latest run, the stage it is at, how it ended, and whether it is blocked."""
+    from .fleet.blocks import board as fleet_board
+    from .fleet.pipeline import team_store
+
+    store, _shared = team_store(store_url, journal_path)
+
+    def line(r: dict) -> str:
+        block = r.get("block")
+        stage = (r.get("stage") or "-") + (" (dry)" if r.get("dry") else "")
+        return (f"{r['app'][:20]:20} {(r.get('release') or '-')[:10]:10} {stage[:14]:14} "
+                f"{(r.get('outcome') or '-')[:12]:12} {(r.get('run') or '-'):22} "
+                + (f"by {block['by']}: {block['reason']}" if block else "no"))
+
+    _print_rows(fleet_board(store), as_json, f"no apps in {store.where} yet",
+                f"{'APP':20} {'RELEASE':10} {'STAGE':14} {'OUTCOME':12} {'RUN':22} BLOCKED", line)
+
+
+@main.command()
+@click.argument("run_ids", nargs=-1, metavar="[RUN]...")
+@journal_option
+@team_store_option
+def sync(run_ids: tuple[str, ...], journal_path: Path | None, store_url: str | None) -> None:
+    """Ship to the team store what it has not got of the journal's runs (default: all of them): after an
+    outage, or a run driven offline."""
+    from .fleet.ship import sync as ship
+
+    store = _the_team_store(store_url, "sync ships to")
+    journal = _existing_journal(journal_path)
+    ids = [journal.run(r).id for r in run_ids] or [r.id for r in journal.runs(limit=1_000_000)]
+    failed = 0
+    for run_id, problem in ship(store, journal, ids):
+        click.echo(f"{run_id}: " + (f"NOT shipped: {problem}" if problem else f"in {store.where}"))
+        failed += bool(problem)
+    if failed:
+        sys.exit(1)
+
+
 def _journal_exists(path: Path | None) -> bool:
     from .journal import default_path
 
@@ -464,15 +655,18 @@ run_id_argument = click.argument("run_id", metavar="RUN")  # a run id, a unique 
 @run_id_argument
 @click.option("--output/--no-output", "with_output", default=False, help="Include each step's output tail.")
 @click.option("--json", "as_json", is_flag=True, help="The run and its events as JSON, for scripts.")
+@team_flag
 @journal_option
-def show(run_id: str, with_output: bool, as_json: bool, journal_path: Path | None) -> None:
+@team_store_option
+def show(run_id: str, with_output: bool, as_json: bool, team: bool, journal_path: Path | None,
+         store_url: str | None) -> None:
     """Print a run's timeline (RUN: an id, a unique prefix of one, or `last`)."""
     import json
     import shutil
 
     from .reports.timeline import timeline, timeline_json
 
-    journal = _existing_journal(journal_path)
+    journal, run_id = _team_journal(team, store_url, run_id, journal_path)
     if as_json:
         click.echo(json.dumps(timeline_json(journal, run_id), indent=2, ensure_ascii=False, default=str))
         return
@@ -583,15 +777,17 @@ def plan(runbook: Path, var_pairs, at_text: str | None, fmt: str, out_path: Path
 @click.option("--full-output", is_flag=True, help="Every line of every step's output (default: the last 40).")
 @click.option("--sign-with", "key", type=click.Path(dir_okay=False, path_type=Path),
               help="Sign the written record with this SSH private key (ssh-keygen -Y sign): FILE.sig beside it.")
+@team_flag
 @journal_option
+@team_store_option
 def export(run_id: str, fmt: str, out_path: Path | None, summary: bool, full_output: bool, key: Path | None,
-           journal_path: Path | None) -> None:
+           team: bool, journal_path: Path | None, store_url: str | None) -> None:
     """The deploy record of a run for CAB review, after the deploy (RUN: an id, a unique prefix, or `last`)."""
     from .reports.export import write_record
 
     if key is not None and out_path is None:
         raise UserError("--sign-with signs a file: give -o FILE too", 2)
-    journal = _existing_journal(journal_path)
+    journal, run_id = _team_journal(team, store_url, run_id, journal_path)
     _write_out(out_path, fmt, lambda f: write_record(journal, run_id, f, fmt, full_output, summary=summary))
     if key is not None and out_path is not None:
         from .reports.signing import sign
@@ -608,8 +804,10 @@ def export(run_id: str, fmt: str, out_path: Path | None, summary: bool, full_out
 @click.option("--allowed-signers", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="ssh-keygen's allowed signers file: who may sign records.")
 @click.option("--identity", help="The signer the signature must be from (as in the allowed signers file).")
+@team_flag
 @journal_option
-def verify(run_id, expect, record_path, signature, allowed_signers, identity, journal_path) -> None:
+@team_store_option
+def verify(run_id, expect, record_path, signature, allowed_signers, identity, team, journal_path, store_url) -> None:
     """Was anything in a run's record changed, removed or reordered? Exit 0 intact, 1 with where it breaks."""
     import json
 
@@ -629,7 +827,7 @@ def verify(run_id, expect, record_path, signature, allowed_signers, identity, jo
         except (ValueError, KeyError, TypeError):
             raise UserError(f"{record_path}: not a JSON deploy record with a final hash (export --format json)", 2) \
                 from None
-    journal = _existing_journal(journal_path)
+    journal, run_id = _team_journal(team, store_url, run_id, journal_path)
     verdict = journal.verify(journal.run(run_id).id, expect)
     if not verdict.intact:
         click.echo(f"run {verdict.run_id}: NOT INTACT: {verdict.problems[0]}", err=True)
@@ -645,8 +843,11 @@ def verify(run_id, expect, record_path, signature, allowed_signers, identity, jo
 @click.option("--socket", "socket_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Follow the run the driver publishes on this socket (no access to the journal needed).")
 @click.option("--sign", is_flag=True, help="Let this pair sign off steps that ask for it (key A), as themselves.")
+@click.option("--team", is_flag=True, help="Follow a run from the team store (a CI pipeline, from a laptop).")
 @journal_option
-def follow(run_id: str | None, socket_path: Path | None, sign: bool, journal_path: Path | None) -> None:
+@team_store_option
+def follow(run_id: str | None, socket_path: Path | None, sign: bool, team: bool, journal_path: Path | None,
+           store_url: str | None) -> None:
     """A read-only screen of a run (default: the one being driven now), with its own size and scroll.
 
     It follows the driver's published socket when there is one (cheap for the driver, and the way for a pair
@@ -655,6 +856,25 @@ def follow(run_id: str | None, socket_path: Path | None, sign: bool, journal_pat
     from .tui.follow import run_follow
 
     feed = None
+    if team:
+        import threading
+
+        from .fleet.team import Mirror, team_history
+
+        store = _the_team_store(store_url, "--team reads")
+        if run_id is None:
+            open_runs = [r for r in team_history(store, 200) if r["outcome"] == "open"]
+            if not open_runs:
+                raise UserError(f"no open run in {store.where}: give a RUN (see `deploytui history --team`)", 2)
+            run_id = open_runs[0]["id"]
+        mirror = Mirror(store, run_id)
+        stop = threading.Event()
+        mirror.keep_up(stop)
+        try:
+            run_follow(open_follow(mirror.path, mirror.run_id))
+        finally:
+            stop.set()
+        return
     if socket_path is None:
         if not _journal_exists(journal_path):
             raise UserError(f"{journal_path or 'the default journal'}: no journal yet (nothing has been run); "

@@ -1,10 +1,11 @@
 """Headless mode: run what needs no person (`auto` steps, timers), answer the rest from an answers file,
-print progress lines, and stop at the first step that needs a person.
+print progress lines (or JSON lines, `--progress jsonl`), and stop at the first step that needs a person.
 
-Exit codes: 0 finished, 1 a step failed, 3 a person is needed, 4 the deploy window's deadline passed."""
+Exit codes (EXIT_MEANINGS says each in words; README "Headless runs" documents them)."""
 
 from __future__ import annotations
 
+import json
 import time
 import tomllib
 from collections.abc import Callable
@@ -15,12 +16,26 @@ from typing import Any
 
 from ..errors import UserError
 from ..events import kinds as ev
-from ..events.describe import describe
+from ..events.describe import describe, is_deviation
 from ..events.state import FAILED, INTERRUPTED, NEEDS_YOU, PENDING, RUNNING, WAITING
 from ..runbook.model import base_id
+from . import planner
 from .run import Run
 
-EXIT_OK, EXIT_FAILED, EXIT_NEEDS_PERSON, EXIT_DEADLINE = 0, 1, 3, 4
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_NEEDS_PERSON, EXIT_DEADLINE, EXIT_BLOCKED = 0, 1, 2, 3, 4, 5
+EXIT_MEANINGS = {
+    EXIT_OK: "the run finished (succeeded, rolled back as planned, or ended in an on-demand section)",
+    EXIT_FAILED: "a step failed, the run was aborted, or its lock was taken",
+    EXIT_REFUSED: "deploytui refused to start: a bad runbook, flag, value or answers file, or a locked run",
+    EXIT_NEEDS_PERSON: "a person is needed: resume the run on a terminal, or answer it (--answers)",
+    EXIT_DEADLINE: "the deploy window's deadline passed: a person decides to go on or stop",
+    EXIT_BLOCKED: "the app's pipeline is blocked, or an app that cannot deploy together with it is deploying",
+    130: "deploytui was interrupted (Ctrl-C or a signal); the run stays open to resume",
+}
+
+
+def exit_meaning(code: int) -> str:
+    return EXIT_MEANINGS.get(code, f"exit code {code}: an unexpected end (see the log)")
 ANSWER_KEYS = {"run", "tick", "decide", "skip", "override", "vars", "end_pane", "reasons", "rerun"}
 
 
@@ -153,14 +168,59 @@ def progress_printer(run: Run, echo: Callable[[str], None], show_output: bool = 
     def on_event(e: ev.Event) -> None:
         if e.kind in QUIET:
             return
+        e = unspoiled(e)
         printer(f"{datetime.fromtimestamp(e.ts).strftime('%H:%M:%S')} {describe(e, run.text_of_step).text}")
 
     def on_output(step: str, attempt: int, stream: str, text: str) -> None:
         if stream == "main":
             printer(text.rstrip("\n"))
 
-    run.subscribe(on_event, on_output if show_output else None)
+    run.subscribe_from_start(on_event, on_output if show_output else None)
     return printer
+
+
+def jsonl_printer(run: Run, echo: Callable[[str], None], show_output: bool = True) -> Printer:
+    """`--progress jsonl`: one JSON object per line for CI logs and scripts (fields in README "Headless
+    runs"). Every event (its data as journaled: secrets already masked), output lines, the driver's words,
+    and last `{"type": "exit", ...}` (see `exit_line`)."""
+    printer = echo if isinstance(echo, Printer) else Printer(echo)
+
+    def on_event(e: ev.Event) -> None:
+        e = unspoiled(e)
+        said = describe(e, run.text_of_step)
+        printer(_json_line({"type": "event", "run": run.run_id, "seq": e.seq, "ts": e.ts, "kind": e.kind,
+                            "step": e.step, "actor": e.actor, "by_person": e.by_person, "text": said.text,
+                            "tone": said.tone, "deviation": is_deviation(e), "data": e.data}))
+
+    def on_output(step: str, attempt: int, stream: str, text: str) -> None:
+        for line in text.splitlines():
+            printer(_json_line({"type": "output", "run": run.run_id, "step": step, "attempt": attempt,
+                                "stream": stream, "line": line}))
+
+    run.subscribe_from_start(on_event, on_output if show_output else None)
+    return Printer(lambda line: printer(driver_line(line, run.run_id)))
+
+
+def driver_line(text: str, run_id: str) -> str:
+    """What the driver says (why it stopped, a rehearsal's banner), as a JSON line."""
+    return _json_line({"type": "driver", "run": run_id, "text": text})
+
+
+def unspoiled(e: ev.Event) -> ev.Event:
+    """The event as whoever practises may see it while the run goes on: which faults a rehearsal injected is
+    for the record, afterwards."""
+    if e.kind == ev.RUN_STARTED and e.data.get("faults"):
+        return ev.Event(e.seq, e.ts, e.kind, e.step, e.actor, {**e.data, "faults": []})
+    return e
+
+
+def exit_line(code: int, run_id: str | None) -> str:
+    """The last JSON line of a headless run: how it ended, in a code and in words."""
+    return _json_line({"type": "exit", "run": run_id, "code": code, "meaning": exit_meaning(code)})
+
+
+def _json_line(obj: dict) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str, separators=(",", ":"))
 
 
 QUIET = {ev.PROCESS_STARTED}  # bookkeeping a person watching a CI log need not read
@@ -202,6 +262,13 @@ def drive(run: Run, answers: Answers, echo: Callable[[str], None], *, sleep: Cal
             echo(f"stopped: this run's lock was taken by {s.lock_lost}")
             return EXIT_FAILED
         active = s.active
+        if any(planner.held(s, sid) for sid in active):
+            if "hold" in answers.override:
+                run.override("hold", answers.override["hold"])
+                continue
+            echo(f"needs a person: {s.info.get('app')} is not trusted to deploy by itself: a person takes it into "
+                 f"{s.info.get('hold')} (resume the run, or answer [override] hold = \"reason\")")
+            return EXIT_NEEDS_PERSON
         if not active:  # the end of the path (the next poll finishes the run), or a recurrence's next one
             if s.current is None and not s.recurring_open() and not run.executor.busy():
                 continue

@@ -181,6 +181,13 @@ def missing_sign_offs(sit: Situation, step: Step) -> int:
     return max(0, need - len(signers))
 
 
+def held(state: RunState, sid: str) -> bool:
+    """An untrusted app's run ([fleet] untrusted) does not enter its hold section until a person overrides
+    the hold: nothing there starts by itself."""
+    hold = state.info.get("hold")
+    return bool(hold) and state.step(sid).section == hold and "hold" not in state.overrides
+
+
 def deadline_blocks(state: RunState) -> bool:
     """The window's deadline stops the deploy, never its recovery: on-demand sections (rollback, disaster
     recovery) go on without an override."""
@@ -245,6 +252,10 @@ def _move_for(sit: Situation, sid: str) -> Move | None:
     if not st.activated:
         if sid not in s.items and sid not in s.children and sit.book.repetition(step):
             return _list_items(sit, sid, step)
+        if s.info.get("dry"):  # progressive enablement: the run records what it would do, and does nothing
+            return SkipStep(sid, reason=f"dry run: {s.info['dry']}", planned=True)
+        if held(s, sid):
+            return None
         if step.when and not st.command_running:
             try:
                 ok = bool(templates.evaluate(step.when, sit.variables(sid)))

@@ -137,6 +137,7 @@ class Run:
         release = run._render_header(book.runbook.release, shown)
         title = templates.for_people(book.runbook.title, shown)
         facts = session_facts()
+        fleet = run._fleet_facts(shown, environment)
         run.lock_key = lock_key(book, environment, rehearsal)
         previous = journal.lock_holder(run.lock_key) if run.lock_key else None
         if previous and break_lock and _held_here(previous, facts["host"]):
@@ -161,7 +162,7 @@ class Run:
                                tmux=facts["tmux"], rehearsal=rehearsal, started=now,
                                vars=redactor.value(masked(book, values)))
         except BaseException:
-            journal.release_lock(run.lock_key, run_id)
+            run._give_back_locks()
             raise
         try:
             run.beat()  # a follower that finds the run finds its driver alive
@@ -170,7 +171,7 @@ class Run:
                                    sha256=book.sha256, vars=masked(book, values), operator=operator,
                                    environment=environment, release=release, time_scale=run.time_scale,
                                    rehearsal=rehearsal, faults=list(faults or []), seal=seal,
-                                   world=dict(world or {}), **facts),
+                                   world=dict(world or {}), **facts, **fleet),
                      actor=operator)
             if break_lock and (previous or shared_holder):
                 holder = (f"run {previous['run_id']} ({previous.get('operator')} on {previous.get('host')})"
@@ -180,8 +181,8 @@ class Run:
             if rehearsal and checked.get("deadline"):  # what is left of the window passes time_scale x faster
                 checked["deadline"] = now + (checked["deadline"] - now) / run.time_scale
             run.emit(ev.ScheduleChecked(**checked))
-        except BaseException:  # a run that could not even start must not hold the lock (a full disk, say)
-            journal.release_lock(run.lock_key, run_id)
+        except BaseException:  # a run that could not even start must not hold a lock (a full disk, say)
+            run._give_back_locks()
             raise
         run.advance()
         run._start_ticker()
@@ -288,6 +289,17 @@ class Run:
             self._output_listeners.append(on_output)
         if on_table:
             self._table_listeners.append(on_table)
+
+    def subscribe_from_start(self, on_event: EventListener, on_output: OutputListener | None = None) -> None:
+        """Subscribe, first handing the listeners what the run committed before (its events, then its output):
+        nothing is committed in between, so a listener that joins after the run started misses nothing."""
+        with self._lock, self.output_lock:
+            for e in self.journal.events(self.run_id):
+                _guarded(on_event, e)
+            if on_output is not None:
+                for c in self.journal.chunks(self.run_id):
+                    _guarded(on_output, c.step, c.attempt, c.stream, c.data)
+            self.subscribe(on_event, on_output)
 
     def emit(self, payload: ev.Payload, step: str | None = None, actor: str = "engine") -> ev.Event:
         """Commit an event, fold it in, then tell the listeners (in that order, always)."""
@@ -739,8 +751,8 @@ class Run:
                 if not step_id:
                     raise UserError("overriding a gate needs the step", 2)
                 self._refuse(planner.OVERRIDE_GATE, step_id)
-            elif what not in ("schedule", "deadline"):
-                raise UserError(f"nothing called {what!r} can be overridden (gate, schedule, deadline)", 2)
+            elif what not in ("schedule", "deadline", "hold"):
+                raise UserError(f"nothing called {what!r} can be overridden (gate, schedule, deadline, hold)", 2)
             self.emit(ev.Override(what=what, reason=reason), step=step_id, actor=actor or self.operator)
             self.advance()
 
@@ -917,6 +929,25 @@ class Run:
                 self._shared_lock.release(f"run {self.run_id}")
             except UserError as e:
                 self.emit(ev.Note(text=f"could not release the shared lock: {e}"))
+
+    def _fleet_facts(self, shown: dict[str, Any], environment: str) -> dict[str, str]:
+        """[fleet]: the app this run deploys, its team, and whether it runs dry or holds before a section."""
+        spec = self.book.fleet
+        if spec is None:
+            return {}
+        app = self._render_header(spec.app, shown) if spec.app else environment
+        dry, hold = spec.mode(app)
+        return {"app": app, "team": self._render_header(spec.team, shown) if spec.team else "", "dry": dry,
+                "hold": hold}
+
+    def _give_back_locks(self) -> None:
+        """A run that could not start gives back every lock it took: the journal's and the shared one."""
+        self.journal.release_lock(self.lock_key, self.run_id)
+        if self._shared_lock is not None:
+            try:
+                self._shared_lock.release(f"run {self.run_id}")
+            except UserError:  # the table is unreachable: its holder names this run, which never started
+                pass
 
     def _take_shared_lock(self, force: bool, reason: str) -> dict | None:
         """The cross-machine lock of `[lock] dynamodb_table`; returns the previous holder when forced."""

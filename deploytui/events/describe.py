@@ -48,7 +48,11 @@ def describe(event: k.Event, title: Callable[[str], str] | None = None) -> Said:
             env = f" ({p.environment})" if p.environment else ""
             rel = f", {p.release}" if p.release else ""
             faults = f"; faults injected: {', '.join(p.faults)}" if p.faults else ""
-            return Said(f"{what} of {p.title}{env}{rel} started by {p.operator or event.actor}{faults}")
+            team = f" (owned by {p.team})" if p.team else ""
+            dry = f"; DRY RUN: {p.dry}" if p.dry else ""
+            hold = f"; {p.app} is not trusted to deploy by itself: a person takes it into {p.hold}" if p.hold else ""
+            return Said(f"{what} of {p.title}{env}{rel}{team} started by {p.operator or event.actor}{faults}{dry}"
+                        f"{hold}", WARN if p.dry or p.hold else INFO)
         case k.Resumed():
             return Said(f"Run resumed by {p.operator or event.actor} on {p.host}")
         case k.RunbookChanged():
@@ -59,7 +63,8 @@ def describe(event: k.Event, title: Callable[[str], str] | None = None) -> Said:
             return Said("Schedule guard: ok" + (f" ({p.day})" if p.day else ""), OK)
         case k.Override():
             what = {"gate": f"the gate of {step}", "schedule": "the schedule guard",
-                    "deadline": "the deploy window's deadline"}.get(p.what, p.what)
+                    "deadline": "the deploy window's deadline",
+                    "hold": "the hold of an untrusted app"}.get(p.what, p.what)
             return Said(f"Overrode {what}{by}{_because(p.reason)}", WARN)
         case k.StepStarted():
             again = f" (attempt {p.attempt})" if p.attempt and p.attempt > 1 else ""

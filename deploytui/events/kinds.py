@@ -70,6 +70,10 @@ class RunStarted(Payload):
     faults: list[str] = field(default_factory=list)  # rehearsal: faults injected on purpose
     seal: str = ""  # rehearsal: how it was sealed off from real systems (or why it was not)
     world: dict[str, Any] = field(default_factory=dict)  # rehearsal: its saved world (for rehearse --resume)
+    app: str = ""  # [fleet]: the app this run deploys
+    team: str = ""  # [fleet]: the team that owns it
+    dry: str = ""  # [fleet]: why this run deploys nothing (progressive enablement), "" when it deploys
+    hold: str = ""  # [fleet]: the section this run enters only after a person's override ("hold")
 
 
 @dataclass(frozen=True, kw_only=True)

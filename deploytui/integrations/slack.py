@@ -106,7 +106,8 @@ def describe(event, state, title: Callable[[str], str] | None = None) -> str:
     env = info.get("environment")
     # the title as the run rendered it when it started ("Upgrade PostgreSQL 15 to 16"), never a template
     where = (info.get("title") or (book.runbook.title if book else "")) + (f" ({env})" if env else "")
-    return f"{TONE_ICONS[said.tone]} {where}: {said.text}"
+    owner = f" (owned by {info['team']})" if said.tone == BAD and info.get("team") else ""  # [fleet]: who acts
+    return f"{TONE_ICONS[said.tone]} {where}: {said.text}{owner}"
 
 
 def wants(events: set[str], event) -> bool:

@@ -262,11 +262,35 @@ class Journal:
         return [Event(seq, ts, kind, step, actor or "engine", json.loads(data)) for seq, ts, kind, step, actor, data
                 in rows]
 
+    def event_rows(self, run_id: str, after: int = 0, limit: int = -1) -> list[tuple[Any, ...]]:
+        """The events as stored, with their chain hashes: (seq, ts, kind, step, actor, data_json, hash)."""
+        return self._rows("SELECT seq, ts, kind, step, actor, data, hash FROM events WHERE run_id = ? AND seq > ?"
+                          " ORDER BY seq LIMIT ?", (run_id, after, limit))
+
     def verify(self, run_id: str, expect: str | None = None) -> chain.Verdict:
         """Whether the run's events are as they were written (journal/chain.py)."""
-        rows = self._rows("SELECT seq, ts, kind, step, actor, data, hash FROM events WHERE run_id = ? ORDER BY seq",
-                          (run_id,))
-        return chain.verify(rows, run_id, expect)
+        return chain.verify(self.event_rows(run_id), run_id, expect)
+
+    def import_run(self, run: dict[str, Any], events: list[list[Any]], chunks: list[list[Any]]) -> None:
+        """Write a run copied from elsewhere (a team store) as it was: its events keep the hashes they came
+        with, so `verify` checks the copy, not a new chain. `run`: the columns of `runs`; `events`: event_rows;
+        `chunks`: (id, step, attempt, stream, ts, lines, data). Called again with more, it adds what is new
+        and takes the run's row as given (its outcome when it finished)."""
+        cols = ("id", "runbook_id", "title", "path", "sha256", "runbook_text", "environment", "release", "operator",
+                "host", "tty", "tmux", "rehearsal", "started", "finished", "outcome", "vars")
+        with self._lock, self._writing():
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute(f"INSERT OR REPLACE INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                                tuple(json.dumps(run[c]) if c == "vars" else run.get(c) for c in cols))
+                self.db.executemany("INSERT OR IGNORE INTO events (run_id, seq, ts, kind, step, actor, data, hash) "
+                                    "VALUES (?,?,?,?,?,?,?,?)", [(run["id"], *e) for e in events])
+                self.db.executemany("INSERT OR IGNORE INTO output (id, run_id, step, attempt, stream, ts, lines, data) "
+                                    "VALUES (?,?,?,?,?,?,?,?)", [(c[0], run["id"], *c[1:]) for c in chunks])
+                self.db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
 
     def final_hash(self, run_id: str) -> str:
         rows = self._rows("SELECT hash FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1", (run_id,))

@@ -84,6 +84,11 @@ def facts(doc: dict) -> list[list[Any]]:
                  ["Started", fmt_time(run["started"])], ["Finished", fmt_time(run["finished"]) or "not finished"],
                  ["Duration", fmt_duration(run["duration"])], ["Host", run["host"]],
                  ["tmux session", run["tmux"] or "-"]]
+        fleet = run.get("fleet")
+        if fleet:  # [fleet]: the app, the team to call when it fails, and how far it was allowed to go
+            rows += [["App", fleet["app"]], ["Owning team", fleet["team"] or "(not named)"]]
+            rows += [["Dry run", fleet["dry"]]] if fleet["dry"] else []
+            rows += [["Not trusted", f"stops before {fleet['hold']} for a person"]] if fleet["hold"] else []
     rows += [["Release manager", people["release_manager"] or "(to be named)"],
              ["Pairs", ", ".join(people["pairs"]) or "(none named)"],
              ["Approvers", ", ".join(people["approvers"]) or "(none declared)"],

@@ -120,6 +120,8 @@ def record_document(journal: Journal, run_id: str, full_output: bool = False, *,
         "resumes": [{"ts": e.ts, "operator": r.operator or e.actor, "host": r.host}
                     for e in state.resumes if isinstance(r := e.payload, ev.Resumed)],
     }
+    if info.get("app"):  # a [fleet] run: its app, owning team, and how far it was allowed to go
+        doc["run"]["fleet"] = {k: info.get(k) or "" for k in ("app", "team", "dry", "hold")}
     doc["deviations"] = deviations
     doc["notes"] = [{"ts": n["ts"], "actor": n["actor"], "step": n["step"], "text": n["text"]} for n in state.notes]
     return _redact_doc(doc, scrub), redactor

@@ -132,6 +132,9 @@ def lint(book: Runbook, actions: Actions) -> list[Problem]:
                 f"with goto = \"{sec.id}\" if the runbook should offer it)", warning=True)
         if sec.on_demand and not book.steps_of_section(sec.id):
             add(("sections", j), f"section '{sec.id}'", "", "on-demand section has no steps")
+    if book.fleet and book.fleet.untrusted and book.fleet.hold_before not in section_ids:
+        add(("fleet",), "[fleet]", "hold_before", f"no section '{book.fleet.hold_before}': untrusted apps must stop "
+            f"before a section of this runbook (one of: {', '.join(section_ids) or 'none'})")
     out.sort(key=lambda p: p.line or 0)
     return out
 

@@ -217,6 +217,24 @@ class Lock(Strict):
     region: str | None = None
 
 
+class Fleet(Strict):
+    """One runbook for many apps (GOV.UK RFC-070): which app a run deploys, who owns it, and the RFC's lists.
+    Blocks and apps deploying now live in the team store (`deploytui block`, DEPLOYTUI_TEAM_STORE)."""
+
+    app: str = ""  # template: the app a run deploys (default: the run's environment)
+    team: str = ""  # template: the team that owns the app, named in Slack and the record when it fails
+    exclusive: list[str] = Field(default_factory=list)  # apps that cannot deploy together with any other app
+    untrusted: list[str] = Field(default_factory=list)  # apps whose pipeline stops before `hold_before`
+    enabled: list[str] | None = None  # progressive enablement: apps not listed run dry (None: every app)
+    hold_before: str = "production"  # the section an untrusted app's run enters only with a person
+
+    def mode(self, app: str) -> tuple[str, str]:
+        """(why the run is dry or "", the section it holds before or "") for `app`."""
+        dry = "" if self.enabled is None or app in self.enabled else \
+            f"{app} is not enabled for automatic deploys yet (fleet.enabled): nothing is deployed"
+        return dry, self.hold_before if app in self.untrusted else ""
+
+
 class Runbook(Strict):
     runbook: Header
     schedule: Schedule | None = None
@@ -225,6 +243,7 @@ class Runbook(Strict):
     sections: list[Section] = Field(default_factory=list)
     notify: Notify | None = None
     lock: Lock | None = None
+    fleet: Fleet | None = None
 
     # Filled by the loader, not by the file.
     path: str = Field(default="", exclude=True)

@@ -299,3 +299,52 @@ def test_a_failed_step_with_on_failure_is_routed_once_and_the_detour_returns_to_
     assert sit.state.current == "fix" and sit.state.status("fix") == "failed"  # back where it failed
     assert planner.next_move(sit) is None  # routed once: now a person re-runs it, with a reason
     assert planner.refusal(sit, planner.RERUN, "fix") is None
+
+
+FLEET = parse("""
+[runbook]
+id = "f"
+title = "F"
+[[sections]]
+id = "staging"
+title = "Staging"
+[[sections]]
+id = "production"
+title = "Production"
+[[steps]]
+id = "stage"
+section = "staging"
+title = "Stage"
+run = "deploy staging"
+auto = true
+[[steps]]
+id = "prod"
+section = "production"
+title = "Prod"
+run = "deploy production"
+auto = true
+""")
+
+
+def fleet_situation(events):
+    return planner.Situation(state=fold(FLEET, events), now=1000.0, variables=lambda step=None: {},
+                             busy=frozenset())
+
+
+def test_a_dry_run_skips_every_step_as_planned():
+    start = event(ev.RunStarted(runbook_id="f", app="collections", dry="collections is not enabled"))
+    assert planner.next_move(fleet_situation([start])) == planner.SkipStep(
+        "stage", reason="dry run: collections is not enabled", planned=True)
+
+
+def test_an_untrusted_run_holds_before_its_section_until_the_hold_is_overridden():
+    start = event(ev.RunStarted(runbook_id="f", app="whitehall", hold="production"))
+    assert planner.next_move(fleet_situation([start])) == planner.StartAuto("stage")
+    staged = [start, event(ev.StepStarted(attempt=1, command="deploy staging"), "stage"),
+              event(ev.CommandFinished(attempt=1, exit_code=0, ok=True), "stage"),
+              event(ev.StepFinished(status="done"), "stage")]
+    sit = fleet_situation(staged)
+    assert planner.held(sit.state, "prod") and planner.next_move(sit) is None
+    go = staged + [event(ev.Override(what="hold", reason="looked at staging"), actor="carol")]
+    sit = fleet_situation(go)
+    assert not planner.held(sit.state, "prod") and planner.next_move(sit) == planner.StartAuto("prod")

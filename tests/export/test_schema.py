@@ -45,8 +45,9 @@ def real(tmp_path_factory):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp,
                           env={**os.environ, "DEPLOYTUI_OPERATOR": "maria"})
     assert done.returncode == 0, done.stderr
-    # and a run with a repeated step, whose items the record lists
-    (tmp / "rep.toml").write_text('[runbook]\nid = "rep"\ntitle = "Repeated"\n[vars.nodes]\ndefault = "a b"\n'
+    # and a run with a repeated step, whose items the record lists, of one app of a fleet
+    (tmp / "rep.toml").write_text('[runbook]\nid = "rep"\ntitle = "Repeated"\n[fleet]\napp = "rep-app"\n'
+                                  '[vars.nodes]\ndefault = "a b"\n'
                                   '[[steps]]\nid = "drain"\ntitle = "Drain {{ node }}"\neach = "node in nodes"\n'
                                   'run = "echo {{ node }}"\nauto = true\n')
     rep = subprocess.run([sys.executable, "-m", "deploytui", "run", str(tmp / "rep.toml"), "--headless",
@@ -58,6 +59,7 @@ def real(tmp_path_factory):
     journal = Journal(tmp / "j.sqlite3", readonly=True)
     rec = json.loads(record(journal, "last", "json"))
     rec["sections"] += repeated["sections"]
+    rec["run"]["fleet"] = repeated["run"]["fleet"]
     pl = json.loads(plan(load(EXAMPLE), {"workdir": str(tmp)}, "json", at=1_800_000_000.0, journal=journal))
     journal.close()
     return rec, pl

@@ -1,0 +1,56 @@
+"""Three apps' pipelines at once, run headless as the shipped workflow runs them, against one team store
+(moto): a blocked one, an untrusted one and one whose smoke tests fail; each ends as RFC-070 says, and the
+fleet board shows every app's latest run, its stage and its block."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from core.helpers import deploytui
+
+from deploytui.engine.headless import EXIT_BLOCKED, EXIT_FAILED, EXIT_NEEDS_PERSON
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_three_apps_at_once_each_end_as_the_rfc_says(fleet_book, env, tmp_path):
+    assert deploytui("block", "frontend", "--reason", "content-store migration first", "--operator", "alice",
+                     env=env).returncode == 0
+    apps = {"frontend": [], "whitehall": [], "publisher": ["--var", "fail=yes"]}
+    procs = {}
+    for app, extra in apps.items():  # each its own CI runner: its own journal, the same team store
+        job = {**os.environ, **env, "DEPLOYTUI_JOURNAL": str(tmp_path / f"{app}.sqlite3"),
+               "DEPLOYTUI_PUBLISH": str(tmp_path / f"{app}.sock")}
+        procs[app] = subprocess.Popen([sys.executable, "-m", "deploytui", "run", str(fleet_book), "--headless",
+                                       "--progress", "jsonl", "--var", f"app={app}", "--var", "release_tag=v7",
+                                       *extra], cwd=ROOT, env=job, text=True, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE)
+    done = {app: (p.wait(timeout=120), *p.communicate()) for app, p in procs.items()}
+    code, out, err = done["frontend"]
+    assert code == EXIT_BLOCKED and out == ""
+    assert err.startswith("deploytui: frontend's pipeline is blocked by alice since ")
+    code, out, err = done["whitehall"]
+    assert code == EXIT_NEEDS_PERSON, err
+    assert json.loads(out.splitlines()[-1])["meaning"].startswith("a person is needed")
+    code, out, err = done["publisher"]
+    assert code == EXIT_FAILED, err
+    assert json.loads(out.splitlines()[-1])["code"] == 1
+
+    board = json.loads(deploytui("board", "--json", env=env).stdout)
+    by_app = {row["app"]: row for row in board}
+    assert set(by_app) == {"frontend", "whitehall", "publisher"}
+    assert by_app["frontend"] == {"app": "frontend", "block": by_app["frontend"]["block"]}
+    assert by_app["frontend"]["block"]["reason"] == "content-store migration first"
+    assert by_app["whitehall"]["stage"] == "production" and by_app["whitehall"]["outcome"] == "running"
+    assert by_app["publisher"]["outcome"] == "aborted" and by_app["publisher"]["stage"] == "integration"
+    assert by_app["publisher"]["block"]["by"] == "deploytui"
+    assert "failed at smoke" in by_app["publisher"]["block"]["reason"]
+    table = deploytui("board", env=env).stdout.splitlines()
+    assert table[0].split() == ["APP", "RELEASE", "STAGE", "OUTCOME", "RUN", "BLOCKED"]
+    assert table[1].startswith("frontend ") and table[1].endswith("by alice: content-store migration first")
+    assert table[2].split()[:4] == ["publisher", "v7", "integration", "aborted"]
+    assert table[3].split()[:4] == ["whitehall", "v7", "production", "running"] and table[3].endswith(" no")
+    team = deploytui("history", "--team", env=env).stdout
+    assert "whitehall" in team and "publisher" in team and " open" in team and "aborted" in team
