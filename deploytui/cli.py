@@ -79,6 +79,7 @@ Environment variables deploytui reads:
   DEPLOYTUI_VAR_NAME   the value of runbook variable NAME (the way for secrets)
   DEPLOYTUI_PUBLISH    the socket a driver publishes its run on for followers (default: a private one per run)
   DEPLOYTUI_PUBLISH_GROUP  the group that may read that socket (`share --group` sets both)
+  DEPLOYTUI_TEAM_STORE the team's store, s3://BUCKET/PREFIX (like --team-store)
   PAGER                the pager `p` opens a step's full output in (default: less -R +G)
   VISUAL, EDITOR       the editor of core.edit steps
   TMUX                 inside tmux: copying goes through tmux's buffer
