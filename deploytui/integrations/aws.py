@@ -25,7 +25,7 @@ SPINDOWN_MIN = 600  # asg-recycle: spin down after twice the grace period, at le
 MIGRATION_DELAY = 300  # asg-recycle: the migration instance's head start before the scale-out
 # ls-servers' sha column: the first of these tags an instance carries (chef tags the pivcac boxes)
 SHA_TAGS = ("gitsha:idp", "gitsha:app", "gitsha:pivcac", "gitsha:worker")
-STREAMS_LOOKED_AT = 10  # the newest log streams (by last event): a new instance's is among them
+STREAMS_LOOKED_AT = 50  # the newest log streams by last event, in one call (AWS gives 50 at most): a recycle starts a dozen
 
 
 # -- plumbing ------------------------------------------------------------------------------------

@@ -224,6 +224,8 @@ def scenes() -> dict[str, tuple[str, bool, Callable]]:
     async def gate(pilot, app, clock):
         await settle(pilot, lambda: _on_run_screen(app))
         await _advance_to(pilot, app, "scale-in")
+        # the run's own ticker starts the gate a moment after the step becomes current: shoot it started
+        await settle(pilot, lambda: app.current_run.state.steps["scale-in"].gate_deadline is not None)
         clock.advance(754)
         await _finish(pilot, app, clock)
 
