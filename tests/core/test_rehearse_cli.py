@@ -337,3 +337,27 @@ def test_an_ordinary_user_rehearses_sealed_with_map_root_user():
         assert (home / "j.db").stat().st_uid == 65534  # made by the user, mapped to root only inside
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def aws_cli() -> Path | None:
+    """The AWS command-line tool itself (not a version manager's shim), where this machine has one."""
+    for candidate in (Path(sys.base_prefix) / "bin" / "aws", Path("/usr/local/bin/aws"), Path("/usr/bin/aws")):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+@pytest.mark.skipif(aws_cli() is None, reason="no AWS CLI on this machine to call by its full path")
+def test_the_aws_cli_by_full_path_with_real_looking_keys_reaches_nothing(tmp_path):
+    aws = aws_cli()
+    creds = " ".join(f"{k}={v}" for k, v in REAL_LOOKING.items() if k != "AWS_PROFILE")
+    # without the world's endpoint, as a command that insists on the real AWS would run it
+    command = (f"env -u AWS_ENDPOINT_URL -u AWS_SESSION_TOKEN -u AWS_PROFILE {creds} "
+               f"{aws} autoscaling describe-auto-scaling-groups --region us-west-2 --cli-connect-timeout 20")
+    started = time.monotonic()
+    got = deploytui("rehearse", one_step_book(tmp_path, "awscli", command), "--headless",
+                    "--journal", tmp_path / "awscli.db", env=REAL_LOOKING, timeout=120)
+    assert got.returncode == 1, got.stdout + got.stderr
+    assert "Could not connect to the endpoint URL" in got.stdout, got.stdout
+    assert "AutoScalingGroups" not in got.stdout
+    assert time.monotonic() - started < 30, "the AWS CLI did not fail fast"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rich.console import RenderableType
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -200,21 +201,26 @@ class TextDialog(Dialog):
     """A long text to read whole (a command the box shows only in part), scrollable."""
 
     BINDINGS = [Binding("escape,enter,v", "cancel", "Close")]
+    HINT = "Enter or Esc closes; c copies it."
 
     def __init__(self, title: str, text: str):
         super().__init__()
         self.title_text, self.text = title, text
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> RenderableType:
         from rich.text import Text
+
+        return Text(self.text)
+
+    def compose(self) -> ComposeResult:
         from textual.containers import VerticalScroll
         from textual.widgets import Static
 
         with Vertical(classes="dialog diff"):
             yield Label(self.title_text, classes="dialog-title")
             with VerticalScroll(classes="diff-body"):
-                yield Static(Text(self.text), id="text", markup=False)
-            yield Label("Enter or Esc closes; c copies it.", classes="hint")
+                yield Static(self.body(), id="text", markup=False)
+            yield Label(self.HINT, classes="hint")
 
 
 class ChoiceDialog(Dialog):
@@ -241,25 +247,15 @@ class ChoiceDialog(Dialog):
             self.dismiss(int(event.character) - 1)
 
 
-class DiffDialog(Dialog):
+class DiffDialog(TextDialog):
     """The runbook changed since the run started: show what changed before the operator goes on."""
 
-    BINDINGS = [Binding("escape,enter", "cancel", "Close")]
+    HINT = "The run goes on with the file as it is now. Enter or Esc closes."
 
-    def __init__(self, title: str, diff: str):
-        super().__init__()
-        self.title_text, self.diff = title, diff
-
-    def compose(self) -> ComposeResult:
+    def body(self) -> RenderableType:
         from rich.syntax import Syntax
-        from textual.containers import VerticalScroll
-        from textual.widgets import Static
 
-        with Vertical(classes="dialog diff"):
-            yield Label(self.title_text, classes="dialog-title")
-            with VerticalScroll(classes="diff-body"):
-                yield Static(Syntax(self.diff, "diff", theme="ansi_dark", word_wrap=True), id="diff")
-            yield Label("The run goes on with the file as it is now. Enter or Esc closes.", classes="hint")
+        return Syntax(self.text, "diff", theme="ansi_dark", word_wrap=True)
 
 
 class SearchBar(Horizontal):
