@@ -546,8 +546,9 @@ def _ssm_in(ctx: ActionContext, env: str, role: str, name: str, parameters: str,
                             Comment=(comment or f"deploytui {ctx.step_id}")[:100])["Command"]
     cid = sent["CommandId"]
     ctx.log(f"Command sent with ID {cid} ({name} to {group} in {region})")
-    deadline = ctx.clock() + seconds(timeout, "timeout")
-    every, last = max(0.2, seconds(poll, "poll")), None
+    # timeout and poll are world durations: a time-scaled rehearsal looks as often as the world moves
+    deadline = ctx.clock() + ctx.scaled(seconds(timeout, "timeout"))
+    every, last = max(0.2, ctx.scaled(seconds(poll, "poll"))), None
     while True:
         cmd = ssm.list_commands(CommandId=cid)["Commands"][0]
         status = cmd["Status"]
@@ -614,7 +615,7 @@ def logs_tail(ctx: ActionContext, group: str, instance: str = "", stream: str = 
         started = ctx.step_started if ctx.step_started is not None else ctx.clock()
         # a minute of clock skew with AWS (scaled in a rehearsal), and LaunchTime has whole seconds
         after = datetime.fromtimestamp(started - max(2.0, ctx.scaled(60)), UTC)
-    every = max(0.2, seconds(poll, "poll"))
+    every = max(0.2, ctx.scaled(seconds(poll, "poll")))  # a world duration, as in ssm_command
     current, iid, token, count, waiting = stream or None, "", None, 0, False
     name = instance.removeprefix("newest:")
     while not ctx.cancelled.is_set():

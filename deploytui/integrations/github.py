@@ -176,14 +176,14 @@ def release(ctx: ActionContext, repo: str, tag: str, title: str = "", notes: str
     r = _repo(ctx, repo, api_url)
     wait = seconds(tag_wait, "tag_wait")
     if wait:
-        deadline = ctx.clock() + wait
+        deadline = ctx.clock() + ctx.scaled(wait)  # the mirror's time: shorter in a time-scaled rehearsal
         while True:
             try:
                 ref = r.get_git_ref(f"tags/{tag}")
                 ctx.log(f"tag {tag} is on GitHub at {ref.object.sha[:9]}")
                 break
             except UnknownObjectException:
-                if ctx.clock() > deadline or not ctx.sleep(min(10.0, wait)):
+                if ctx.clock() > deadline or not ctx.sleep(ctx.scaled(min(10.0, wait))):
                     raise ActionError(f"tag {tag} is not on GitHub ({repo}) after {tag_wait}: wait for the mirror "
                                       f"and re-run the step") from None
     if not notes and pr:

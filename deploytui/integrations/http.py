@@ -78,13 +78,14 @@ def check(ctx: ActionContext, url: str, status: str = "200", field: str = "", eq
     """Poll a URL until the status (and a JSON field value or a body pattern) holds, or time out."""
     import httpx
 
-    limit, pause = seconds(timeout, "timeout"), max(0.05, seconds(every, "every"))
+    # the service's time: shorter in a time-scaled rehearsal, as GitHub's and AWS's are
+    limit, pause = seconds(timeout, "timeout"), max(0.05, ctx.scaled(seconds(every, "every")))
     try:
         rx = re.compile(pattern) if pattern else None
     except re.error as err:
         raise ActionError(f"pattern {pattern!r} is not a regular expression: {err}") from None
     hdrs = _headers(ctx, headers)
-    deadline, attempts, last = ctx.clock() + limit, 0, None
+    deadline, attempts, last = ctx.clock() + ctx.scaled(limit), 0, None
     with httpx.Client(headers=hdrs, timeout=min(30.0, max(1.0, limit)), follow_redirects=True) as client:
         while True:
             attempts += 1

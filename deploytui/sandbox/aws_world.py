@@ -46,6 +46,7 @@ def boto_env(endpoint: str, region: str = "us-west-2", token: str = "testing") -
 
 # ---------------------------------------------------------------- moto, made to behave like AWS
 _health_hook = None  # (instance id) -> (state, reason, description) or None: the world's target health
+_live: AwsWorld | None = None  # moto keeps one account per process, so one world lives in it at a time
 
 
 def _slim_moto(region: str) -> None:
@@ -678,10 +679,12 @@ class AwsWorld:
                 self.layout(env)
 
     def stop(self) -> None:
-        global _health_hook
+        global _health_hook, _live
         self._stop.set()
         if _health_hook == self.target_health:
             _health_hook = None
+        if _live is self:
+            _live = None
         if self.server is not None:
             self.server.stop()
 
@@ -693,12 +696,15 @@ def start_world(envs: list[str] | tuple[str, ...] = ("prod",), region: str = "us
     from moto.moto_api._internal.models import moto_api_backend
 
     _slim_moto(region)
+    global _health_hook, _live
+    if _live is not None:  # a world left running would go on playing its autoscaler in the new one's account
+        log.warning("sandbox: a world was still running in this process; stopped it before starting another")
+        _live.stop()
     moto_api_backend.reset()  # moto keeps one account per process: start it empty
     world = AwsWorld(clock=clock or WorldClock(), faults=frozenset(faults), region=region)
     world.start_offset = world.clock.offset
     world.server, world.endpoint = start_server(world)
-    global _health_hook
-    _health_hook = world.target_health
+    _health_hook, _live = world.target_health, world
     if restore is not None:
         world.restore(restore)
     else:

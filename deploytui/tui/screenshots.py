@@ -228,6 +228,8 @@ def scenes() -> dict[str, tuple[str, bool, Callable]]:
         await settle(pilot, lambda: app.current_run.state.steps["scale-in"].gate_deadline is not None)
         clock.advance(754)
         await _finish(pilot, app, clock)
+        # the run's ticker opens the gate on its own thread: shoot once the screen has said so
+        await settle(pilot, lambda: "the gate is open" in str(app.screen.query_one("#activity").render()))
 
     async def decision(pilot, app, clock):
         """A decision with its evidence: the two steps before it that ran by themselves."""

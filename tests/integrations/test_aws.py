@@ -169,6 +169,20 @@ def test_logs_tail_follows_the_newest_migration_instance(world, recorder):
     assert result["lines"] == len(cloud_init_log("prod", "migration", iid, "")) and r.text.count("All done!") == 1
 
 
+def test_logs_tail_polls_in_world_time_in_a_rehearsal(world, recorder):
+    """A minute between looks in the world is a tenth of a second at 600x: the pane keeps up with the world."""
+    r = recorder(world.env, time_scale=600)
+    t, result = _tail(r, group="/var/log/cloud-init-output.log", instance="newest:asg-prod-migration", poll="60")
+    assert _wait_for(lambda: any(line.startswith("waiting for an instance asg-prod-migration") for line in r.lines))
+    world.client("autoscaling").set_desired_capacity(AutoScalingGroupName="prod-migration", DesiredCapacity=1)
+    for _ in range(4):
+        world.tick()
+    # polling a real minute apart, the second look (the one that finds the instance) would be a minute away
+    assert _wait_for(lambda: any("All done!" in x for x in r.lines), seconds=5)
+    r.ctx.cancelled.set()
+    t.join(5)
+
+
 def test_logs_tail_unknown_group(world, recorder):
     with pytest.raises(ActionError, match="no CloudWatch log group /nope"):
         aws.logs_tail(recorder(world.env).ctx, group="/nope", instance="asg-prod-idp")

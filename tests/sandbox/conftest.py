@@ -53,7 +53,19 @@ class Rehearsal:
 
     @property
     def text(self) -> str:
-        return "\n".join(self.lines)
+        """The progress lines; a rehearsal that stopped while a step was still going starts with where."""
+        return self.where_stopped() + "\n".join(self.lines)
+
+    def where_stopped(self) -> str:
+        current = self.state.current
+        if self.state.outcome or current is None:
+            return ""
+        st = self.state.steps[current]
+        tail = self.output(current).splitlines()[-12:]
+        machines = [f"{m.id} {m.role} sha={m.sha[:7]} shipped={m.shipped} gone={m.gone} fails={m.fails}"
+                    for m in (self.world.aws.machines.values() if self.world.aws else ())][-12:]
+        return "\n".join([f"STOPPED AT {current}: running={st.command_running} panes done={sorted(st.panes_done)}",
+                          "its last lines:", *tail, "the world's newest machines:", *machines, "", ""])
 
 
 def answers_from(text: str) -> Answers:

@@ -242,6 +242,7 @@ class FullOutputScreen(Screen):
         self.title_text, self.source = title, source
         self.matches: list[int] = []
         self.searching = ""
+        self.scanning = False  # a search's worker is still reading the output
         self._stop = threading.Event()
 
     def compose(self) -> ComposeResult:
@@ -266,7 +267,11 @@ class FullOutputScreen(Screen):
             self.say()
 
     def say(self, extra: str = "") -> None:
-        found = f" · {len(self.matches):,} matches for /{self.searching}/" if self.searching else ""
+        found = ""
+        if self.searching and self.scanning:  # never "0 matches" for a search still reading
+            found = f" · searching for /{self.searching}/: {len(self.matches):,} found so far"
+        elif self.searching:
+            found = f" · {len(self.matches):,} matches for /{self.searching}/"
         if self.source.receiving:
             found += " · still coming from the driver"
         elif self.source.error:
@@ -303,7 +308,7 @@ class FullOutputScreen(Screen):
         log.pattern = pattern
         log.refresh()
         self._stop.set()
-        self.matches, self.searching = [], event.value
+        self.matches, self.searching, self.scanning = [], event.value, pattern is not None
         if pattern is not None:
             self._stop = threading.Event()
             self._scan(pattern, event.value, self._stop)
@@ -334,7 +339,7 @@ class FullOutputScreen(Screen):
     def on_full_output_screen_found(self, message: Found) -> None:
         if message.pattern != self.searching:
             return
-        self.matches = message.matches
+        self.matches, self.scanning = message.matches, not message.done
         log = self.query_one(JournalLog)
         if message.matches and (log.current is None or not message.done):
             below = [i for i in message.matches if i >= log.scroll_offset.y]
