@@ -86,8 +86,7 @@ def test_drive_a_runbook_to_the_end_in_tmux_with_a_resize(tmux, tmp_path):
     assert "Small deploy" in lines[0]  # and the title
 
     tmux.keys("r")  # the terminal is handed over to the interactive command
-    tmux.wait_for("type ok:")
-    time.sleep(1.0)  # Textual's input thread lets go of the terminal a moment after the prompt shows
+    tmux.wait_for("\ntype ok:")  # the prompt on its own line (the command box shows the words too)
     tmux.keys("ok", "Enter")
     tmux.wait_for("✓ Log in interactively")
     tmux("resize-window", "-t", tmux.session, "-x", "160", "-y", "45")
