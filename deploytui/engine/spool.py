@@ -116,11 +116,8 @@ strip_ansi = clean_line  # the matcher's cleaning, for callers that clean kept l
 
 def _tail(text: str) -> list[str]:
     """The last TAIL_LINES lines of `text`, without splitting all of it (a flush can be 65,000 lines)."""
-    start = len(text) - 1
-    for _ in range(TAIL_LINES):
-        start = text.rfind("\n", 0, start)
-        if start < 0:
-            break
+    pieces = text[:-1].rsplit("\n", TAIL_LINES)  # from the right, in C
+    start = len(pieces[0]) if len(pieces) > TAIL_LINES else -1
     return text[start + 1:].splitlines()[-TAIL_LINES:]
 
 

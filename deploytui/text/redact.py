@@ -35,7 +35,7 @@ from urllib.parse import quote, quote_plus
 
 from ahocorasick_rs import AhoCorasick, MatchKind
 
-from .clean import INVISIBLE, REDRAW, clean_line, is_plain, redraws, visible
+from .clean import INVISIBLE, REDRAW, clean_line, is_plain, redraws, visible, without_colours
 
 MASK = "[REDACTED]"
 MIN_SECRET_LEN = 4  # a shorter value would mask ordinary text: runbooks must declare longer secrets
@@ -234,13 +234,16 @@ class Redactor:
             return s
         if is_plain(s):
             return self._mask(s, self.spans(s))
+        colours_only = False
         if "\x1b" in s:
-            s = self._mask_in_sequences(s)
-        shown = visible(s)
+            stripped, colours_only = without_colours(s)
+            if not colours_only:  # other sequences: a title or a link may carry a secret, the cursor may move
+                s = self._mask_in_sequences(s)
+        shown = visible(stripped) if colours_only else visible(s)
         spans = self.spans(shown)
         if spans:
             s = self._mask(s, spans) if shown is s else self._mask_through(s, shown, spans)
-        if redraws(s):
+        if ("\r" in s or "\b" in s) if colours_only else redraws(s):
             s = self._mask_redrawn(s)
         return s
 
