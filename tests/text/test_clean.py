@@ -61,3 +61,23 @@ def test_the_matcher_sees_what_the_screen_shows():
     spool.feed(b"progress 10%\rprogress 100%\n")
     spool.flush(final=True)
     assert seen == ["progress 100%"] == [clean_line(x) for x in "progress 10%\rprogress 100%".split("\n")]
+
+
+def test_without_colours_is_the_colour_regex_exactly():
+    """The str.replace fast path gives what one regex pass gives, on every mix of colours, their pieces
+    and text (a sequence cut by another must not be joined and removed)."""
+    import random
+
+    from deploytui.text.clean import COLOURS, without_colours
+
+    pieces = ["\x1b", "[", "0", "3", "1", ";", "m", "a", "\n", "\x1b[0m", "\x1b[31m", "\x1b[1;33m", "\x1b[K"]
+    rng = random.Random(7)
+    fast = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        want = COLOURS.sub("", text)
+        assert without_colours(text) == (want, "\x1b" not in want), repr(text)
+        fast += "\x1b" in text and "\x1b" not in want
+    assert fast > 1000  # texts where colours were all the escapes there were: many
+    colours = "\x1b[32m1\x1b[0m \x1b[1;33mWARN\x1b[0m\n" * 1000
+    assert without_colours(colours) == ("1 WARN\n" * 1000, True)
