@@ -215,11 +215,17 @@ def workflow(ctx: ActionContext, repo: str, workflow: str, ref: str = "main", in
     wf = r.get_workflow(workflow)
     given = {k: str(v) for k, v in mapping(inputs, "inputs").items()}
     before = {run.id for run in itertools.islice(wf.get_runs(event="workflow_dispatch", branch=ref), 20)}
-    wf.create_dispatch(ref, given, throw=True)
+    # GitHub names the run a dispatch started when asked (return_run_details, since February 2026): two
+    # pipelines dispatching the same smoke tests at once each follow their own run
+    _, started = wf._requester.requestJsonAndCheck(
+        "POST", f"{wf.url}/dispatches", input={"ref": ref, "inputs": given, "return_run_details": True})
     ctx.log(f"dispatched {wf.name} on {ref}" + (f" with {given}" if given else ""))
     every = ctx.scaled(max(0.1, seconds(poll, "poll")))  # GitHub's time: shorter in a time-scaled rehearsal
     deadline = ctx.clock() + ctx.scaled(seconds(timeout, "timeout"))
-    run = None
+    run = r.get_workflow_run(started["workflow_run_id"]) if started and started.get("workflow_run_id") else None
+    if run is None:
+        ctx.log(f"GitHub did not say which run the dispatch started (an older GitHub Enterprise Server?): "
+                f"following the newest new run of {wf.name}, which a dispatch made at the same moment could share")
     while run is None:  # the run shows up a few seconds after the dispatch
         new = [x for x in itertools.islice(wf.get_runs(event="workflow_dispatch", branch=ref), 20)
                if x.id not in before]

@@ -564,7 +564,9 @@ class GitHubWorld:
                 return 200, self._workflow(repo, wid)
             if sub == "/dispatches" and method == "POST":
                 ref = body.get("ref", "main")
-                self._new_run(repo, wid, ref, self.head_sha(repo, ref), "workflow_dispatch", body.get("inputs", {}))
+                run = self._new_run(repo, wid, ref, self.head_sha(repo, ref), "workflow_dispatch", body.get("inputs", {}))
+                if body.get("return_run_details"):  # GitHub names the run it started when asked (2026-02)
+                    return 200, {"workflow_run_id": run["id"], "run_url": run["url"], "html_url": run["html_url"]}
                 return 204, None
             if sub == "/runs" and method == "GET":
                 return 200, self._runs_json(repo, query, lambda r: r["_workflow"] == wid)

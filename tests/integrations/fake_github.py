@@ -20,6 +20,8 @@ class FakeGitHub:
         self.refs: dict[str, str] = {}
         self.runs: list[dict] = [{"id": 500, "status": "completed", "conclusion": "success"}]
         self.run_conclusion = "success"
+        self.run_details = True  # GitHub names the run a dispatch started (an older GHES does not)
+        self.dispatched_alongside = False
         # ref -> check runs, each a list of (status, conclusion) it goes through, one per poll
         self.check_runs: dict[str, dict[str, list[tuple[str, str | None]]]] = {}
         self.statuses: dict[str, dict[str, str]] = {}  # ref -> context -> state
@@ -117,7 +119,15 @@ class FakeGitHub:
             return self._json({"total_count": len(self.runs),
                                "workflow_runs": [self._run(x) for x in reversed(self.runs)]})
         if m == "POST" and path == f"{wf}/dispatches":
-            self.runs.append({"id": 501 + len(self.runs), "status": "queued", "conclusion": None, "polls": 0})
+            ours = {"id": 501 + len(self.runs), "status": "queued", "conclusion": None, "polls": 0}
+            self.runs.append(ours)
+            if self.dispatched_alongside:  # another pipeline dispatched the same workflow at the same moment
+                self.runs.append({"id": 501 + len(self.runs), "status": "queued", "conclusion": None, "polls": 0,
+                                  "other": True})
+            if self.run_details and (request.get_json(silent=True) or {}).get("return_run_details"):
+                return self._json({"workflow_run_id": ours["id"],
+                                   "run_url": f"{self.base}{r}/actions/runs/{ours['id']}",
+                                   "html_url": f"https://github.com/{self.repo}/actions/runs/{ours['id']}"})
             return Response(status=204)
         if m == "GET" and (mm := re.fullmatch(rf"{r}/actions/runs/(\d+)", path)):
             run = next(x for x in self.runs if x["id"] == int(mm.group(1)))

@@ -79,13 +79,32 @@ def test_workflow_dispatch_is_followed_to_its_conclusion(fake, env, recorder):
     out = gh.workflow(r.ctx, repo=REPO, workflow="migrate.yaml", ref="main",
                       inputs={"environment": "stable"}, poll="0.05")
     assert fake.calls("POST", rf"/repos/{REPO}/actions/workflows/(42|migrate.yaml)/dispatches")[0][2] == {
-        "ref": "main", "inputs": {"environment": "stable"}}
+        "ref": "main", "inputs": {"environment": "stable"}, "return_run_details": True}
     assert out["run_id"] == 502 and out["conclusion"] == "success"  # not the earlier run 500
     assert "job migrate: in_progress" in r.lines and "job migrate: success" in r.lines
 
     fake.run_conclusion = "failure"
     with pytest.raises(ActionError, match=r"Migrate data run 503 ended failure: https://github.com/"):
         gh.workflow(recorder(env).ctx, repo=REPO, workflow="migrate.yaml", inputs="environment=stable", poll="0.05")
+
+
+def test_a_dispatch_follows_its_own_run_when_another_pipeline_dispatches_at_the_same_moment(fake, env, recorder):
+    """Two apps' pipelines run the same smoke tests at once: each follows the run GitHub says it started,
+    never the newest one (seen before: two apps followed the same smoke-test run)."""
+    fake.dispatched_alongside = True
+    r = recorder(env)
+    out = gh.workflow(r.ctx, repo=REPO, workflow="migrate.yaml", inputs={"app": "frontend"}, poll="0.05")
+    ours, other = fake.runs[-2:]
+    assert other.get("other") and other["id"] > ours["id"]
+    assert out["run_id"] == ours["id"]
+    assert fake.calls("POST", rf"/repos/{REPO}/actions/workflows/(42|migrate.yaml)/dispatches")[-1][2][
+        "return_run_details"] is True
+    # a GitHub that does not name the run: the newest new one, and the log says what that risks
+    fake.run_details = False
+    r = recorder(env)
+    out = gh.workflow(r.ctx, repo=REPO, workflow="migrate.yaml", poll="0.05")
+    assert out["run_id"] == fake.runs[-1]["id"]
+    assert any("a dispatch made at the same moment could share" in line for line in r.lines)
 
 
 def test_token_problems_are_one_line(fake, recorder, monkeypatch, tmp_path):
