@@ -9,6 +9,20 @@ from typing import Any
 from ..errors import ActionError
 from ..runbook.durations import parse_duration
 
+MISSING = object()
+
+
+def dig(data: Any, path: str) -> Any:
+    """`a.b.0.c` into nested dicts and lists; MISSING when absent."""
+    for part in path.split("."):
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return MISSING
+    return data
+
 
 def flag(value: Any, name: str = "value") -> bool:
     if isinstance(value, bool):

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import ActionError
-from ._params import flag, getenv, mapping, number, seconds, words
+from ._params import MISSING, dig, flag, getenv, mapping, number, seconds, words
 from ._releases import next_rc
 from .registry import ActionContext, action
 
@@ -204,6 +204,49 @@ def tag(ctx: ActionContext, repo: str, name: str, sha: str, api_url: str = "") -
     ref = _repo(ctx, repo, api_url).create_git_ref(f"refs/tags/{name}", sha)
     ctx.log(f"tag {name} -> {sha[:9]} in {repo}")
     return {"ref": ref.ref, "sha": sha, "tag": name}
+
+
+@action("github.file")
+@_gh_errors
+def file(ctx: ActionContext, repo: str, path: str, ref: str = "main", fields: dict | str = "",
+         expect: dict | str = "", api_url: str = "") -> dict:
+    """Read a YAML or JSON file from a repository with your GitHub token (the contents API, as GOV.UK's
+    deploy workflow reads `automatic_deploys_enabled` from govuk-helm-charts' image-tag files); each of
+    `fields` = {name = "dotted.key"} becomes an output, and a key the file lacks is an error. `expect` =
+    {"dotted.key" = "value"}: the step fails unless the file says so (a freeze stops the pipeline)."""
+    import yaml
+
+    found = _repo(ctx, repo, api_url).get_contents(path, ref=ref)
+    if isinstance(found, list):
+        raise ActionError(f"{repo}:{path} is a directory, not a file")
+    text = found.decoded_content.decode("utf-8", "replace")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ActionError(f"{repo}:{path} at {ref} is not YAML or JSON: {str(err).splitlines()[0]}") from None
+    ctx.log(f"{repo}:{path} at {ref} ({found.sha[:9]})")
+    out: dict = {"sha": found.sha}
+    for name, key in mapping(fields, "fields").items():
+        value = dig(data, str(key))
+        if value is MISSING:
+            raise ActionError(f"{repo}:{path} at {ref} has no {key!r}")
+        out[name] = _as_yq(value)
+        ctx.log(f"{name} = {out[name]}")
+    wrong = []
+    for key, wanted in mapping(expect, "expect").items():
+        value = dig(data, str(key))
+        shown = "(absent)" if value is MISSING else _as_yq(value)
+        ctx.log(f"{key}: {shown} (expected {wanted})")
+        if shown != str(wanted):
+            wrong.append(f"{key} is {shown}, not {wanted}")
+    if wrong:
+        raise ActionError(f"{repo}:{path} at {ref}: {'; '.join(wrong)}")
+    return out
+
+
+def _as_yq(value):
+    """A YAML value as `yq` prints it (true/false), which is how GOV.UK's scripts compare them."""
+    return str(value).lower() if isinstance(value, bool) else value
 
 
 @action("github.workflow")

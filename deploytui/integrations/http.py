@@ -7,22 +7,8 @@ import re
 from typing import Any
 
 from ..errors import ActionError
-from ._params import mapping, seconds, words
+from ._params import MISSING, dig, mapping, seconds, words
 from .registry import ActionContext, action
-
-MISSING = object()
-
-
-def dig(data: Any, path: str) -> Any:
-    """`a.b.0.c` into nested dicts and lists; MISSING when absent."""
-    for part in path.split("."):
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        else:
-            return MISSING
-    return data
 
 
 def _headers(ctx: ActionContext, headers: Any) -> dict[str, str]:
@@ -43,12 +29,14 @@ def _status_ok(code: int, wanted: str) -> bool:
 
 @action("http.get_json")
 def get_json(ctx: ActionContext, url: str, fields: dict | str = "", headers: dict | None = None,
-             timeout: str = "15") -> dict:
-    """GET a JSON document; its fields (and `fields` = {name = "dotted.path"}) become outputs."""
+             params: dict | str = "", timeout: str = "15") -> dict:
+    """GET a JSON document; its fields (and `fields` = {name = "dotted.path"}) become outputs. `params`:
+    the query string, encoded here (a Prometheus query: `params = { query = '...' }`)."""
     import httpx
 
     try:
         resp = httpx.get(url, headers=_headers(ctx, headers), timeout=seconds(timeout, "timeout"),
+                         params={str(k): str(v) for k, v in mapping(params, "params").items()} or None,
                          follow_redirects=True)
     except httpx.HTTPError as err:
         raise ActionError(f"cannot GET {url}: {type(err).__name__}: {err}") from None

@@ -14,6 +14,7 @@ fast, and 503 while it is down.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import math
@@ -45,6 +46,7 @@ class Recorded:
     query: dict[str, str]
     body: Any
     status: int
+    token: bool = False  # it carried a token (Authorization), as a private repository's read needs
 
     def line(self) -> str:
         """One line for a screen: `POST /repos/o/r/pulls  "Deploy RC 112 to Prod"`."""
@@ -72,6 +74,7 @@ class Repo:
     tag_workflows: list[list[str]] = field(default_factory=list)  # [regex, workflow file] started by a tag
     fail: dict[str, str] = field(default_factory=dict)  # workflow file -> conclusion other than success
     origin: str = ""  # a local bare repository whose branches are this repository's
+    files: dict[str, str] = field(default_factory=dict)  # path -> text on the default branch (contents API)
 
 
 class GitHubWorld:
@@ -564,12 +567,24 @@ class GitHubWorld:
                 return 200, self._workflow(repo, wid)
             if sub == "/dispatches" and method == "POST":
                 ref = body.get("ref", "main")
-                run = self._new_run(repo, wid, ref, self.head_sha(repo, ref), "workflow_dispatch", body.get("inputs", {}))
+                started = self._new_run(repo, wid, ref, self.head_sha(repo, ref), "workflow_dispatch",
+                                        body.get("inputs", {}))
                 if body.get("return_run_details"):  # GitHub names the run it started when asked (2026-02)
-                    return 200, {"workflow_run_id": run["id"], "run_url": run["url"], "html_url": run["html_url"]}
+                    return 200, {"workflow_run_id": started["id"], "run_url": started["url"],
+                                 "html_url": started["html_url"]}
                 return 204, None
             if sub == "/runs" and method == "GET":
                 return 200, self._runs_json(repo, query, lambda r: r["_workflow"] == wid)
+        if rest.startswith("/contents/") and method == "GET":
+            path = rest[len("/contents/"):]
+            if path not in repo.files:
+                return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest/repos/contents"}
+            raw = repo.files[path].encode()
+            sha = sha1(b"blob %d\0" % len(raw) + raw).hexdigest()  # git's blob id
+            return 200, {"type": "file", "encoding": "base64", "size": len(raw), "name": path.rsplit("/", 1)[-1],
+                         "path": path, "sha": sha, "content": base64.b64encode(raw).decode(),
+                         "url": self._api(f"/repos/{repo.full_name}/contents/{path}"),
+                         "html_url": f"https://github.com/{repo.full_name}/blob/main/{path}"}
         if rest == "/actions/runs" and method == "GET":
             return 200, self._runs_json(repo, query, lambda r: True)
         m = re.fullmatch(r"/actions/runs/(\d+)(/jobs)?", rest)
@@ -640,7 +655,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers = reply[2] if len(reply) > 2 else {}
         except Exception as err:  # a bug in the fake must not hang the client
             status, payload = 500, {"message": f"fake GitHub error: {type(err).__name__}: {err}"}
-        self.world.requests.append(Recorded(self.command, path, query, body, status))
+        self.world.requests.append(Recorded(self.command, path, query, body, status,
+                                            token=bool(self.headers.get("Authorization"))))
         data = b"" if payload is None else (payload.encode() if isinstance(payload, str) else json.dumps(payload).encode())
         self.send_response(status)
         self.send_header("Content-Type", "text/plain; charset=utf-8" if isinstance(payload, str)

@@ -643,30 +643,44 @@ class GetGov(Scenario):
 
 class GovUk(Scenario):
     def __init__(self):
-        super().__init__(stands_in=("github_api", "release_app_url", "error_rate_url", "slack_webhook"))
+        super().__init__(stands_in=("github_api", "prometheus_url", "slack_webhook"))
 
     def lay_out(self, world: World, book: Runbook) -> None:
         gh = world.github
         gh.add_document("release/applications", {
-            "content-publisher": {"deploy_freeze": True, "notes": "frozen while the editor migration runs"},
-            "whitehall": {"automatic_deploys_enabled": False},
-        })
-        world.vars.update({"github_api": gh.url, "release_app_url": gh.url + "/_world/release",
-                           "error_rate_url": gh.url + "/_world/grafana/error-rate"})
-        world.lines.append("Release app: content-publisher is frozen, whitehall has automatic deploys off; "
-                           "other apps deploy")
-        world.lines.append("GitHub Actions: CI reports check runs; deploy and smoke-test workflows queue and run")
+            app: {"deploy_freeze": True, "notes": why} for app, why in rules.GOVUK_FROZEN.items()})
+        charts = gh.repo(rules.GOVUK_HELM_CHARTS)
+        for env in rules.GOVUK_ENVIRONMENTS:
+            for app in rules.GOVUK_APPS:
+                on = "false" if app in rules.GOVUK_FROZEN else "true"
+                charts.files[f"charts/app-config/image-tags/{env}/{app}"] = (
+                    f"image_tag: v41\nautomatic_deploys_enabled: {on}\npromote_deployment: {on}\n")
+        world.vars.update({"github_api": gh.url, "prometheus_url": gh.url + "/_world/prometheus"})
+        world.lines.append(f"govuk-helm-charts: {', '.join(rules.GOVUK_FROZEN)} frozen (automatic_deploys_enabled: "
+                           f"false); {len(rules.GOVUK_APPS) - len(rules.GOVUK_FROZEN)} other apps deploy")
+        world.lines.append("GitHub Actions: CI reports check runs; deploy and smoke-test workflows queue and run; "
+                           "Prometheus answers each app's 5xx rate")
 
     def wire(self, world: World, book: Runbook) -> None:
         gh = world.github
 
-        def error_rate() -> dict:
-            staged = any(r["_workflow"] == "deploy.yml" and r["_inputs"].get("environment") == "staging"
-                         and gh.finished(r) for repo in gh.repos.values() for r in repo.runs)
-            spike = "error-spike" in world.faults and staged
-            return {"error_rate": 0.094 if spike else 0.002, "window": "15m"}
+        def staged(app: str) -> bool:
+            repo = gh.repos.get(f"alphagov/{app}")
+            return repo is not None and any(r["_workflow"] == "deploy.yml" and gh.finished(r)
+                                            and r["_inputs"].get("environment") == "staging" for r in repo.runs)
 
-        gh.documents["/_world/grafana/error-rate"] = error_rate
+        def prometheus(method: str, path: str, query: dict[str, str], body: Any) -> tuple:
+            if method != "GET" or path != "/api/v1/query":
+                return 404, {"status": "error", "error": f"no {path} in the rehearsal Prometheus"}
+            m = re.search(r'app="([^"]+)"', query.get("query", ""))
+            if m is None:
+                return 400, {"status": "error", "errorType": "bad_data", "error": "the query names no app"}
+            spike = "error-spike" in world.faults and staged(m.group(1))
+            rate = rules.GOVUK_SPIKE_RATE if spike else rules.GOVUK_ERROR_RATE
+            return 200, {"status": "success", "data": {"resultType": "vector", "result": [
+                {"metric": {}, "value": [world.clock.now(), f"{rate:g}"]}]}}
+
+        gh.services["/_world/prometheus"] = prometheus
         gh.default_ci, gh.fresh_commits = list(rules.GOVUK_CHECKS), True  # a release CI has just built
 
 

@@ -80,6 +80,18 @@ GETGOV_PROTECTED: dict[str, dict[str, Any]] = {"main": {"reviews": 1, "checks": 
 # GOV.UK (seed 003; seed-scripts.md "GOV.UK"): CI state is check runs; the Release app holds per-app
 # deploy freezes; Slack hears about failures.
 GOVUK_CHECKS = ("test", "lint")
+# Freezes live where GOV.UK's deploy workflow reads them: govuk-helm-charts'
+# charts/app-config/image-tags/ENV/APP (image_tag, automatic_deploys_enabled, promote_deployment), read
+# through the contents API with a token; the Release app's "Freeze deployments?" is a label only.
+GOVUK_HELM_CHARTS = "alphagov/govuk-helm-charts"
+GOVUK_ENVIRONMENTS = ("integration", "staging", "production")
+GOVUK_APPS = ("frontend", "collections", "router", "content-store", "whitehall", "publisher", "smart-answers",
+              "content-publisher")
+GOVUK_FROZEN = {"content-publisher": "frozen while the editor migration runs"}
+# Prometheus: an app's 5xx rate (fraction of requests) is noise around this; the error-spike fault
+# multiplies it once the release reached staging.
+GOVUK_ERROR_RATE = 0.002
+GOVUK_SPIKE_RATE = 0.094
 
 # Vetspire (seed 004): the repository as the seed shows it: ./scripts/diff_migrations at the root;
 # the Kubernetes manifests in /api/k8s (`kubectl apply -f k8s/production.deployment.yaml` is run

@@ -37,7 +37,7 @@ SEEDS: dict[str, tuple[str, str]] = {
     "login-gov-idp-recycle": ("login-gov-idp-recycle.toml", EVERYTHING),
     "login-gov-pki": ("login-gov-pki.toml", LOGIN + 'rollback-decision = "None: keep the release"\n'),
     "getgov": ("getgov.toml", EVERYTHING + '[decide]\nhealthy = "Healthy"\n'),
-    "govuk-cd": ("govuk-cd.toml", '[vars]\napp = "frontend"\nrelease_tag = "release_42"\n'),
+    "govuk-cd": ("govuk-cd.toml", '[vars]\napp = "frontend"\nrelease_tag = "v42"\n'),
     "vetspire": ("vetspire.toml", EVERYTHING + 'deadline = "rehearsal after the window"\n[decide]\ngo-no-go = "Go: push production"\n'
                  'healthy = "Healthy: the deployment is done"\n'),
 }

@@ -136,10 +136,22 @@ def test_govuk_pipeline_is_automatic_except_where_a_person_is_needed():
     assert people == ["error-spike"]
     assert b.step("error-spike").when
     order = [s.id for s in main]
-    assert order.index("freeze-gate") < order.index("deploy-integration") < order.index("smoke-integration") \
-        < order.index("deploy-staging") < order.index("smoke-staging") < order.index("error-rate") \
+    assert order.index("freeze-integration") < order.index("deploy-integration") < order.index("smoke-integration") \
+        < order.index("freeze-staging") < order.index("error-baseline") < order.index("deploy-staging") \
+        < order.index("smoke-staging") < order.index("error-rate") < order.index("freeze-production") \
         < order.index("deploy-production")
     assert b.notify and b.notify.slack
+    assert b.fleet and b.fleet.untrusted == ["whitehall"] and "router" in b.fleet.exclusive
+
+
+def test_govuk_release_tags_are_vn_as_its_deploy_workflow_wants():
+    from deploytui.errors import UserError
+    from deploytui.runbook.variables import resolve
+
+    b = book("govuk-cd.toml")
+    assert resolve(b, {"app": "frontend", "release_tag": "v42"})[1] == []
+    with pytest.raises(UserError, match=r"release_tag: 'release_42' does not match"):
+        resolve(b, {"app": "frontend", "release_tag": "release_42"})
 
 
 def test_vetspire_window_and_disaster_recovery():
