@@ -242,7 +242,7 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
                         if vet_values:
                             vet_values(values)
                         store, shared = fleet_store()
-                        pipeline = Pipeline.before(book, values, store, shared)
+                        pipeline = Pipeline.before(book, values, store, shared, operator)
                         the_run = Run.start(journal, book, values, operator=operator, time_scale=time_scale,
                                             rehearsal=rehearsal, env=env, break_lock=break_lock, headless=True,
                                             faults=faults, seal=seal, clock=clock, world=world)
@@ -279,17 +279,25 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
         publishers: list = []
         pipelines: list = []
 
+        def before_start(values: dict[str, str]) -> None:
+            """A run started on the screen is a fleet app's deploy too: refused (one line, exit 5, before it
+            exists) while its app is blocked or an app it cannot deploy with is deploying."""
+            if book is not None:
+                store, shared = fleet_store()
+                pipelines.append(Pipeline.before(book, values, store, shared, operator))
+
         def on_run(run) -> None:
             publishers.append(publish(run))
-            store, shared = fleet_store()
-            pipelines.append(Pipeline(store, shared, run.book, run.state.info.get("app") or ""))
-            pipelines[-1].attach(run, journal)  # shipped to the team store; the screen's runs are not gated
+            if not pipelines or pipelines[-1].run is not None:  # a resumed run: claimed when it started
+                store, shared = fleet_store()
+                pipelines.append(Pipeline(store, shared, run.book, run.state.info.get("app") or ""))
+            pipelines[-1].attach(run, journal)  # marked as deploying, shipped to the team store
 
         try:
             run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
                     break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
                     extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal,
-                    config=settings(), clock=clock, world=world, on_run=on_run)
+                    config=settings(), clock=clock, world=world, on_run=on_run, before_start=before_start)
         finally:
             for publisher in filter(None, publishers):
                 publisher.close()

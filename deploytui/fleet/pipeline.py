@@ -6,6 +6,8 @@ and no lock is left behind (the block, not a stale lock, is what stops the next 
 from __future__ import annotations
 
 import os
+import threading
+import uuid
 from pathlib import Path
 
 from ..engine.headless import EXIT_BLOCKED, EXIT_FAILED
@@ -45,22 +47,39 @@ class Pipeline:
         self.store, self.shared, self.book, self.app = store, shared, book, app
         self.shipper: Shipper | None = None
         self.run: Run | None = None
+        self.claimed = ""  # the claim's id until the run has one; then the run's
+        self._beating = threading.Event()
 
     @classmethod
-    def before(cls, book: Runbook, values: dict[str, str], store: Store, shared: bool) -> Pipeline:
-        """Refuse (exit 5, one line) when the app may not deploy now."""
-        app = app_of(book, values)
-        if book.fleet is not None:
-            why = blocks.refusal(store, app, book.fleet.exclusive)
-            if why:
-                raise UserError(why, EXIT_BLOCKED)
-        return cls(store, shared, book, app)
+    def before(cls, book: Runbook, values: dict[str, str], store: Store, shared: bool,
+               operator: str = "") -> Pipeline:
+        """Claim the app (blocks.claim: atomic against apps it cannot deploy with) before the run starts;
+        refuse (exit 5, one line) when it may not deploy now."""
+        pipeline = cls(store, shared, book, app_of(book, values))
+        pipeline.claim(operator)
+        return pipeline
+
+    def claim(self, operator: str, run_id: str = "") -> None:
+        if self.book.fleet is None:
+            return
+        token = run_id or f"claim-{uuid.uuid4().hex[:12]}"
+        why = blocks.claim(self.store, self.app, token, operator, self.book.fleet.exclusive)
+        if why:
+            raise UserError(why, EXIT_BLOCKED)
+        self.claimed = token
 
     def attach(self, run: Run, journal: Journal) -> None:
         self.run = run
         if self.book.fleet is not None:
-            _try(run, "mark the app as deploying in the team store",
-                 lambda: blocks.mark_active(self.store, self.app, run.run_id, run.operator, run.clock.now()))
+            if self.claimed and self.claimed != run.run_id:
+                claimed = self.claimed
+                _try(run, "name the run in the app's deploying mark",
+                     lambda: blocks.adopt(self.store, self.app, claimed, run.run_id))
+            elif not self.claimed:  # a resumed run: the app is deploying again
+                _try(run, "mark the app as deploying in the team store",
+                     lambda: blocks.claim(self.store, self.app, run.run_id, run.operator, []))
+            self.claimed = run.run_id
+            threading.Thread(target=self._beat, name="fleet-mark", daemon=True).start()
         if self.shared:
             self.shipper = Shipper(self.store, journal, run.run_id,
                                    on_problem=lambda why: _say(run, f"the team store is not reachable ({why}): "
@@ -96,12 +115,26 @@ class Pipeline:
                 self.store, self.app, True, why + (f"; {team} to look" if team else ""), by="deploytui"))
             run.abort(f"the pipeline failed: {self.app} is blocked until someone unblocks it", actor="deploytui")
 
+    def _beat(self) -> None:
+        """While the driver lives its mark stays fresh; a driver killed (`kill -9`) stops this, and after
+        blocks.MARK_TTL its mark no longer counts."""
+        while not self._beating.wait(blocks.MARK_BEAT):
+            try:
+                blocks.beat(self.store, self.app, self.claimed)
+            except UserError:  # the store is down: the mark may go stale, which only frees the app sooner
+                pass
+
     def close(self, timeout: float = 10.0) -> bool:
-        """The run ended (its app no longer deploying) or stopped open; ship the rest within `timeout`.
-        False when the store has not got all of it yet."""
+        """The run ended (its app no longer deploying), never started, or stopped open; ship the rest
+        within `timeout`. False when the store has not got all of it yet."""
+        self._beating.set()
         run = self.run
-        if run is not None and self.book.fleet is not None and run.state.outcome:
-            _try(run, "clear the app's deploying mark", lambda: blocks.clear_active(self.store, self.app, run.run_id))
+        if self.book.fleet is not None and self.claimed and (run is None or run.state.outcome):
+            try:
+                blocks.release(self.store, self.app, self.claimed)
+            except UserError as e:
+                if run is not None:
+                    _say(run, f"could not clear the app's deploying mark: {e}")
         return self.shipper.close(timeout) if self.shipper is not None else True
 
 

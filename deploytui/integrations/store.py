@@ -8,6 +8,8 @@ events and output, fleet/ship.py) use only these operations, so both places beha
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -45,6 +47,21 @@ class DirStore:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def get_tagged(self, key: str) -> tuple[bytes | None, str | None]:
+        """The object and a tag that changes whenever it does (put_if's `tag`)."""
+        data = self.get(key)
+        return data, None if data is None else hashlib.sha256(data).hexdigest()
+
+    def put_if(self, key: str, data: bytes, tag: str | None) -> bool:
+        """Write only if the object is still as read (`tag`), or still absent (`tag` None): atomic."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".conditional.lock", "a") as lock:  # one conditional write at a time
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.get_tagged(key)[1] != tag:
+                return False
+            self.put(key, data)
+            return True
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         """Keys starting with `prefix`, in ascending order (as S3 lists them)."""
@@ -96,6 +113,29 @@ class S3Store:
     @_aws_errors
     def delete(self, key: str) -> None:
         self._s3.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+
+    @_aws_errors
+    def get_tagged(self, key: str) -> tuple[bytes | None, str | None]:
+        try:
+            got = self._s3.get_object(Bucket=self.bucket, Key=self.prefix + key)
+        except self._s3.exceptions.NoSuchKey:
+            return None, None
+        return got["Body"].read(), got["ETag"]
+
+    @_aws_errors
+    def put_if(self, key: str, data: bytes, tag: str | None) -> bool:
+        """S3's conditional writes (If-None-Match: * creates, If-Match replaces what was read): atomic."""
+        from botocore.exceptions import ClientError
+
+        cond = {"IfNoneMatch": "*"} if tag is None else {"IfMatch": tag}
+        try:
+            self._s3.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data, **cond)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict",
+                                                           "NoSuchKey", "412", "409"):
+                return False
+            raise
+        return True
 
     @_aws_errors
     def keys(self, prefix: str = "") -> Iterator[str]:

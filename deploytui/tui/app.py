@@ -58,10 +58,11 @@ class DeployApp(RunApp):
                  time_scale: float = 1.0, rehearsal: bool = False, env: dict | None = None,
                  banner: list[str] | None = None, clock: Clock | None = None, blink: bool = True,
                  faults: list[str] | None = None, seal: str = "", config: Config | None = None, on_run=None,
-                 world: dict | None = None):
+                 world: dict | None = None, before_start=None):
         super().__init__(config=config, blink=blink)
         self.faults, self.seal, self.world = list(faults or []), seal, world  # a rehearsal's, for run_started
         self.on_run = on_run  # told of the run once it exists (the CLI publishes it for followers)
+        self.before_start = before_start  # (values) before a new run starts: may refuse it (a blocked app)
         self.journal: Journal = journal
         self.book = book
         self.values, self.need_form = dict(values or {}), need_form
@@ -104,6 +105,8 @@ class DeployApp(RunApp):
             self.exit()
             return
         try:
+            if self.before_start is not None:
+                self.before_start(values)
             run = Run.start(self.journal, self.book, values, operator=self.operator, clock=self.clock,
                             time_scale=self.time_scale, rehearsal=self.rehearsal, env=self.env,
                             handover=self.handover, break_lock=self.break_lock, faults=self.faults,
@@ -242,7 +245,8 @@ def build_app(*, journal, book: Runbook | None, given: dict[str, str] | None = N
               rehearsal: bool = False, env: dict | None = None, extra_vars: dict | None = None,
               banner: list[str] | None = None, clock: Clock | None = None, blink: bool = True,
               form: bool | None = None, faults: list[str] | None = None, seal: str = "",
-              config: Config | None = None, on_run=None, world: dict | None = None) -> DeployApp:
+              config: Config | None = None, on_run=None, world: dict | None = None,
+              before_start=None) -> DeployApp:
     """The app, ready to run. Bad --var values and resume problems raise UserError here, before the
     screen opens. `form`: show the variables form (default: unless every variable was given)."""
     given = dict(given or {})
@@ -261,12 +265,13 @@ def build_app(*, journal, book: Runbook | None, given: dict[str, str] | None = N
                                                                    for n in book.vars)
     return DeployApp(journal, book, values=values, need_form=need_form, operator=operator, break_lock=break_lock,
                      time_scale=time_scale, rehearsal=rehearsal, env=env, banner=banner, clock=clock, blink=blink,
-                     faults=faults, seal=seal, config=config, on_run=on_run, world=world)
+                     faults=faults, seal=seal, config=config, on_run=on_run, world=world,
+                     before_start=before_start)
 
 
 def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale, rehearsal, env, extra_vars,
             banner, faults=None, seal="", config: Config | None = None, on_run=None, clock: Clock | None = None,
-            world: dict | None = None) -> None:
+            world: dict | None = None, before_start=None) -> None:
     """What `deploytui run` (and `rehearse`) calls for the full-screen app. SIGTERM and a closed terminal
     (SIGHUP) end the app like a quit: the run's commands are ended and the journal says why. A run left open
     is named on the way out, with the command that resumes it."""
@@ -278,7 +283,7 @@ def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale
     app = build_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
                     break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
                     extra_vars=extra_vars, banner=banner, faults=faults, seal=seal, config=config,
-                    on_run=on_run, clock=clock, world=world)
+                    on_run=on_run, clock=clock, world=world, before_start=before_start)
     received: list[int] = []
     closing: list[threading.Thread] = []
     over = threading.Event()

@@ -176,3 +176,96 @@ def test_a_run_that_cannot_start_gives_back_its_dynamodb_lock(fleet_book, moto, 
     assert DynamoLock("deploytui-locks", "cd:frontend", env=moto.env).holder() is None
     assert journal.lock_holder("cd:frontend") is None
     journal.close()
+
+
+def _race(store, apps: list[str], exclusive: list[str], rounds: int) -> list[set[str]]:
+    """Each round, every app claims at the same moment (a barrier): the apps whose claim succeeded."""
+    import threading
+
+    wins = []
+    for n in range(rounds):
+        barrier, won, lock = threading.Barrier(len(apps)), set(), threading.Lock()
+
+        def go(app: str) -> None:
+            barrier.wait()
+            if blocks.claim(store, app, f"run-{app}-{n}", "ci", exclusive, settle=0.3) is None:
+                with lock:
+                    won.add(app)
+
+        threads = [threading.Thread(target=go, args=(a,)) for a in apps]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        wins.append(won)
+        for app in won:
+            blocks.release(store, app, f"run-{app}-{n}")
+    return wins
+
+
+def test_claims_at_the_same_moment_never_let_an_exclusive_app_deploy_with_another(moto, tmp_path):
+    """RFC-070: apps that cannot deploy together. Checked and marked at once, on S3's conditional writes
+    (and a directory's lock): over many rounds of simultaneous claims, an exclusive app that won never won
+    alongside another app, and someone won most rounds (backing off is not all it does)."""
+    for store in (open_store("s3://team-deploys/race", moto.env), DirStore(tmp_path / "race")):
+        wins = _race(store, ["router", "content-store", "frontend", "publisher"], ["router", "content-store"], 25)
+        together = [w for w in wins if (w & {"router", "content-store"}) and len(w) > 1]
+        assert together == [], together
+        assert sum(bool(w) for w in wins) >= 20, wins
+        free = _race(store, ["frontend", "publisher"], ["router", "content-store"], 3)
+        assert free == [{"frontend", "publisher"}] * 3  # apps free to deploy together do
+        assert blocks.deploying(store) == {} and store.get(blocks.LEASE) is None  # nothing left behind
+
+
+def test_a_killed_runner_s_mark_stops_counting_after_its_ttl(moto):
+    """`kill -9` of a CI runner: its mark is not cleared, but it is no longer rewritten, so after MARK_TTL
+    it no longer holds other apps back (and the board can say it is stale)."""
+    store = open_store("s3://team-deploys/ttl", moto.env)
+    t0 = 1_800_000_000.0
+    assert blocks.claim(store, "router", "run-dead", "ci", ["router"], now=t0) is None
+    soon = blocks.claim(store, "frontend", "run-2", "ci", ["router"], now=t0 + 60)
+    assert soon and "router cannot deploy together with another app" in soon
+    blocks.beat(store, "router", "run-dead", now=t0 + 300)  # alive until then
+    assert blocks.claim(store, "frontend", "run-2", "ci", ["router"], now=t0 + 300 + blocks.MARK_TTL - 1)
+    later = t0 + 300 + blocks.MARK_TTL + 1
+    assert [m["run"] for m in blocks.stale(store, now=later)] == ["run-dead"]
+    assert blocks.claim(store, "frontend", "run-2", "ci", ["router"], now=later) is None
+    assert blocks.claim(store, "content-store", "run-3", "ci", ["router", "content-store"], now=later + 1) \
+        and "frontend is deploying" in blocks.claim(store, "content-store", "run-3", "ci", ["router", "content-store"],
+                                                    now=later + 1)
+    blocks.release(store, "frontend", "run-2")
+    assert blocks.claim(store, "content-store", "run-3", "ci", ["router", "content-store"], now=later + 2) is None
+    assert store.get(blocks.LEASE) and b"run-3" in store.get(blocks.LEASE)  # the stale lease was taken over
+
+
+def test_a_run_started_on_the_screen_is_refused_while_its_app_is_blocked(fleet_book, moto, tmp_path):
+    """Not only CI's runs: a person starting the blocked app's runbook on a screen is refused in one line,
+    exit 5, before the run exists (its automatic steps would otherwise start at once)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from deploytui.journal import Journal
+
+    env = {**moto.env, "DEPLOYTUI_JOURNAL": str(tmp_path / "j.sqlite3"), "DEPLOYTUI_TEAM_STORE": "s3://team-deploys/s"}
+    assert deploytui("block", "frontend", "--reason", "smoke tests flaky", "--operator", "alice", env=env).returncode == 0
+    socket_name = f"fleet-{os.getpid()}"
+    tmux = ["tmux", "-L", socket_name]
+    cmd = (f"{shutil.which('env')} " + " ".join(f"{k}={v}" for k, v in env.items())
+           + f" {sys.executable} -m deploytui run {fleet_book} --var app=frontend; echo EXITED $?; sleep 30")
+    subprocess.run([*tmux, "-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "120", "-y", "30", "-c",
+                    str(ROOT), cmd], check=True)
+    try:
+        def screen() -> str:
+            return subprocess.run([*tmux, "capture-pane", "-p", "-t", "t"], capture_output=True, text=True).stdout
+
+        assert wait_until(lambda: "Start the run" in screen(), timeout=30), screen()
+        subprocess.run([*tmux, "send-keys", "-t", "t", "C-s"], check=True)  # the variables form: start
+        assert wait_until(lambda: "EXITED" in screen(), timeout=30), screen()
+        shown = screen()
+        assert "EXITED 5" in shown and "frontend's pipeline is blocked by alice" in shown, shown
+        assert "Traceback" not in shown
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+    assert Journal(tmp_path / "j.sqlite3", readonly=True).runs() == []
