@@ -186,13 +186,13 @@ def _race(store, apps: list[str], exclusive: list[str], rounds: int) -> list[set
     for n in range(rounds):
         barrier, won, lock = threading.Barrier(len(apps)), set(), threading.Lock()
 
-        def go(app: str) -> None:
+        def go(app: str, n: int, barrier: threading.Barrier, won: set, lock: threading.Lock) -> None:
             barrier.wait()
             if blocks.claim(store, app, f"run-{app}-{n}", "ci", exclusive, settle=0.3) is None:
                 with lock:
                     won.add(app)
 
-        threads = [threading.Thread(target=go, args=(a,)) for a in apps]
+        threads = [threading.Thread(target=go, args=(a, n, barrier, won, lock)) for a in apps]
         for t in threads:
             t.start()
         for t in threads:
