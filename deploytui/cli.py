@@ -279,6 +279,16 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
         publishers: list = []
         pipelines: list = []
 
+        def fleet_board():
+            """(read, where) for the app's fleet board (`F`) when the runbook is a fleet's."""
+            the_book = book or (_stored_runbook(journal, resume_id) if resume_id else None)
+            if the_book is None or the_book.fleet is None:
+                return None
+            from .fleet.blocks import board as read_board
+
+            store, _shared = fleet_store()
+            return (lambda: read_board(store)), store.where
+
         def before_start(values: dict[str, str]) -> None:
             """A run started on the screen is a fleet app's deploy too: refused (one line, exit 5, before it
             exists) while its app is blocked or an app it cannot deploy with is deploying."""
@@ -297,7 +307,8 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
             run_app(journal=journal, book=book, given=given, resume_id=resume_id, operator=operator,
                     break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
                     extra_vars=extra_vars or {}, banner=banner or [], faults=faults, seal=seal,
-                    config=settings(), clock=clock, world=world, on_run=on_run, before_start=before_start)
+                    config=settings(), clock=clock, world=world, on_run=on_run, before_start=before_start,
+                    fleet_board=fleet_board())
         finally:
             for publisher in filter(None, publishers):
                 publisher.close()

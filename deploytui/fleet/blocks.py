@@ -174,8 +174,10 @@ def release(store: Store, app: str, run: str) -> None:
 clear_active = release
 
 
-def board(store: Store) -> list[dict[str, Any]]:
-    """Every app the store knows (from its runs and its blocks): latest run, stage, outcome, block."""
+def board(store: Store, now: float | None = None) -> list[dict[str, Any]]:
+    """Every app the store knows (from its runs, its blocks and its marks): latest run, stage, outcome,
+    block, and the run deploying it now (`deploying`) or the mark a killed driver left (`stale`)."""
+    now = time.time() if now is None else now
     apps: dict[str, dict[str, Any]] = {}
     for key in store.keys("apps/"):
         entry = _read(store, key)
@@ -185,4 +187,9 @@ def board(store: Store) -> list[dict[str, Any]]:
         state = _read(store, key)
         if state:
             apps.setdefault(state["app"], {"app": state["app"]})["block"] = state if state.get("blocked") else None
+    for key in store.keys("active/"):
+        marker = _read(store, key)
+        if marker:
+            apps.setdefault(marker["app"], {"app": marker["app"]})[
+                "deploying" if _fresh(marker, now) else "stale"] = marker
     return [apps[a] for a in sorted(apps)]

@@ -63,6 +63,7 @@ class DeployApp(RunApp):
         self.faults, self.seal, self.world = list(faults or []), seal, world  # a rehearsal's, for run_started
         self.on_run = on_run  # told of the run once it exists (the CLI publishes it for followers)
         self.before_start = before_start  # (values) before a new run starts: may refuse it (a blocked app)
+        self.fleet_board: tuple | None = None  # (read the board, where): a [fleet] runbook's team store
         self.journal: Journal = journal
         self.book = book
         self.values, self.need_form = dict(values or {}), need_form
@@ -271,7 +272,7 @@ def build_app(*, journal, book: Runbook | None, given: dict[str, str] | None = N
 
 def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale, rehearsal, env, extra_vars,
             banner, faults=None, seal="", config: Config | None = None, on_run=None, clock: Clock | None = None,
-            world: dict | None = None, before_start=None) -> None:
+            world: dict | None = None, before_start=None, fleet_board: tuple | None = None) -> None:
     """What `deploytui run` (and `rehearse`) calls for the full-screen app. SIGTERM and a closed terminal
     (SIGHUP) end the app like a quit: the run's commands are ended and the journal says why. A run left open
     is named on the way out, with the command that resumes it."""
@@ -284,6 +285,7 @@ def run_app(*, journal, book, given, resume_id, operator, break_lock, time_scale
                     break_lock=break_lock, time_scale=time_scale, rehearsal=rehearsal, env=env,
                     extra_vars=extra_vars, banner=banner, faults=faults, seal=seal, config=config,
                     on_run=on_run, clock=clock, world=world, before_start=before_start)
+    app.fleet_board = fleet_board
     received: list[int] = []
     closing: list[threading.Thread] = []
     over = threading.Event()

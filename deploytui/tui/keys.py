@@ -74,6 +74,8 @@ DRIVE = [
     Key("n", "note", "Note", RUN, rank=35, palette="Add a note to the journal"),
     Key("b", "rollback", "Rollback", RUN, rank=55, palette="Jump to an on-demand section (rollback)"),
     Key("x", "export", "Export the record", RUN, palette="Export the deploy record (md, html, json)"),
+    Key("F", "fleet", "Fleet board (every app's latest run, stage, block)", RUN,
+        palette="Fleet board: every app's latest run, its stage and its block"),
     Key("ctrl+s", "app.screenshot", "Screenshot", APP, palette="Save a screenshot (SVG)"),
 ]
 

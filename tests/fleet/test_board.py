@@ -54,3 +54,58 @@ def test_three_apps_at_once_each_end_as_the_rfc_says(fleet_book, env, tmp_path):
     assert table[3].split()[:4] == ["whitehall", "v7", "production", "running"] and table[3].endswith(" no")
     team = deploytui("history", "--team", env=env).stdout
     assert "whitehall" in team and "publisher" in team and " open" in team and "aborted" in team
+
+
+async def test_the_fleet_board_in_the_app_shows_each_app_s_run_stage_mark_and_block(tmp_path):
+    """`F` on the driver's screen: every app the team store knows, read on a worker thread and refreshed:
+    its latest run and stage, a run deploying it now or the stale mark of a killed runner, its block."""
+    import time
+
+    from deploytui.engine.clock import Clock
+    from deploytui.fleet import blocks
+    from deploytui.fleet.pipeline import Pipeline
+    from deploytui.integrations.store import DirStore
+    from deploytui.journal import Journal
+    from deploytui.runbook.loader import parse
+    from deploytui.tui.app import build_app
+    from deploytui.tui.screens.fleet import FleetBoardScreen
+    from fleet.conftest import BOOK
+
+    store = DirStore(tmp_path / "team")
+    blocks.set_block(store, "publisher", True, "smoke tests flaky", by="alice")
+    assert blocks.claim(store, "router", "run-dead", "ci", ["router"], now=time.time() - blocks.MARK_TTL - 60) is None
+    text = BOOK.replace('[lock]\ndynamodb_table = "deploytui-locks"\n', "")  # no AWS here: the board's own test
+    book = parse(text, str(tmp_path / "cd.toml"))
+    app = build_app(journal=Journal(tmp_path / "j.sqlite3"), book=book, given={"app": "frontend", "gate_file": str(tmp_path / "never")},
+                    operator="bob",
+                    clock=Clock(), blink=False, form=False, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    pipeline = Pipeline(store, False, book, "frontend")
+    pipeline.claim("bob")
+    app.on_run = lambda run: pipeline.attach(run, app.journal)
+    app.fleet_board = ((lambda: blocks.board(store)), store.where)
+    try:
+        async with app.run_test(size=(160, 40)) as pilot:
+            for _ in range(200):
+                await pilot.pause(0.05)
+                if app.current_run is not None and app.current_run.state.current == "deploy-integration":
+                    break  # its command waits (gate_file): the run is on its screen
+            assert app.error is None and app.current_run is not None, app.error
+            await pilot.press("F")
+            for _ in range(100):
+                await pilot.pause(0.05)
+                if isinstance(app.screen, FleetBoardScreen) and app.screen.query_one("#fleet-table").row_count:
+                    break
+            table = app.screen.query_one("#fleet-table")
+            rows = {table.get_row_at(i)[0]: table.get_row_at(i) for i in range(table.row_count)}
+            assert set(rows) >= {"frontend", "publisher", "router"}
+            assert rows["frontend"][4].startswith("yes, bob since ")  # this run, deploying now
+            assert rows["publisher"][5] == "by alice: smoke tests flaky"
+            assert rows["router"][4] == "stale mark (driver gone)"
+            status = str(app.screen.query_one("#fleet-status").render())
+            assert "apps · read at" in status
+            await pilot.press("escape")
+            assert not isinstance(app.screen, FleetBoardScreen)
+    finally:
+        pipeline.close()
+        if app.current_run is not None:
+            app.current_run.close()

@@ -243,6 +243,15 @@ class RunScreen(Screen):
 
         self.app.push_screen(ActivityScreen(list(self.activity)))
 
+    def action_fleet(self) -> None:
+        from .fleet import FleetBoardScreen
+
+        board = getattr(self.app, "fleet_board", None)
+        if board is None:
+            self.notify("No fleet board: this runbook has no [fleet] table.", timeout=5)
+            return
+        self.app.push_screen(FleetBoardScreen(*board))
+
     def action_pane(self, by: int) -> None:
         area = self.detail.output
         sources = area.sources
