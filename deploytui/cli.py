@@ -432,9 +432,10 @@ def rehearse(runbook, var_pairs, time_scale, faults, list_faults, resume_id, sta
         seal.seal_and_exec(session.reexec_argv(req), session.reexec_env(req))
     if not headless:
         click.echo(f"building the rehearsal world for {runbook or resume_id} ...", err=True)
+    given = session.passed_vars(req)  # before the world: its environment replaces this process's
     world, book = session.open_world(req)
     try:
-        start_run(book.path if book is not None and not resume_id else None, session.passed_vars(req), resume_id,
+        start_run(book.path if book is not None and not resume_id else None, given, resume_id,
                   headless, answers, None, operator, no_output, req.journal,
                   time_scale=world.time_scale, rehearsal=True, env=world.env, extra_vars=world.vars,
                   banner=world.describe(), vet_values=lambda values: world.refuse_outside(values, book),
@@ -628,12 +629,13 @@ def board(as_json: bool, journal_path: Path | None, store_url: str | None) -> No
     def line(r: dict) -> str:
         block = r.get("block")
         stage = (r.get("stage") or "-") + (" (dry)" if r.get("dry") else "")
+        live = "yes" if r.get("deploying") else "stale mark" if r.get("stale") else "no"
         return (f"{r['app'][:20]:20} {(r.get('release') or '-')[:10]:10} {stage[:14]:14} "
-                f"{(r.get('outcome') or '-')[:12]:12} {(r.get('run') or '-'):22} "
+                f"{(r.get('outcome') or '-')[:12]:12} {live:10} {(r.get('run') or '-'):22} "
                 + (f"by {block['by']}: {block['reason']}" if block else "no"))
 
     _print_rows(fleet_board(store), as_json, f"no apps in {store.where} yet",
-                f"{'APP':20} {'RELEASE':10} {'STAGE':14} {'OUTCOME':12} {'RUN':22} BLOCKED", line)
+                f"{'APP':20} {'RELEASE':10} {'STAGE':14} {'OUTCOME':12} {'DEPLOYING':10} {'RUN':22} BLOCKED", line)
 
 
 @main.command()

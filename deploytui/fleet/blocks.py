@@ -174,6 +174,11 @@ def release(store: Store, app: str, run: str) -> None:
 clear_active = release
 
 
+def put_board_entry(store: Store, entry: dict[str, Any]) -> None:
+    """An app's line on the board: its latest run, stage and outcome (apps/APP.json)."""
+    store.put(f"apps/{entry['app']}.json", json.dumps(entry, sort_keys=True).encode())
+
+
 def board(store: Store, now: float | None = None) -> list[dict[str, Any]]:
     """Every app the store knows (from its runs, its blocks and its marks): latest run, stage, outcome,
     block, and the run deploying it now (`deploying`) or the mark a killed driver left (`stale`)."""

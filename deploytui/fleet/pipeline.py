@@ -79,6 +79,7 @@ class Pipeline:
                 _try(run, "mark the app as deploying in the team store",
                      lambda: blocks.claim(self.store, self.app, run.run_id, run.operator, []))
             self.claimed = run.run_id
+            self._board()
             threading.Thread(target=self._beat, name="fleet-mark", daemon=True).start()
         if self.shared:
             self.shipper = Shipper(self.store, journal, run.run_id,
@@ -115,6 +116,15 @@ class Pipeline:
                 self.store, self.app, True, why + (f"; {team} to look" if team else ""), by="deploytui"))
             run.abort(f"the pipeline failed: {self.app} is blocked until someone unblocks it", actor="deploytui")
 
+    def _board(self) -> None:
+        """This app's board entry, where a team store's shipper does not write it (the machine's own store)."""
+        if self.shared or self.book.fleet is None or self.run is None:
+            return
+        try:
+            blocks.put_board_entry(self.store, self.board_entry())
+        except UserError:
+            pass
+
     def _beat(self) -> None:
         """While the driver lives its mark stays fresh; a driver killed (`kill -9`) stops this, and after
         blocks.MARK_TTL its mark no longer counts."""
@@ -128,6 +138,7 @@ class Pipeline:
         """The run ended (its app no longer deploying), never started, or stopped open; ship the rest
         within `timeout`. False when the store has not got all of it yet."""
         self._beating.set()
+        self._board()
         run = self.run
         if self.book.fleet is not None and self.claimed and (run is None or run.state.outcome):
             try:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..integrations.store import Store
 from ..journal import Journal
+from . import blocks
 from .team import index_key
 
 EVENTS_PER_OBJECT = 500
@@ -90,7 +91,7 @@ class Shipper:
                 self.indexed = key
             entry = self.board() if self.board else None
             if entry and entry != self._board_written:
-                self.store.put(f"apps/{entry['app']}.json", json.dumps(entry, sort_keys=True).encode())
+                blocks.put_board_entry(self.store, entry)
                 self._board_written = entry
             done = row.finished is not None
             self.problem = ""

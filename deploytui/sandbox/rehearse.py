@@ -643,7 +643,7 @@ class GetGov(Scenario):
 
 class GovUk(Scenario):
     def __init__(self):
-        super().__init__(stands_in=("github_api", "prometheus_url", "slack_webhook"))
+        super().__init__(stands_in=("github_api", "prometheus_url", "slack_webhook", "team_webhook"))
 
     def lay_out(self, world: World, book: Runbook) -> None:
         gh = world.github
@@ -655,7 +655,8 @@ class GovUk(Scenario):
                 on = "false" if app in rules.GOVUK_FROZEN else "true"
                 charts.files[f"charts/app-config/image-tags/{env}/{app}"] = (
                     f"image_tag: v41\nautomatic_deploys_enabled: {on}\npromote_deployment: {on}\n")
-        world.vars.update({"github_api": gh.url, "prometheus_url": gh.url + "/_world/prometheus"})
+        world.vars.update({"github_api": gh.url, "prometheus_url": gh.url + "/_world/prometheus",
+                           "team_webhook": gh.url + "/_world/slack"})  # the app team's channel
         world.lines.append(f"govuk-helm-charts: {', '.join(rules.GOVUK_FROZEN)} frozen (automatic_deploys_enabled: "
                            f"false); {len(rules.GOVUK_APPS) - len(rules.GOVUK_FROZEN)} other apps deploy")
         world.lines.append("GitHub Actions: CI reports check runs; deploy and smoke-test workflows queue and run; "
