@@ -17,17 +17,7 @@ from textual.widgets import Button, Digits, Label, Static
 
 from ...engine import planner
 from ...engine.planner import Allowed
-from ...events.state import (
-    ABANDONED,
-    DONE,
-    FAILED,
-    INTERRUPTED,
-    NEEDS_YOU,
-    PENDING,
-    RUNNING,
-    SKIPPED,
-    WAITING,
-)
+from ...events import state as status_of
 from ..messages import Intent
 from ..view import RunView
 from .choices import CheckList, DecisionList
@@ -53,7 +43,7 @@ def countdown(view: RunView, step_id: str) -> tuple[str, float] | None:
     """(what, deadline) when the step shows a timer: its `wait`, or its `not_before` gate."""
     st, s = view.state.steps[step_id], view.state
     status = s.status(step_id)
-    if status == WAITING and st.activated and st.wait_deadline and not st.wait_expired:
+    if status == status_of.WAITING and st.activated and st.wait_deadline and not st.wait_expired:
         return "Wait ends in", st.wait_deadline
     if st.gate_deadline and not st.gate_open and not st.activated and st.final is None:
         return "Gate opens in", st.gate_deadline
@@ -192,7 +182,7 @@ class StepDetail(Vertical):
             if button.intent == planner.SKIP:
                 button.label_as("Skip the rest" if repeats else "Skip")
             if button.intent == planner.RERUN:  # the way out of a failure stands out; otherwise it is a detour
-                variant = "warning" if status in (FAILED, INTERRUPTED) else "default"
+                variant = "warning" if status in (status_of.FAILED, status_of.INTERRUPTED) else "default"
                 if button.variant != variant:
                     button.variant = variant
         self.w_actions.display = not view.read_only and any(b.display for b in self.w_buttons)
@@ -231,13 +221,13 @@ class StepDetail(Vertical):
         s, st, step = view.state, view.state.steps[sid], view.book.step(sid)
         status = s.status(sid)
         t = Text()
-        if status == INTERRUPTED:
+        if status == status_of.INTERRUPTED:
             t.append("Interrupted: deploytui stopped while this step ran.", style="bold red")
-        elif status == FAILED:
+        elif status == status_of.FAILED:
             t.append(f"Failed: {st.error or st.reason or 'marked failed'}", style="bold red")
-        elif status == SKIPPED:
+        elif status == status_of.SKIPPED:
             t.append(f"Skipped: {st.reason or ''}", style="dim")
-        elif status == DONE:
+        elif status == status_of.DONE:
             t.append("Done", style="green")
             if st.reason:
                 t.append(f" (marked: {st.reason})", style="dim")
@@ -246,34 +236,34 @@ class StepDetail(Vertical):
             if step.decide and st.decision:
                 t.append(f"\nDecided: {st.decision.get('label')}"
                          + (f" ({st.decision['reason']})" if st.decision.get("reason") else ""))
-        elif status == RUNNING:
+        elif status == status_of.RUNNING:
             t.append("Running…", style="bold cyan")
         elif sid in s.children and sid not in s.items:
-            t.append(self._items_text(), style="dim" if status in (DONE, SKIPPED) else "")
-        elif status == ABANDONED:
+            t.append(self._items_text(), style="dim" if status in (status_of.DONE, status_of.SKIPPED) else "")
+        elif status == status_of.ABANDONED:
             t.append("Not on this run's path: a goto led elsewhere", style="dim")
         elif planner.RUN in allowed:
             t.append("Ready: r runs it" + (", after you type the environment's name" if allowed.confirm else ""),
                      style="bold")
             if step.interactive:
                 t.append(" · it hands the terminal to the command", style="yellow")
-        elif status in (PENDING, WAITING) and not st.activated and st.gate_deadline and not st.gate_open:
+        elif status in (status_of.PENDING, status_of.WAITING) and not st.activated and st.gate_deadline and not st.gate_open:
             t.append("Gated: it may start when the timer below runs out", style="yellow")
-        elif status == PENDING and sid not in s.path:
+        elif status == status_of.PENDING and sid not in s.path:
             t.append("Not on this run's path", style="dim")
-        elif status == PENDING and sid not in s.active:
+        elif status == status_of.PENDING and sid not in s.active:
             t.append("Not reached yet", style="dim")
-        elif status == PENDING:
+        elif status == status_of.PENDING:
             why = allowed.why_not(planner.RUN) if step.has_command and not view.read_only else None
             t.append(why or "The current step: the driver runs it next", style="yellow")
-        elif status in (NEEDS_YOU, WAITING):
+        elif status in (status_of.NEEDS_YOU, status_of.WAITING):
             left = [b for b in s.blockers(sid, lambda template: view.text(template, sid))
                     if not b.startswith("check: ")]
             unticked = st.checks.count(False) if not step.decide else 0
             if unticked:  # the checks are listed below: count them here
                 left.append("1 check" if unticked == 1 else f"{unticked} checks")
             if left:
-                t.append("Waiting for: " + "; ".join(left), style="magenta" if status == NEEDS_YOU else "yellow")
+                t.append("Waiting for: " + "; ".join(left), style="magenta" if status == status_of.NEEDS_YOU else "yellow")
         keys = self._keys(allowed, step)
         if keys and not view.read_only:
             t.append("\n" + keys, style="dim")
@@ -284,7 +274,7 @@ class StepDetail(Vertical):
         s, sid = self.view.state, self.step_id
         assert sid is not None
         step, kids = self.view.book.step(sid), s.children[sid]
-        settled = sum(s.status(k) in (DONE, SKIPPED) for k in kids)
+        settled = sum(s.status(k) in (status_of.DONE, status_of.SKIPPED) for k in kids)
         if s.steps[sid].recurring or step.every is not None:
             return f"Every {step.every}: {len(kids)} so far" + (f", until {step.until}" if step.until else "")
         return f"Once for each item: {settled} of {len(kids)} done" + (
