@@ -83,6 +83,22 @@ async def test_variables_form_validates_inline_then_starts(make_app):
         assert app.current_run.state.info["release"] == "RC 12"
 
 
+async def test_the_runbook_s_own_words_are_text_not_markup(make_app, tmp_path):
+    """A description or prompt with square brackets (`[fleet]`, "[optional]") reads as written on the form."""
+    from deploytui.runbook.loader import parse
+
+    book = parse('[runbook]\nid = "b"\ntitle = "Deploy [blue] things"\nenvironment = "x"\n'
+                 'description = "Each app is its own lock; `[fleet]` holds the lists."\n'
+                 '[vars.rc]\nprompt = "Release [optional] number"\n'
+                 '[[steps]]\nid = "s"\ntitle = "s"\nchecks = ["ok"]\n', str(tmp_path / "b.toml"))
+    app = make_app(book, form=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        shown = " ".join(str(label.render()) for label in app.screen.query(Label))
+        assert "`[fleet]` holds the lists" in shown and "Deploy [blue] things" in shown, shown
+        assert "Release [optional] number (rc)" in shown, shown
+
+
 async def test_variables_form_requires_missing_values(make_app):
     app = make_app(flow(), form=True)
     async with app.run_test(size=(100, 30)) as pilot:

@@ -38,7 +38,7 @@ class EntryDialog(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes=self.classes_):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(self.title_text, classes="dialog-title", markup=False)  # a step title: text, not markup
             for line in self.lines:
                 yield Label(line)
             yield Input(placeholder=self.placeholder, id=self.input_id)
@@ -127,7 +127,7 @@ class DangerDialog(EntryDialog):
         from textual.widgets import Static
 
         with Vertical(classes=self.classes_):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(self.title_text, classes="dialog-title", markup=False)  # a step title: text, not markup
             yield Label("This runs, exactly:")
             with VerticalScroll(classes="danger-command"):
                 yield Static(Text(self.command), id="danger-command", markup=False)
@@ -155,8 +155,8 @@ class ConfirmDialog(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Label(self.text)
+            yield Label(self.title_text, classes="dialog-title", markup=False)  # a step title: text, not markup
+            yield Label(self.text, markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.yes} (y)", id="yes", variant="error", compact=True)
                 yield Button("No (n)", id="no", compact=True)
@@ -182,8 +182,8 @@ class StopDialog(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog warning"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Label(self.text)
+            yield Label(self.title_text, classes="dialog-title", markup=False)  # a step title: text, not markup
+            yield Label(self.text, markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Keep it running", id="keep", variant="primary", compact=True)
                 yield Button(self.yes, id="stop", variant="error", compact=True)
@@ -217,7 +217,7 @@ class TextDialog(Dialog):
         from textual.widgets import Static
 
         with Vertical(classes="dialog diff"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(self.title_text, classes="dialog-title", markup=False)  # a step title: text, not markup
             with VerticalScroll(classes="diff-body"):
                 yield Static(self.body(), id="text", markup=False)
             yield Label(self.HINT, classes="hint")
@@ -232,7 +232,7 @@ class ChoiceDialog(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(self.title_text, classes="dialog-title", markup=False)  # a step title: text, not markup
             yield OptionList(*[Option(f"{i + 1}. {o}", id=str(i)) for i, o in enumerate(self.options)],
                              id="choices")
             yield Label("Enter chooses, Esc cancels", classes="hint")

@@ -246,7 +246,7 @@ class FullOutputScreen(Screen):
         self._stop = threading.Event()
 
     def compose(self) -> ComposeResult:
-        yield Label(self.title_text, id="fo-title")
+        yield Label(self.title_text, id="fo-title", markup=False)
         yield JournalLog(self.source, id="fo-log")
         yield Input(placeholder="search all of the output (regex; Enter searches, Esc cancels)", id="fo-search")
         yield Label("", id="fo-status")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -32,17 +33,19 @@ class VarsForm(Screen[dict]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="form"):
-            yield Label(self.book.runbook.title, classes="form-title")
+            # the runbook's own words are text, never markup: "`[fleet]` holds..." must read as written
+            yield Label(self.book.runbook.title, classes="form-title", markup=False)
             for line in self.banner:
-                yield Label(line, classes="banner")
+                yield Label(line, classes="banner", markup=False)
             if self.book.runbook.description:
-                yield Label(reflow(self.book.runbook.description), classes="hint")
+                yield Label(reflow(self.book.runbook.description), classes="hint", markup=False)
             for name, spec in self.fields.items():
                 with Vertical(classes="field"):
                     label = spec.prompt or name
-                    yield Label(f"{label} [dim]({name})[/dim]" if spec.prompt else name, classes="field-label")
+                    yield Label(f"{escape(label)} [dim]({name})[/dim]" if spec.prompt else name,
+                                classes="field-label")
                     if spec.description:
-                        yield Label(reflow(spec.description), classes="hint")
+                        yield Label(reflow(spec.description), classes="hint", markup=False)
                     value = self.values.get(name)
                     if value is None and spec.default and "{" in spec.default:
                         hint = f"leave empty for {spec.default}"  # a default made of values asked above
