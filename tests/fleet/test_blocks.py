@@ -188,7 +188,7 @@ def _race(store, apps: list[str], exclusive: list[str], rounds: int) -> list[set
 
         def go(app: str, n: int, barrier: threading.Barrier, won: set, lock: threading.Lock) -> None:
             barrier.wait()
-            if blocks.claim(store, app, f"run-{app}-{n}", "ci", exclusive, settle=0.3) is None:
+            if blocks.claim(store, app, f"run-{app}-{n}", "ci", exclusive, settle=0.5) is None:
                 with lock:
                     won.add(app)
 
@@ -211,7 +211,7 @@ def test_claims_at_the_same_moment_never_let_an_exclusive_app_deploy_with_anothe
         wins = _race(store, ["router", "content-store", "frontend", "publisher"], ["router", "content-store"], 25)
         together = [w for w in wins if (w & {"router", "content-store"}) and len(w) > 1]
         assert together == [], together
-        assert sum(bool(w) for w in wins) >= 20, wins
+        assert sum(bool(w) for w in wins) >= 15, wins  # someone deploys: not everyone backs off
         free = _race(store, ["frontend", "publisher"], ["router", "content-store"], 3)
         assert free == [{"frontend", "publisher"}] * 3  # apps free to deploy together do
         assert blocks.deploying(store) == {} and store.get(blocks.LEASE) is None  # nothing left behind

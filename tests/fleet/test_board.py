@@ -86,13 +86,13 @@ async def test_the_fleet_board_in_the_app_shows_each_app_s_run_stage_mark_and_bl
     app.fleet_board = ((lambda: blocks.board(store)), store.where)
     try:
         async with app.run_test(size=(160, 40)) as pilot:
-            for _ in range(200):
+            for _ in range(600):
                 await pilot.pause(0.05)
                 if app.current_run is not None and app.current_run.state.current == "deploy-integration":
                     break  # its command waits (gate_file): the run is on its screen
             assert app.error is None and app.current_run is not None, app.error
             await pilot.press("F")
-            for _ in range(100):
+            for _ in range(600):
                 await pilot.pause(0.05)
                 if isinstance(app.screen, FleetBoardScreen) and app.screen.query_one("#fleet-table").row_count:
                     break
