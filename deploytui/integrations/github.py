@@ -277,6 +277,11 @@ def workflow(ctx: ActionContext, repo: str, workflow: str, ref: str = "main", in
             break
         if ctx.clock() > deadline or not ctx.sleep(every):
             raise ActionError(f"no run of {wf.name} appeared after the dispatch: see {wf.html_url}")
+    return _follow(ctx, r, run, wf.name, deadline, every, timeout)
+
+
+def _follow(ctx: ActionContext, r, run, name: str, deadline: float, every: float, timeout: str) -> dict:
+    """Follow a workflow run job by job to its conclusion; anything but success is the action's error."""
     ctx.log(f"run {run.id}: {run.html_url}")
     seen: dict[str, str] = {}
     while True:
@@ -289,14 +294,42 @@ def workflow(ctx: ActionContext, repo: str, workflow: str, ref: str = "main", in
         if run.status == "completed":
             break
         if ctx.clock() > deadline:
-            raise ActionError(f"{wf.name} run {run.id} still {run.status} after {timeout}: {run.html_url}")
+            raise ActionError(f"{name} run {run.id} still {run.status} after {timeout}: {run.html_url}")
         if not ctx.sleep(every):
-            raise ActionError(f"stopped following {wf.name} run {run.id} (it goes on): {run.html_url}")
-    ctx.log(f"{wf.name} run {run.id}: {run.conclusion}")
+            raise ActionError(f"stopped following {name} run {run.id} (it goes on): {run.html_url}")
+    ctx.log(f"{name} run {run.id}: {run.conclusion}")
     if run.conclusion != "success":
-        raise ActionError(f"{wf.name} run {run.id} ended {run.conclusion}: {run.html_url}")
+        raise ActionError(f"{name} run {run.id} ended {run.conclusion}: {run.html_url}")
     return {"run_id": run.id, "conclusion": run.conclusion, "url": run.html_url}
 
+
+@action("github.run")
+@_gh_errors
+def pushed_run(ctx: ActionContext, repo: str, ref: str, sha: str = "", workflow: str = "", timeout: str = "3600",
+               poll: str = "15", api_url: str = "") -> dict:
+    """Follow the GitHub Actions run that a push of `ref` (a branch or a tag) started, job by job, to its
+    conclusion: the deploy a `git push origin production` or a release tag sets off. The run is of `sha`, or
+    of the ref's commit now: a run left by an earlier push of the same branch is never taken for this one."""
+    r = _repo(ctx, repo, api_url)
+    every = ctx.scaled(max(0.1, seconds(poll, "poll")))  # GitHub's time: shorter in a time-scaled rehearsal
+    deadline = ctx.clock() + ctx.scaled(seconds(timeout, "timeout"))
+    if not sha.strip():  # PyGithub's get_commit(ref).sha would give back the ref itself without asking
+        _, commit = r._requester.requestJsonAndCheck("GET", f"{r.url}/commits/{ref}")
+        sha = commit["sha"]
+    sha = sha.strip()
+    name = f"{workflow or 'GitHub Actions'} on {ref}"
+    ctx.log(f"waiting for the run of {name} at {sha[:9]}")
+    wf = r.get_workflow(workflow) if workflow else None
+    while True:  # GitHub starts the run a few seconds after the push
+        runs = (wf.get_runs(branch=ref, event="push", head_sha=sha) if wf is not None
+                else r.get_workflow_runs(branch=ref, event="push", head_sha=sha))
+        run = next(iter(itertools.islice(runs, 1)), None)
+        if run is not None:
+            break
+        if ctx.clock() > deadline or not ctx.sleep(every):
+            raise ActionError(f"no GitHub Actions run started for {ref} at {sha[:9]}: "
+                              f"see https://github.com/{repo}/actions")
+    return _follow(ctx, r, run, run.name or name, deadline, every, timeout)
 
 RED = {"failure", "cancelled", "timed_out", "action_required", "startup_failure", "stale", "error"}
 GREEN = {"success", "neutral", "skipped"}

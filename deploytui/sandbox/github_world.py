@@ -601,7 +601,8 @@ class GitHubWorld:
     def _runs_json(self, repo: Repo, query: dict[str, str], which: Callable[[dict], bool]) -> dict:
         runs = [self.run_json(r) for r in reversed(repo.runs) if which(r)
                 and query.get("branch", r["head_branch"]) == r["head_branch"]
-                and query.get("event", r["event"]) == r["event"]]
+                and query.get("event", r["event"]) == r["event"]
+                and query.get("head_sha", r["head_sha"]) == r["head_sha"]]
         if "status" in query:
             runs = [r for r in runs if query["status"] in (r["status"], r["conclusion"])]
         return {"total_count": len(runs), "workflow_runs": runs}

@@ -26,6 +26,7 @@ class FakeGitHub:
         self.check_runs: dict[str, dict[str, list[tuple[str, str | None]]]] = {}
         self.statuses: dict[str, dict[str, str]] = {}  # ref -> context -> state
         self.branch_runs: list[dict] = []  # push runs, oldest first: {branch, head_sha, conclusion}
+        self.heads: dict[str, str] = {}  # branch or tag -> the commit it points at
         httpserver.expect_request(re.compile(r"/api/v3/.*")).respond_with_handler(self.handle)
 
     def calls(self, method, pattern):
@@ -41,7 +42,8 @@ class FakeGitHub:
         url = f"{self.base}/repos/{self.repo}/actions/runs/{run['id']}"
         return {"id": run["id"], "status": run["status"], "conclusion": run.get("conclusion"), "url": url,
                 "jobs_url": f"{url}/jobs", "html_url": f"https://github.com/{self.repo}/actions/runs/{run['id']}",
-                "event": "workflow_dispatch"}
+                "event": run.get("event", "workflow_dispatch"), "name": run.get("name", "Migrate data"),
+                "head_sha": run.get("head_sha", "0" * 40), "head_branch": run.get("head_branch", "main")}
 
     def handle(self, request: Request) -> Response:
         body = json.loads(request.data) if request.data else None
@@ -101,13 +103,22 @@ class FakeGitHub:
             state = "failure" if states & {"failure", "error"} else "success" if states == {"success"} else "pending"
             return self._json({"state": state, "sha": "0" * 40, "total_count": len(got),
                                "statuses": [{"context": c, "state": st} for c, st in got.items()]})
+        if m == "GET" and (mm := re.fullmatch(rf"{r}/commits/([^/]+)", path)):
+            return self._json({"sha": self.heads.get(mm.group(1), mm.group(1))})
         if m == "GET" and path == f"{r}/actions/runs":
             runs = [{**self._run({"id": 900 + i, "status": "completed", **x}), "name": "Deploy production",
                      "head_sha": x["head_sha"], "head_branch": x["branch"], "event": "push",
                      "created_at": f"2026-11-{10 + i:02d}T10:00:00Z"}
-                    for i, x in enumerate(self.branch_runs)
-                    if x["branch"] == request.args.get("branch", x["branch"])
-                    and request.args.get("status") in (None, x["conclusion"])]
+                    for i, x in enumerate(self.branch_runs)]
+            for x in self.runs:  # a push's run is listed once GitHub has started it
+                if x.get("event") == "push" and x.setdefault("listed", 0) >= x.get("starts_after", 0):
+                    runs.append(self._run(x))
+                x["listed"] = x.get("listed", 0) + 1
+            args = request.args
+            runs = [x for x in runs if x["head_branch"] == args.get("branch", x["head_branch"])
+                    and x["event"] == args.get("event", x["event"])
+                    and x["head_sha"] == args.get("head_sha", x["head_sha"])
+                    and args.get("status") in (None, x["conclusion"])]
             return self._json({"total_count": len(runs), "workflow_runs": runs[::-1]})
         # GitHub takes the workflow's id or its file name in the path
         wf = re.sub(r"/actions/workflows/migrate\.yaml", "/actions/workflows/42", path)
@@ -139,7 +150,8 @@ class FakeGitHub:
             return self._json(self._run(run))
         if m == "GET" and (mm := re.fullmatch(rf"{r}/actions/runs/(\d+)/jobs", path)):
             run = next(x for x in self.runs if x["id"] == int(mm.group(1)))
-            job = {"id": 9, "name": "migrate", "status": run["status"], "conclusion": run.get("conclusion")}
+            job = {"id": 9, "name": run.get("job", "migrate"), "status": run["status"],
+                   "conclusion": run.get("conclusion")}
             return self._json({"total_count": 1, "jobs": [job]})
         return self._json({"message": "Not Found"}, 404)
 

@@ -107,6 +107,26 @@ def test_a_dispatch_follows_its_own_run_when_another_pipeline_dispatches_at_the_
     assert any("a dispatch made at the same moment could share" in line for line in r.lines)
 
 
+
+def test_a_push_s_deploy_run_is_the_one_of_its_commit(fake, env, recorder):
+    """`git push origin production` starts the deploy: deploytui follows the run of the commit pushed, never
+    the run an earlier push left on the branch, and waits while GitHub has not started it yet."""
+    new, old = "a" * 40, "b" * 40
+    fake.heads["production"] = new
+    fake.runs += [{"id": 601, "status": "completed", "conclusion": "success", "event": "push",
+                   "head_branch": "production", "head_sha": old, "name": "Deploy production"},
+                  {"id": 602, "status": "queued", "conclusion": None, "event": "push", "head_branch": "production",
+                   "head_sha": new, "name": "Deploy production", "job": "deploy", "starts_after": 2}]
+    fake.run_conclusion = "failure"  # its pods crash
+    r = recorder(env)
+    with pytest.raises(ActionError, match=r"Deploy production run 602 ended failure: https://github.com/"):
+        gh.pushed_run(r.ctx, repo=REPO, ref="production", poll="0.05")
+    assert "job deploy: in_progress" in r.lines and "job deploy: failure" in r.lines
+    listed = fake.calls("GET", rf"/repos/{REPO}/actions/runs")
+    assert len(listed) == 3  # twice before GitHub had started it
+    with pytest.raises(ActionError, match=r"no GitHub Actions run started for staging at ccccccccc: see https://"):
+        gh.pushed_run(recorder(env).ctx, repo=REPO, ref="staging", sha="c" * 40, poll="0.05", timeout="0.3")
+
 def test_token_problems_are_one_line(fake, recorder, monkeypatch, tmp_path):
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     monkeypatch.delenv("GH_TOKEN", raising=False)

@@ -252,17 +252,8 @@ def test_login_gov_error_spike_shows_in_monitor_deploy(rehearse):
 
 
 # ---------------------------------------------------------------- get.gov
-def deploys_finished(r) -> bool:
-    runs = r.world.github.repo("cisagov/manage.get.gov").runs
-    deploys = [x for x in runs if x["_workflow"].startswith("deploy-")]
-    return len(deploys) == 2 and all(r.world.github.finished(x) for x in deploys)
-
-
 def test_getgov_weekly_release_tags_last_weeks_staging_commit_for_stable(rehearse):
-    person = Person({"deploys-done": lambda r, c: waits(r, c, "deploys-done", lambda: deploys_finished(r),
-                                                        "both deploy workflows")})
-    r = rehearse("getgov.toml", EVERYTHING + OUT_OF_HOURS + '[decide]\nhealthy = "Healthy"\n', person=person,
-                 hold=("deploys-done",))
+    r = rehearse("getgov.toml", EVERYTHING + OUT_OF_HOURS + '[decide]\nhealthy = "Healthy"\n')
     assert r.code == EXIT_OK, r.text
     repo = r.world.vars["repo_dir"]
     assert r.state.vars["stable_sha"] == git(repo, "rev-list", "-n1", "staging-3")
@@ -279,8 +270,7 @@ def _migration_person() -> Person:
         r.run.skip("migrate-data", "Migrate data failed: the migration fails against existing data")
         return True
 
-    return Person({"deploys-done": lambda r, c: waits(r, c, "deploys-done", lambda: deploys_finished(r), "deploys"),
-                  "migrate-data": migrate})
+    return Person({"migrate-data": migrate})
 
 
 GETGOV_MIGRATION = EVERYTHING + OUT_OF_HOURS + """
@@ -292,9 +282,12 @@ migrate-fixed = "A migration fails against existing data: reset the database"
 
 def test_getgov_migration_fails_and_staging_is_reset(rehearse):
     r = rehearse("getgov.toml", GETGOV_MIGRATION + '[vars]\nmigrate_env = "staging"\n', faults={"migration-fails"},
-                 person=_migration_person(), hold=("deploys-done",))
+                 person=_migration_person())
     assert r.code == EXIT_OK, r.text
     assert r.state.outcome == "completed_on_demand"
+    # the fault shows where the real one would: the deploy's run in GitHub Actions fails at its migrate job
+    assert "job migrate: failure" in r.output("deploys-done[staging]")
+    assert "ended failure: https://github.com/cisagov/manage.get.gov/actions/runs/" in r.text
     runs = r.world.github.repo("cisagov/manage.get.gov").runs
     by = {x["_workflow"]: x for x in runs}
     assert by["deploy-stable.yaml"]["_conclusion"] == "failure"  # the deploy's migrate job failed
@@ -306,8 +299,7 @@ def test_getgov_migration_fails_and_staging_is_reset(rehearse):
 
 
 def test_getgov_migration_fails_on_stable_and_the_reset_is_refused(rehearse):
-    r = rehearse("getgov.toml", GETGOV_MIGRATION, faults={"migration-fails"}, person=_migration_person(),
-                 hold=("deploys-done",))
+    r = rehearse("getgov.toml", GETGOV_MIGRATION, faults={"migration-fails"}, person=_migration_person())
     assert r.code == EXIT_FAILED, r.text
     assert r.status("reset-guard") == "failed"
     assert "never run on stable" in r.text
@@ -415,17 +407,8 @@ TUESDAY_0905 = "2026-11-24T09:05+00:00"  # inside the 09:00-12:30 Europe/London 
 VETSPIRE = EVERYTHING + OUT_OF_HOURS + '[decide]\ngo-no-go = "Go: push production"\n'
 
 
-def production_deployed(r) -> bool:
-    runs = [x for x in r.world.github.repo(rules.VETSPIRE_REPO).runs if x["event"] == "push"
-            and x["head_branch"] == "production"]
-    return bool(runs) and r.world.github.finished(runs[-1])
-
-
 def test_vetspire_deploys_inside_the_window(rehearse):
-    person = Person({"deployment-actions": lambda r, c: waits(r, c, "deployment-actions",
-                                                              lambda: production_deployed(r), "the deployment")})
-    r = rehearse("vetspire.toml", VETSPIRE + 'healthy = "Healthy: the deployment is done"\n', start_at=TUESDAY_0905,
-                 person=person, hold=("deployment-actions",))
+    r = rehearse("vetspire.toml", VETSPIRE + 'healthy = "Healthy: the deployment is done"\n', start_at=TUESDAY_0905)
     assert r.code == EXIT_OK, r.text
     repo = r.world.vars["repo_dir"]
     assert "Invoice totals column" in git(repo, "log", "--format=%s", "origin/production")
@@ -435,23 +418,17 @@ def test_vetspire_deploys_inside_the_window(rehearse):
     assert len([n for n in r.world.gcp.instances if "-clone-" in n]) == 4  # pruned to this one and three before
 
 
-def _pods_person() -> Person:
-    def actions(r, code):  # the deployment failed: the person sees it in GitHub Actions and moves on
-        if code != EXIT_NEEDS_PERSON or r.state.current != "deployment-actions":
-            return False
-        until(lambda: production_deployed(r), 60, "the production deployment")
-        r.run.skip("deployment-actions", "the production deployment failed: pods are down")
-        return True
-
-    return Person({"deployment-actions": actions})
-
-
-PODS_DOWN = VETSPIRE + 'healthy = "Pods missing or down: roll back"\n'
+PODS_DOWN = VETSPIRE + 'deployment-failed = "Pods missing or down: roll back"\n'
 
 
 def test_vetspire_pods_down_rolls_back_to_the_last_good_image(rehearse):
-    r = rehearse("vetspire.toml", PODS_DOWN, faults={"pods-down"}, start_at=TUESDAY_0905, person=_pods_person(),
-                 hold=("deployment-actions",))
+    r = rehearse("vetspire.toml", PODS_DOWN, faults={"pods-down"}, start_at=TUESDAY_0905)
+    # the fault shows where the real one would: the deployment's run fails in GitHub Actions, then the pods crash
+    assert r.status("deployment-actions") == "failed"
+    assert "job deploy: failure" in r.output("deployment-actions")
+    assert re.search(r"run \d+ ended failure: https://github.com/", r.state.steps["deployment-actions"].error)
+    assert "CrashLoopBackOff" in r.output("production-pods") or "ContainerCreating" in r.output("production-pods")
+    assert not r.started("healthy")  # asked at once, not after the Sentry checks
     assert r.code == EXIT_OK, r.text
     assert r.state.outcome == "rolled_back"
     repo = r.world.vars["repo_dir"]
