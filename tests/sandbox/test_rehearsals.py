@@ -463,6 +463,7 @@ def test_vetspire_slow_clone_overruns_the_window_and_the_deploy_is_deferred(rehe
     assert r.code == EXIT_OK, r.text
     assert r.state.deadline_passed and r.state.outcome == "completed_on_demand"
     assert r.started("reschedule") and not r.started("push-production")
+    assert r.status("undo-local-merge") == "skipped"  # deferred before the merge: nothing to undo
     passed = next(e for e in r.events if e.kind == ev.DEADLINE_PASSED)
     cloned = next(e for e in r.events if e.kind == ev.STEP_FINISHED and e.step == "db-clone")
     assert passed.seq < cloned.seq  # the window closed while the clone was still running
