@@ -152,7 +152,8 @@ def describe(event: k.Event, title: Callable[[str], str] | None = None) -> Said:
             return Said(f"deploytui stopped with the run open ({p.reason}){ended}", WARN)
         case k.RunFinished():
             return Said(f"Run finished: {outcome_words(p.outcome)}{_because(p.reason)}",
-                        OK if p.outcome == "succeeded" else WARN if p.outcome == "rolled_back" else BAD)
+                        OK if p.outcome == "succeeded"
+                        else WARN if p.outcome in ("rolled_back", "recovered", "completed_on_demand") else BAD)
     return Said(f"{event.kind}{' ' + step if sid else ''}")
 
 

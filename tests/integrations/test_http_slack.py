@@ -115,6 +115,9 @@ def test_describe_turns_events_into_one_line():
                                  reason="5XX rate"), state).endswith("decided “Roll back” (alice): 5XX rate")
     assert slack.describe(_event(ev.RUN_FINISHED, outcome="succeeded"), state) == \
         ":white_check_mark: Run finished: succeeded"
+    # a run that ends in an on-demand section as planned (a deferral, a held pipeline) is not a failure
+    assert slack.describe(_event(ev.RUN_FINISHED, outcome="completed_on_demand"), state).startswith(":warning: ")
+    assert slack.describe(_event(ev.RUN_FINISHED, outcome="aborted"), state).startswith(":x: ")
 
 
 def test_notifier_posts_in_order_without_blocking(httpserver):
