@@ -22,6 +22,7 @@ from .describe import is_deviation
 PENDING, RUNNING, WAITING, NEEDS_YOU = "pending", "running", "waiting", "needs_you"
 DONE, FAILED, SKIPPED, INTERRUPTED = "done", "failed", "skipped", "interrupted"
 ABANDONED = "abandoned"  # never run, and the run's path no longer goes through it (a goto led elsewhere)
+LEFT = "left"  # begun but never finished: the run went elsewhere while it waited (a rollback mid-recycle)
 SETTLED = {DONE, SKIPPED}
 
 
@@ -225,9 +226,11 @@ class RunState:
             return INTERRUPTED
         if st.command_running:
             return RUNNING
-        if step_id not in self.path and step_id not in self.side and (st.activated or not
-                                                                        self.book.is_on_demand(step)):
-            return ABANDONED
+        if step_id not in self.path and step_id not in self.side:
+            if st.activated:
+                return LEFT
+            if not self.book.is_on_demand(step):
+                return ABANDONED
         if not st.activated:
             if st.gate_deadline is not None and not st.gate_open and step_id in self.active:
                 return WAITING
@@ -251,8 +254,8 @@ class RunState:
             return SKIPPED
         if kids <= SETTLED:
             return DONE if DONE in kids else SKIPPED
-        if kids <= {ABANDONED} | SETTLED:
-            return ABANDONED
+        if kids <= {ABANDONED, LEFT} | SETTLED:
+            return LEFT if LEFT in kids else ABANDONED
         return PENDING
 
     @property

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import RunbookError, UserError
 from ..events import kinds as ev
 from ..events.describe import acts, describe, outcome_words
-from ..events.state import ABANDONED, RunState, fold
+from ..events.state import ABANDONED, LEFT, RunState, fold
 from ..journal.store import Journal
 from ..runbook.model import Runbook
 from ..runbook.templates import builtins, for_people
@@ -207,7 +207,10 @@ def _execution(journal: Journal, state: RunState, book: Runbook, sd: dict, on_pa
         attempts.append({"attempt": a.attempt, "started": a.started, "started_by": a.started_by,
                          "command": a.command, "action": a.action, "with": a.params, "finished": a.finished,
                          "duration": a.duration, "command_duration": a.command_duration, "exit_code": a.exit_code,
-                         "ok": a.ok, "error": a.error, "status": a.status, "captured": dict(a.captured),
+                         "ok": a.ok, "error": a.error,
+                         # an attempt of a step the run left ended there, whatever its command did
+                         "status": a.status or ("left" if status == "left unfinished" else None),
+                         "captured": dict(a.captured),
                          "retries": list(a.retries),
                          "output": _output(journal, state.run_id, sid, a.attempt, full, scrub, titles)})
     return {
@@ -239,6 +242,8 @@ def _item(journal: Journal, state: RunState, book: Runbook, sd: dict, kid: str, 
 
 def record_status(state: RunState, sid: str, on_path: set[str]) -> str:
     status = state.status(sid) if sid in state.steps else "pending"
+    if status == LEFT:
+        return "left unfinished"
     if status == ABANDONED or (status == "pending" and sid not in on_path and sid not in state.children):
         return "not on this run's path"
     if status == "pending" and state.outcome:

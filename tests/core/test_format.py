@@ -9,7 +9,7 @@ import pytest
 from deploytui.engine.clock import FakeClock
 from deploytui.errors import UserError
 from deploytui.events import kinds as ev
-from deploytui.events.state import ABANDONED, DONE, FAILED, NEEDS_YOU, PENDING, SKIPPED, WAITING, fold
+from deploytui.events.state import ABANDONED, DONE, FAILED, LEFT, NEEDS_YOU, PENDING, SKIPPED, WAITING, fold
 
 from .helpers import start, wait_for
 
@@ -797,3 +797,46 @@ def test_going_back_before_a_repetition_lists_its_items_anew(tmp_path):
     run.decide("more", "No")
     assert s.outcome == "succeeded"
     assert [e.data["values"] for e in events(run, ev.ITEMS)] == [["a", "b"], ["a", "b", "c"]]
+
+
+def test_a_step_the_run_left_for_a_rollback_is_recorded_as_left_not_as_never_on_the_path(tmp_path):
+    """The recycle ran and its pane was still watching when the release manager rolled back: the record and
+    the screen say it was left unfinished, with its attempt as it ended (seen: "not on this run's path" and
+    an attempt still "running")."""
+    from deploytui.reports.record import record_document
+
+    run = start(tmp_path, """
+        [[steps]]
+        id = "recycle"
+        title = "Recycle the IdP instances"
+        run = "echo recycled"
+        checks = ["The pool is healthy"]
+        [[steps]]
+        id = "after"
+        title = "After"
+        checks = ["ok"]
+        [[sections]]
+        id = "rollback"
+        title = "Roll back"
+        on_demand = true
+        rollback = true
+        [[steps]]
+        id = "revert"
+        section = "rollback"
+        title = "Revert"
+        checks = ["reverted"]
+        """)
+    run.run_step("recycle")
+    assert wait_for(lambda: run.state.steps["recycle"].command_ok, run=run)
+    run.jump("rollback", "the new instances are unhealthy")
+    assert run.state.status("recycle") == LEFT and run.state.status("after") == ABANDONED
+    run.tick("revert", 0)
+    assert run.state.outcome == "rolled_back"
+    doc, _ = record_document(run.journal, run.run_id)
+    steps = {s["id"]: s for sec in doc["sections"] for s in sec["steps"]}
+    recycle = steps["recycle"]["execution"]
+    assert recycle["status"] == "left unfinished"
+    [attempt] = recycle["attempts"]
+    assert attempt["status"] == "left" and attempt["ok"] and attempt["exit_code"] == 0
+    assert "recycled" in str(attempt["output"])
+    assert steps["after"]["execution"]["status"] == "not on this run's path"

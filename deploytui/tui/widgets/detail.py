@@ -242,6 +242,8 @@ class StepDetail(Vertical):
             t.append(self._items_text(), style="dim" if status in (status_of.DONE, status_of.SKIPPED) else "")
         elif status == status_of.ABANDONED:
             t.append("Not on this run's path: a goto led elsewhere", style="dim")
+        elif status == status_of.LEFT:
+            t.append("Left unfinished: the run went elsewhere while it waited", style="yellow")
         elif planner.RUN in allowed:
             t.append("Ready: r runs it" + (", after you type the environment's name" if allowed.confirm else ""),
                      style="bold")

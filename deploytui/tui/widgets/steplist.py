@@ -14,6 +14,7 @@ from ...events.state import (
     DONE,
     FAILED,
     INTERRUPTED,
+    LEFT,
     NEEDS_YOU,
     PENDING,
     RUNNING,
@@ -32,9 +33,11 @@ GLYPHS = {
     SKIPPED: ("↷", "dim"),
     INTERRUPTED: ("↯", "bold red"),
     ABANDONED: ("–", "dim"),
+    LEFT: ("↪", "yellow"),
 }
 WORDS = {PENDING: "pending", RUNNING: "running", WAITING: "waiting", NEEDS_YOU: "needs you", DONE: "done",
-         FAILED: "failed", SKIPPED: "skipped", INTERRUPTED: "interrupted", ABANDONED: "not on this run's path"}
+         FAILED: "failed", SKIPPED: "skipped", INTERRUPTED: "interrupted", ABANDONED: "not on this run's path",
+         LEFT: "left unfinished"}
 
 
 def _in_repeated_section(book, step) -> bool:
