@@ -497,6 +497,11 @@ async def test_a_finished_run_quits_without_asking_and_shows_how_to_export(make_
         run_id = app.current_run.run_id
         for command in (f"deploytui export {run_id}", f"deploytui show {run_id}", f"deploytui follow {run_id}"):
             assert command in shown
+        # the keys' hint wraps inside the dialog rather than losing its end (seen cut at 120x40)
+        hint = app.screen.query_one("#end > .hint")
+        text = str(hint.render())
+        assert text.endswith("Esc goes back to the run")
+        assert hint.size.width < len(text) <= hint.size.width * hint.size.height
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running, what="exit")
 
