@@ -215,12 +215,14 @@ def start_run(runbook, var_pairs, resume_id, headless, answers, break_lock, oper
     book = load(runbook) if runbook else None
     if book is not None:
         refuse_unchecked(book)
+        refuse_secrets_on_the_command_line(book, given)  # before the journal: a refusal creates no file
     journal = open_journal(journal_path)
     with closing(journal):  # folds the WAL into the file on every way out
         if resume_id and not rehearsal and journal.run(resume_id).rehearsal:
             raise UserError(f"run {resume_id} is a rehearsal: resume it in its world with "
                             f"`deploytui rehearse --resume {resume_id}`", 2)
-        refuse_secrets_on_the_command_line(book or _stored_runbook(journal, resume_id), given)
+        if book is None:  # a resume: the runbook the run was started with
+            refuse_secrets_on_the_command_line(_stored_runbook(journal, resume_id), given)
         if book is not None and not resume_id and not rehearsal:
             resume_id = _offer_resume(journal, book, headless, given, env)
         if headless:

@@ -92,10 +92,13 @@ class Feed:
     def fetch(self, chunks: bool = True) -> Update:
         raise NotImplementedError
 
+    last_event: Event | None = None  # what happened last (a pair whose driver stopped is told it)
+
     def apply(self, update: Update) -> RunState:
         for e in update.events:
             apply(self.state, e)
             commands_of(e, self.commands)
+            self.last_event = e
         return self.state
 
     def poll(self) -> Update:

@@ -1,8 +1,9 @@
 """`deploytui share`: run a command (a deploy) inside a tmux session pairs can attach to.
 
 The session gets its own tmux server on its own socket, so its settings touch nobody else's tmux:
-a short `escape-time` (Escape reaches the app at once, not after tmux's 500 ms) and `window-size latest`
-(the window follows the client used last, so one small terminal does not shrink everyone). The socket is
+a short `escape-time` (Escape reaches the app at once, not after tmux's 500 ms), and a window whose size
+only the driver sets (`sized_by_the_driver`): pairs attach with `ignore-size`, and when the driver detaches
+the window keeps its size instead of falling to the last pair's terminal. The socket is
 made group-readable and -writable (tmux needs both to connect; what a client may do is tmux's `-r`), and
 on tmux 3.3+ the server's access list lets the group's members in read-only and only named co-drivers
 with write access. The run's journal records the session (the engine reads $TMUX in run_started)."""
@@ -154,8 +155,10 @@ def share(command: list[str], *, socket: Path | None = None, group: str | None =
     # allow-passthrough: the app's desktop notifications reach the attached terminals (tmux drops them otherwise);
     # set-clipboard stays tmux's default (external): the app copies through `tmux load-buffer -w`
     _tmux(socket, "start-server", ";", "set-option", "-s", "escape-time", str(ESCAPE_TIME_MS), ";",
-          "set-option", "-g", "window-size", "latest", ";", "set-option", "-g", "remain-on-exit", "on", ";",
+          "set-option", "-g", "remain-on-exit", "on", ";",
           "set-option", "-g", "allow-passthrough", "on", ";", *args, "--", *command, env=env)
+    _tmux(socket, *sized_by_the_driver(socket, session, version), check=False)  # tmux 3.3a dies on a
+    # manual window-size set before its first session: set once the session is there, before anyone attaches
     _started_or_say_why(socket, session)
     try:
         if gid is not None:
@@ -175,6 +178,33 @@ def share(command: list[str], *, socket: Path | None = None, group: str | None =
             _tmux(socket, "server-access", "-w", user, check=False)
     return Shared(socket=socket, session=session, command=list(command), group=group, readers=readers,
                   writers=list(co_drivers), follow_socket=follow_socket, ignore_size=version >= (3, 2))
+
+
+# the size of the client a hook fired for, or nothing for a pair (`ignore-size` or read-only), less tmux's
+# status line
+_DRIVER_SIZE = ("#{?#{||:#{m:*ignore-size*,#{client_flags}},#{client_readonly}},,"
+                "#{client_width} #{e|-|:#{client_height},#{?#{==:#{status},off},0,1}}}")
+
+
+def sized_by_the_driver(socket: Path, session: str, version: tuple[int, int]) -> list[str]:
+    """tmux options (a `;`-joined command list) that let only the driver size the shared window.
+
+    `window-size latest` let the last client used set the size; with pairs attached `ignore-size`, tmux still
+    falls back to their sizes once the driver detaches (every pair dropped to 80x23). So the size is manual,
+    and a hook sets it to the size of a client that attaches or resizes, unless it is a pair (ignore-size or
+    read-only). A hook's
+    `#{client_*}` may name another client than the one it fired for, so the hook asks tmux about
+    `#{hook_client}` from a shell (run-shell expands formats once: every other `#` is doubled). The shell
+    always succeeds and prints nothing: tmux shows a failed run-shell in the pane, and that view took the
+    driver's next key."""
+    if version < (3, 2):  # no ignore-size: pairs cannot be told apart; the last client used sets the size
+        return ["set-option", "-g", "window-size", "latest"]
+    tmux = f"tmux -S {shlex.quote(str(socket))}"
+    script = (f'{tmux} display-message -p -c "$1" {shlex.quote(_DRIVER_SIZE)} | '
+              f'{{ read -r w h && [ -n "$h" ] && {tmux} resize-window -t {shlex.quote(session)} -x "$w" -y "$h"; }}; true')
+    hook = "run-shell -b " + shlex.quote("sh -c " + shlex.quote(script.replace("#", "##")) + " _ #{hook_client}")
+    return ["set-hook", "-g", "client-attached", hook, ";", "set-hook", "-g", "client-resized", hook, ";",
+            "set-option", "-g", "window-size", "manual"]
 
 
 def _started_or_say_why(socket: Path, session: str, timeout: float = 5.0) -> None:

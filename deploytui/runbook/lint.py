@@ -207,7 +207,7 @@ def _lint_step(book: Runbook, i: int, step: Step, add: Add, names: set[str], ste
         _lint_expression(book, step.when, loc + ("when",), where, "when", add, names)
     for field in ("run", "rehearse"):
         if getattr(step, field):
-            _lint_shell(getattr(step, field), loc + (field,), where, field, add, names)
+            _lint_shell(getattr(step, field), loc + (field,), where, field, add, names, _secrets(book))
     if step.cwd:
         _lint_template(step.cwd, loc + ("cwd",), where, "cwd", add, names)
     for name, value in step.env.items():
@@ -261,7 +261,7 @@ def _lint_step(book: Runbook, i: int, step: Step, add: Add, names: set[str], ste
             _lint_template(pane.title, ploc + ("title",), where, f"{pf}.title", add, names)
         for field in ("tail", "watch", "rehearse"):
             if getattr(pane, field):
-                _lint_shell(getattr(pane, field), ploc + (field,), where, f"{pf}.{field}", add, names)
+                _lint_shell(getattr(pane, field), ploc + (field,), where, f"{pf}.{field}", add, names, _secrets(book))
         _lint_duration(pane.every, ploc + ("every",), where, f"{pf}.every", add)
         if pane.until:
             _lint_pattern(pane.until, ploc + ("until",), where, f"{pf}.until", add, names)
@@ -460,7 +460,11 @@ def _lint_with(value: Any, loc: Loc, where: str, field: str, add: Add, names: se
 _MARK = "__dtv{}__"
 
 
-def _lint_shell(text: str, loc: Loc, where: str, field: str, add: Add, names: set[str]) -> None:
+def _secrets(book: Runbook) -> set[str]:
+    return {name for name, spec in book.vars.items() if spec.secret}
+
+
+def _lint_shell(text: str, loc: Loc, where: str, field: str, add: Add, names: set[str], secrets: set[str]) -> None:
     if not _lint_template(text, loc, where, field, add, names):
         return
     referenced = templates.referenced_names(text)
@@ -485,9 +489,14 @@ def _lint_shell(text: str, loc: Loc, where: str, field: str, add: Add, names: se
         elif context == "quoted heredoc":
             add(loc, where, field, f"{{{{ {name} }}}} is inside a quoted heredoc: it is written with its shell quotes; "
                                    "pass it in `env` if the text needs the bare value", warning=True)
-    for name, shell in _second_shell_uses(text):
-        add(loc, where, field, f"{{{{ {name} }}}} passes through a second shell ({shell}): one level of quoting is "
-                               f"undone there; write {{{{ {name} | remote }}}}", warning=True)
+    for name, shell, filtered in _second_shell_uses(text):
+        if name in secrets:
+            add(loc, where, field, f"{{{{ {name} }}}} is a secret and would go through a second shell ({shell}): its "
+                                   "value would be on that shell's command line, in `ps` for everyone. Give it on "
+                                   f"stdin: printf '%s\\n' {{{{ {name} }}}} | {shell} 'read -r VALUE && ...'")
+        elif not filtered:
+            add(loc, where, field, f"{{{{ {name} }}}} passes through a second shell ({shell}): one level of quoting "
+                                   f"is undone there; write {{{{ {name} | remote }}}}", warning=True)
     if shutil.which("bash"):
         plain = rendered
         for mark in marks.values():
@@ -508,8 +517,9 @@ _SECOND_SHELL = re.compile(r"\b(ssh|sudo\s+(?:-\S+\s+)*(?:ba)?sh\s+-c|su\s+(?:-\
                            r"kubectl\s+exec|docker\s+exec)\b")
 
 
-def _second_shell_uses(text: str) -> list[tuple[str, str]]:
-    """(variable, the second shell) for each `{{ x }}` on a line after ssh, `sh -c`, eval, ... without `| remote`."""
+def _second_shell_uses(text: str) -> list[tuple[str, str, bool]]:
+    """(variable, the second shell, written with `| remote` or `| raw`) for each `{{ x }}` on a line after ssh,
+    `sh -c`, eval, ..."""
     found = []
     for line in text.splitlines():
         shell = _SECOND_SHELL.search(line)
@@ -518,8 +528,9 @@ def _second_shell_uses(text: str) -> list[tuple[str, str]]:
         for expr in re.finditer(r"{{-?(.*?)-?}}", line[shell.end() :]):
             body = expr.group(1)
             name = re.match(r"\s*([A-Za-z_]\w*)", body)
-            if name and not re.search(r"\|\s*(remote|raw)\b", body):
-                found.append((name.group(1), " ".join(shell.group(1).split())))
+            if name:
+                filtered = bool(re.search(r"\|\s*(remote|raw)\b", body))
+                found.append((name.group(1), " ".join(shell.group(1).split()), filtered))
     return found
 
 

@@ -71,8 +71,8 @@ def _raw(value: Any) -> Markup:
 def _remote(value: Any) -> Markup:
     """`{{ x | remote }}`: quoted for a second shell too (`ssh host cmd ...`, `sudo sh -c ...`, `bash -c ...`),
     where one level of quoting is undone before the remote shell reads the words."""
-    if isinstance(value, SecretRef):
-        return Markup(shlex.quote(f'"{value}"'))  # expands here; the remote shell gets one quoted word
+    if isinstance(value, SecretRef):  # `check` refuses this first and says to use stdin (lint._lint_shell)
+        raise TemplateProblem("a secret cannot go through a second shell's command line: give it on stdin")
     return Markup(shlex.quote(shlex.quote(str(value))))
 
 

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import Label
 
-from ..engine.clock import Clock
+from ..engine.clock import Clock, FrozenClock
 from ..errors import UserError
 from ..follow.client import SocketFollow
 from ..follow.feed import POLL_INTERVAL, Follow, Update
@@ -167,19 +167,20 @@ class FollowApp(RunApp):
         row, s = self.follow.row, self.follow.state
         who = s.info.get("operator") or row.operator
         where = f" in tmux {row.tmux}" if row.tmux else ""
+        following = f"FOLLOWING {row.id} · driven by {who} on {row.host}{where} · read-only"
+        if not s.outcome and self.follow.stopped:  # first, where 80 columns still show it
+            return f" THE DRIVER HAS STOPPED{self._last_words()} · {following} "
         state = f" · finished: {s.outcome.replace('_', ' ')}" if s.outcome else " · open"
-        if not s.outcome and self.follow.stopped:
-            state = f" · THE DRIVER HAS STOPPED{self._last_words()}"
-        return f" FOLLOWING {row.id} · driven by {who} on {row.host}{where} · read-only{state} "
+        return f" {following}{state} "
 
     def _last_words(self) -> str:
-        """What happened last, for a pair whose driver went silent."""
+        """What happened last, for a pair whose driver went silent (also when it was before they joined)."""
         from ..events.describe import describe
 
-        events = getattr(self, "_last_event", None)
-        if events is None:
+        last = self.follow.last_event
+        if last is None:
             return ""
-        return f" · last: {describe(events, self.view.text_of_step).text}"
+        return f" · last: {describe(last, self.view.text_of_step).text}"
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -221,8 +222,6 @@ class FollowApp(RunApp):
     async def on_feed_update(self, message: FeedUpdate) -> None:
         update = message.update
         self.follow.apply(update)
-        if update.events:
-            self._last_event = update.events[-1]
         for chunk in update.chunks:
             self.store.add(chunk.step, chunk.attempt, chunk.stream, chunk.data)
         self.store.applied = update.last_chunk
@@ -247,7 +246,11 @@ class FollowApp(RunApp):
         stopped = not self.follow.state.outcome and self.follow.stopped
         if stopped != getattr(self, "_said_stopped", False):  # within a second of the driver going silent
             self._said_stopped = stopped
-            screen.query_one("#follow-banner", Label).update(self.banner())
+            # nothing moves while nobody drives: the run's clock and countdowns stop where the pair saw it go
+            self.view.clock = FrozenClock(self.clock.now()) if stopped else self.clock
+            banner = screen.query_one("#follow-banner", Label)
+            banner.update(self.banner())
+            banner.set_class(stopped, "-stopped")
             if stopped:
                 self.notify("The driver has stopped: nothing moves until someone resumes the run.",
                             severity="error", timeout=30)

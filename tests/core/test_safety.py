@@ -364,6 +364,13 @@ def test_a_bad_value_for_a_secret_variable_is_not_echoed(tmp_path):
                       header=HEADER + "[vars.pin]\nsecret = true\npattern = '^\\d{6}$'\n")
     res = deploytui("run", book, "--headless", "--var", "pin=hunter2-oops", "--journal", tmp_path / "j.db")
     assert res.returncode == 2 and "hunter2-oops" not in res.stderr and "pin" in res.stderr
+    # any value of a secret on the command line is refused (it is in `ps`), and the way to give it is said
+    for command in (["run", book, "--headless"], ["plan", book], ["share", "--detach", "--", sys.executable, "-m", "deploytui", "run", book]):
+        res = deploytui(*command, "--var", "pin=123456", "--journal", tmp_path / "refused.db")
+        assert res.returncode == 2 and "Traceback" not in res.stderr, command
+        assert "--var pin: a secret on the command line is visible to every user in `ps`" in res.stderr
+        assert "DEPLOYTUI_VAR_PIN" in res.stderr and "123456" not in res.stderr + res.stdout
+    assert not (tmp_path / "refused.db").exists()
 
 
 # ---- shell injection --------------------------------------------------------------------------------------------
@@ -430,6 +437,67 @@ def test_heredocs_are_checked_and_a_second_shell_gets_the_remote_filter(tmp_path
     assert wait_for(lambda: run.state.outcome == "succeeded", run=run)
     assert run.journal.tail(run.run_id, "e")[0] == [hostile + "|"]
     assert not marker.exists()
+
+
+def test_a_secret_never_goes_through_a_second_shell_s_command_line(tmp_path):
+    # `| remote` rendered '"$DEPLOYTUI_SECRET_PW"': ssh sent the variable's name, the remote shell had none,
+    # and the command got an empty password; without `| remote` the value would be in ssh's argv (ps)
+    header = HEADER + '[vars.pw]\nsecret = true\nfrom_env = "PW"\n'
+    for run_text in ("ssh db psql --password {{ pw | remote }}", "sudo sh -c 'echo x' {{ pw }}"):
+        book = write_book(tmp_path, f'[[steps]]\nid = "r"\ntitle = "R"\nrun = "{run_text}"\n', header=header)
+        res = deploytui("check", book)
+        assert res.returncode == 2 and "Traceback" not in res.stderr
+        assert "{{ pw }} is a secret and would go through a second shell" in res.stderr
+        assert "stdin" in res.stderr
+    # what the error suggests works: the value goes on stdin, through no process's arguments
+    book = write_book(tmp_path, """
+        [[steps]]
+        id = "r"
+        title = "R"
+        run = "printf '%s\\n' {{ pw }} | sh -c 'read -r PW && printf %s \\\"$PW\\\" | wc -c'"
+        """, header=header)
+    assert deploytui("check", book).returncode == 0
+    run = start(tmp_path, """
+        [[steps]]
+        id = "r"
+        title = "R"
+        run = "printf '%s\\n' {{ pw }} | sh -c 'read -r PW && printf %s \\\"$PW\\\" | wc -c'"
+        """, header=header, given={"pw": "Sup3r-Secret"})
+    run.run_step("r")
+    assert wait_for(lambda: run.state.outcome == "succeeded", run=run)
+    assert [line.strip() for line in run.journal.tail(run.run_id, "r")[0]] == ["12"]
+
+
+def test_no_secret_reaches_a_slack_message(tmp_path, httpserver):
+    from werkzeug import Response
+
+    posted = []
+    httpserver.expect_request("/hook").respond_with_handler(
+        lambda req: posted.append(req.get_json()["text"]) or Response("ok"))
+    secret = "Sup3r-Secret-Pw"
+    header = (HEADER.replace('title = "Test"', 'title = "Rotate {{ pw }}"') + '[vars.pw]\nsecret = true\n'
+              f'[vars.hook]\nsecret = true\ndefault = "{httpserver.url_for("/hook")}"\n'
+              '[notify]\nslack = "{{ hook }}"\nevents = ["run_started", "step_finished", "run_finished"]\n')
+    run = start(tmp_path, """
+        [[steps]]
+        id = "a"
+        title = "Log in with {{ pw }}"
+        checks = ["logged in"]
+        [[steps]]
+        id = "b"
+        title = "Fail saying it"
+        run = "echo {{ pw }}; exit 3"
+        """, header=header, given={"pw": secret})
+    run.skip("a", f"the password {secret} did not work")  # a person's reason can hold it too
+    run.run_step("b")
+    assert wait_for(lambda: run.state.steps["b"].command_ok is False, run=run)
+    run.abort(f"gave up on {secret}")
+    assert wait_for(lambda: run.state.outcome is not None, run=run)
+    for notifier in run._notifiers:
+        assert notifier.flush(5)
+    text = "\n".join(posted)
+    assert "Run of Rotate ••••••" in text and "gave up on [REDACTED]" in text  # the messages were sent
+    assert secret not in text and "Sup3r" not in text
 
 
 # ---- resuming the right run ----------------------------------------------------------------------------------

@@ -89,3 +89,68 @@ async def test_follow_screen_of_a_finished_run_has_its_whole_history(finished):
         await pilot.pause(0.3)
         assert app.screen.query_one("#main-log", Log).lines == ["first line", "second line"]
         assert "echo first line" in str(app.screen.query_one("#d-command").render())
+
+
+KILLED_BOOK = '''
+[runbook]
+id = "killed"
+title = "Killed driver"
+environment = "prod"
+[[steps]]
+id = "migrate"
+title = "Migrate the database"
+auto = true
+run = "echo migrating; exec sleep 300"
+'''
+
+
+async def test_a_pair_sees_at_80x24_that_the_driver_stopped_and_what_happened_last(tmp_path):
+    import os
+    import signal
+    import sqlite3
+
+    from .helpers import start_driver, wait_for_run
+
+    def screen_text(app) -> str:
+        import html
+        import re
+
+        return html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace("\xa0", " ")
+
+    book, answers, journal = tmp_path / "k.toml", tmp_path / "a.toml", tmp_path / "journal.sqlite3"
+    book.write_text(KILLED_BOOK)
+    answers.write_text('run = "*"\n')
+    proc = start_driver(book, answers, journal)
+    run_id = wait_for_run(journal)
+    child = None
+    try:
+        db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+        end = time.monotonic() + 15
+        while child is None and time.monotonic() < end:
+            rows = db.execute("SELECT data FROM events WHERE run_id = ? AND kind = 'process_started'", (run_id,))
+            child = next((__import__("json").loads(r[0])["pid"] for r in rows), None)
+        db.close()
+        assert child, "the command never started"
+        proc.send_signal(signal.SIGKILL)  # the driver dies mid-command; the pair joins after its last event
+        proc.wait(timeout=10)
+        app = FollowApp(follow(journal, run_id), blink=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and "STOPPED" not in screen_text(app):
+                await pilot.pause(0.1)
+            text = screen_text(app)
+            line = [row for row in text.splitlines() if "THE DRIVER HAS STOPPED" in row]
+            assert line, text[-3000:]
+            line = line[0]
+            assert "last: Migrate the database" in line  # what happened last, on the 80 columns a pair has
+            clock = str(app.screen.query_one("#hdr-elapsed").render())
+            await pilot.pause(2.1)  # the screen ticks once a second: a stopped run's clock does not
+            assert str(app.screen.query_one("#hdr-elapsed").render()) == clock
+            assert app.screen.query_one("#follow-banner").has_class("-stopped")  # in the error colour
+            await pilot.press("q")
+    finally:
+        if child:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -5,6 +5,7 @@ journal; the same key through the driver's client does (so the test can fail).""
 import fcntl
 import os
 import pty
+import signal
 import sqlite3
 import stat
 import struct
@@ -41,12 +42,13 @@ run = "echo built"
 class Client:
     """A tmux client in a pty of a given size, its output drained so it never blocks."""
 
-    def __init__(self, socket, session, cols, rows, readonly):
+    def __init__(self, socket, session, cols, rows, readonly, flags=()):
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
         env["TERM"] = "xterm-256color"
-        argv = ["tmux", "-S", str(socket), "attach", *(["-r"] if readonly else []), "-t", session]
+        argv = ["tmux", "-S", str(socket), "attach", *(["-r"] if readonly else []),
+                *(["-f", ",".join(flags)] if flags else []), "-t", session]
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
         os.close(slave)
         self._drain = threading.Thread(target=self._read, daemon=True)
@@ -61,6 +63,10 @@ class Client:
 
     def type(self, data: str):
         os.write(self.master, data.encode())
+
+    def resize(self, cols, rows):
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        os.killpg(self.proc.pid, signal.SIGWINCH)
 
     def close(self):
         if self.proc.poll() is None:
@@ -131,7 +137,7 @@ def test_share_prints_the_commands_and_sets_up_tmux(shared):
     assert stat.S_ISSOCK(mode) and mode & stat.S_IRGRP and mode & stat.S_IWGRP and not mode & stat.S_IROTH
     assert os.stat(socket.parent).st_mode & 0o777 == 0o710
     assert tmux(socket, "show-options", "-s", "escape-time").split() == ["escape-time", "10"]
-    assert tmux(socket, "show-options", "-g", "window-size").split() == ["window-size", "latest"]
+    assert tmux(socket, "show-options", "-g", "window-size").split() == ["window-size", "manual"]
     assert tmux(socket, "show-options", "-g", "allow-passthrough").split() == ["allow-passthrough", "on"]
     run_id = wait_for_run(journal)
     # the journal records the tmux session the run was shared in
@@ -156,6 +162,7 @@ def test_read_only_client_cannot_change_the_run(shared):
             return tmux(socket, "display-message", "-p", "-t", "rel", "#{window_width}x#{window_height}").strip()
 
         assert wait_until(lambda: clients() == ["0 90x28", "1 120x40"]), clients()
+        assert wait_until(lambda: window_size() == "90x27"), window_size()  # the driver's size, not the pair's
         before = events(journal, run_id)
         # everything a person might try through the read-only client: tick, run, skip, mark, quit
         for key in ["1", "2", "r", "s", "d", "f", "\r", " ", "q", "\x11", "\x03"]:
@@ -170,8 +177,8 @@ def test_read_only_client_cannot_change_the_run(shared):
         assert [e[1] for e in new] == ["check_toggled"] and new[0][2] == "confirm", new
         assert "rel" in tmux(socket, "list-sessions", "-F", "#{session_name}")  # the app did not quit
         assert follower.proc.poll() is None  # and the follower is still watching
-        # window-size latest: the window has the size of the driver's client (attached last); keys typed
-        # through the bigger read-only client did not take the window over
+        # keys typed through the bigger read-only client (attached without ignore-size, the old way) did not
+        # take the window over
         assert window_size() == "90x27"  # 28 rows less tmux's status line
         # and the screen the follower watches shows it
         def shown() -> str:
@@ -213,3 +220,35 @@ def test_share_says_why_the_command_did_not_start(tmp_path):
     assert out.returncode == 2, out.stdout + out.stderr
     assert "the shared command did not start" in out.stderr and "unknown variable 'nosuch'" in out.stderr
     assert "[exited]" not in out.stderr
+
+
+def test_only_the_driver_sizes_the_shared_window(shared):
+    # pairs attached as printed (ignore-size) never resize it; when the driver detached, every pair's
+    # window fell to the last pair's size (80x23)
+    socket, journal, _group, _ = shared
+    wait_for_run(journal)
+
+    def window_size():
+        return tmux(socket, "display-message", "-p", "-t", "rel", "#{window_width}x#{window_height}").strip()
+
+    driver = Client(socket, "rel", 120, 40, readonly=False)
+    assert wait_until(lambda: window_size() == "120x39"), window_size()  # 40 rows less tmux's status line
+    mirror = Client(socket, "rel", 80, 24, readonly=False, flags=("read-only", "ignore-size"))
+    second = Client(socket, "rel", 100, 30, readonly=False, flags=("ignore-size",))  # the co-driver's line
+    try:
+        assert wait_until(lambda: len(tmux(socket, "list-clients").splitlines()) == 3)
+        second.type("j")  # a key through a co-driver's smaller terminal
+        driver.resize(110, 35)  # the driver's own terminal still sizes the window
+        assert wait_until(lambda: window_size() == "110x34"), window_size()
+        driver.close()
+        assert wait_until(lambda: len(tmux(socket, "list-clients").splitlines()) == 2)
+        mirror.resize(70, 20)  # a pair's terminal changing size, now the only client, changes nothing either
+        assert wait_until(lambda: "70x20" in tmux(socket, "list-clients", "-F", "#{client_width}x#{client_height}"))
+        assert window_size() == "110x34"
+        driver = Client(socket, "rel", 90, 28, readonly=False)  # the driver comes back
+        assert wait_until(lambda: window_size() == "90x27"), window_size()
+        # the sizing hook said nothing on the shared screen (a failed hook's view there took the next key)
+        assert tmux(socket, "display-message", "-p", "-t", "rel", "#{pane_in_mode}").strip() == "0"
+    finally:
+        for client in (mirror, second, driver):
+            client.close()

@@ -10,7 +10,7 @@ from textual.widgets import Digits, Input, Label, Log, TabbedContent
 from deploytui.events import kinds as ev
 from deploytui.runbook.loader import load
 from deploytui.tui.app import build_app
-from deploytui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, DangerDialog, ReasonDialog
+from deploytui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, DangerDialog, ReasonDialog, StopDialog
 from deploytui.tui.screens.end import EndDialog
 from deploytui.tui.screens.run import DriveScreen
 from deploytui.tui.screens.start import ScheduleDialog, VarsForm
@@ -461,12 +461,12 @@ async def test_quit_during_a_command_asks_kills_and_records(make_app, make_book)
         await pilot.press("r")
         await until(pilot, lambda: app.view.store.total("long", "main") == 1, what="command started")
         await pilot.press("q")
-        assert isinstance(app.screen, ConfirmDialog)
-        await pilot.press("n")
+        assert isinstance(app.screen, StopDialog)
+        await pilot.press("escape")
         assert status(app, "long") == "running"
         t0 = time.monotonic()
         await pilot.press("q")
-        app.screen.action_yes()
+        await pilot.press("tab", "enter")
         await until(pilot, lambda: not app.is_running, timeout=15, what="exit")
     assert time.monotonic() - t0 < 10
     [done] = events(app, ev.COMMAND_FINISHED)

@@ -135,7 +135,8 @@ async def test_a_decision_reads_rendered_labels_and_a_detour_comes_back(make_app
         await until(pilot, lambda: app.screen.query_one(StepDetail).step_id == "healthy", what="decision")
         assert "Is prod-eu healthy on 1.30.2?" in detail_text(app)
         options = app.screen.query_one(DecisionList)
-        assert options.labels == ["Yes, prod-eu is fine", "Recover → recover", "Roll back 1.30.2 → rollback"]
+        # where an option leads, by that section's title; not repeated when the label says it already
+        assert options.labels == ["Yes, prod-eu is fine", "Recover → Recover prod-eu", "Roll back 1.30.2"]
         await pilot.press("enter")
         await until(pilot, lambda: options.has_focus, what="the options")
         await pilot.press("2")

@@ -82,6 +82,29 @@ async def test_a_click_on_a_step_selects_it_and_never_acts(make_app, make_book):
         await until(pilot, lambda: events(app, ev.CHECK_TOGGLED), what="enter to tick")
 
 
+async def test_typing_query_at_a_running_command_quits_nothing(make_app, make_book):
+    # `q` asked "Quit?" with a `y` shortcut: a word typed for the command's prompt quit and ended the command
+    app = make_app(make_book(BOOK))
+    async with app.run_test(size=(120, 40)) as pilot:
+        run = app.current_run
+        run.kill_grace = 0.5
+        run.tick("go-on", 0)
+        await pilot.press("r")
+        await until(pilot, lambda: status(app, "long") == "running", what="long to run")
+        await pilot.press(*"query", "enter")  # Enter answers "Keep it running"
+        await until(pilot, lambda: not app.screen.is_modal, what="the question answered")
+        await pilot.pause()
+        assert app.is_running and status(app, "long") == "running"
+        assert events(app, ev.COMMAND_FINISHED) == [] and events(app, ev.RUN_INTERRUPTED) == []
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, StopDialog), what="the quit question")
+        assert "Quit" in app.screen.title_text and app.screen.focused.id == "keep"
+        await pilot.press("tab", "enter")  # a deliberate choice quits and ends the command
+        await until(pilot, lambda: not app.is_running, timeout=15, what="the quit")
+    [done] = events(app, ev.COMMAND_FINISHED)
+    assert not done.data["ok"] and "quit" in done.data["error"]
+
+
 async def test_typing_sure_at_a_running_command_skips_nothing(make_app, make_book):
     app = make_app(make_book(BOOK))
     async with app.run_test(size=(120, 40)) as pilot:

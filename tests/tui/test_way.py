@@ -6,6 +6,7 @@ The screen-size dependent ones run at 80x24, 120x40 and 250x70."""
 from __future__ import annotations
 
 import pytest
+from textual.css.query import NoMatches
 
 from deploytui.engine import planner
 from deploytui.events import kinds as ev
@@ -57,6 +58,22 @@ async def test_help_lists_every_key_with_what_the_engine_allows_now(make_app, si
                 assert "Keys" in text
             await pilot.press("escape")
             await until(pilot, lambda: isinstance(app.screen, DriveScreen), what="back")
+
+
+@sizes
+async def test_the_whole_help_can_be_read_on_screen(make_app, size):
+    # the body was taller than the dialog at 120x40 and 80x24: "The app" group was cut off and would not scroll
+    app = make_app(flow(), {"rc": "7"})
+    async with app.run_test(size=size) as pilot:
+        await on_screen(pilot, app)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+        await until(pilot, lambda: "Esc closes" in screen_text(app), what="the hint under the keys")
+        await pilot.press("end")
+        await until(pilot, lambda: "The app" in screen_text(app), what="the last group, scrolled to")
+        assert "Esc closes" in screen_text(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, DriveScreen), what="back")
 
 
 async def test_j_and_k_move_like_the_arrows(make_app):
@@ -139,6 +156,34 @@ checks = ["Looked at the tail", "Looked at health"]
   watch = "echo healthy"
   every = "1s"
 '''
+
+
+STALE = PANES_AND_CHECKS + '''
+[[steps]]
+id = "confirm"
+title = "Confirm by hand"
+checks = ["Told the channel"]
+[[steps]]
+id = "tag"
+title = "Tag the release"
+run = "echo tagged"
+'''
+
+
+@sizes
+async def test_a_step_shows_its_own_outputs_after_a_step_with_none(make_app, make_book, size):
+    # a step without output (checks only) between a step with panes and a command step left the panes' tabs
+    # on the command step (seen on login.gov's "Tag the release", showing the recycle's servers)
+    app = make_app(make_book(STALE))
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.screen.query_one(StepDetail).step_id == "watch", what="the first step")
+        area = app.screen.query_one(OutputArea)
+        await until(pilot, lambda: len(area.query(LivePane)) == 3, what="the step's three outputs")
+        for key, step in (("j", "confirm"), ("j", "tag")):
+            await pilot.press(key)
+            await until(pilot, lambda s=step: app.screen.query_one(StepDetail).step_id == s, what=step)
+        await until(pilot, lambda: [p.source.step for p in area.query(LivePane)] == ["tag"], what="tag's own output")
+        assert not area.query("TabbedContent")
 
 
 # ---- search and the full output -------------------------------------------------------------------------------
@@ -346,15 +391,21 @@ async def test_a_decision_shows_the_evidence_it_depends_on(make_app, make_book, 
         await until(pilot, lambda: app.screen.query_one(StepDetail).step_id == "extra", what="the decision")
         area = app.screen.query_one(OutputArea)
         assert [(s.step, s.evidence) for s in area.sources] == [("servers", True), ("sizes", True)]
-        logs = {log.step: log for log in area.query("OutputLog")}
+
+        def log(step):  # asked each time: the area may rebuild its logs when the engine's next event arrives
+            found = [log for log in area.query("OutputLog") if log.step == step]
+            if not found:
+                raise NoMatches(step)
+            return found[0]
+
         if area.wide:
-            await until(pilot, lambda: logs["sizes"].line_count == 1, what="side by side")
+            await until(pilot, lambda: log("sizes").line_count == 1, what="side by side")
         else:
             area.switch(1)
-            await until(pilot, lambda: logs["sizes"].line_count == 1, what="the second tab")
+            await until(pilot, lambda: log("sizes").line_count == 1, what="the second tab")
             area.switch(0)
-        await until(pilot, lambda: logs["servers"].line_count == 3, what="the servers")
-        assert logs["servers"].plain(2) == "i-0c3 pending"
+        await until(pilot, lambda: log("servers").line_count == 3, what="the servers")
+        assert log("servers").plain(2) == "i-0c3 pending"
         text = screen_text(app)
         assert "List the servers" in text or "List the serv…" in text
 

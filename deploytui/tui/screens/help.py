@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -63,6 +64,18 @@ class HelpScreen(Dialog):
                     yield Label(group, classes="help-group")
                     yield Static(table)
             yield Label("Every action is also in the command palette (ctrl+p). Esc closes.", classes="hint")
+
+    def on_mount(self) -> None:
+        self._fit(self.app.size.height)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.height)
+
+    def _fit(self, height: int) -> None:
+        # the keys scroll inside the dialog, whose title, hint and border stay on screen at any height: the
+        # dialog may take 95% of the screen (app.tcss), less its border, padding, title and hint (8 rows).
+        # CSS cannot say "the dialog's room less its other rows" for a dialog that sizes itself to its content.
+        self.query_one(".help-body").styles.max_height = max(3, int(height * 0.95) - 8)
 
 
 class ActivityScreen(Dialog):

@@ -668,11 +668,15 @@ class DriveScreen(RunScreen):
         running = [sid for sid, st in s.steps.items() if st.command_running]
         resume = self.app.resume_command(self.run)  # type: ignore[attr-defined]
         text = f"The run stays open: resume it with\n  {resume}"
-        if running:
-            names = ", ".join(self._step_title(x) for x in running)
-            text = f"Running: {names}\nQuitting stops it (TERM, then KILL) and records that.\n" + text
-        self.ask(ConfirmDialog("Quit in the middle of the deploy?", text, yes="Quit"),
-                 lambda yes: self.app.call_later(self.app.action_quit))
+        if not running:
+            self.ask(ConfirmDialog("Quit in the middle of the deploy?", text, yes="Quit"),
+                     lambda yes: self.app.call_later(self.app.action_quit))
+            return
+        # a command is running: keys typed for its prompt ("query") must not answer yes
+        names = ", ".join(self._step_title(x) for x in running)
+        text = f"Running: {names}\nQuitting stops it (TERM, then KILL) and records that.\n" + text
+        self.ask(StopDialog("Quit in the middle of the deploy?", text, yes="Quit and stop it"),
+                 lambda stop: self.app.call_later(self.app.action_quit))
 
     def commands(self) -> list[Command]:
         out = super().commands()

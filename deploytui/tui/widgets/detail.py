@@ -173,9 +173,8 @@ class StepDetail(Vertical):
         if decide:
             self.w_question.update(Text(view.text(decide.question, step_id), style="bold"))
         self.w_options.set_options_of(
-            step_id, [view.text(o.label, step_id) + (f" → {o.goto}" if o.goto else "") for o in decide.options]
-            if decide
-            else [], chosen, enabled=planner.DECIDE in allowed)
+            step_id, [_option_text(view, step_id, o.label, o.goto) for o in decide.options] if decide else [],
+            chosen, enabled=planner.DECIDE in allowed)
         repeats = step_id in s.children and step_id not in s.items  # its items act; it may be skipped whole
         for button in self.w_buttons:
             button.display = button.intent in allowed
@@ -324,3 +323,14 @@ class StepDetail(Vertical):
         if area is None:
             raise NoMatches("the step's output area is not mounted yet")
         return area
+
+
+def _option_text(view: RunView, step_id: str, label: str, goto: str | None) -> str:
+    """An option as a person reads it: where it leads by that place's title (never a step id), unless the
+    label already says it ("Roll back" to the section "Roll back")."""
+    shown = view.text(label, step_id)
+    if not goto:
+        return shown
+    section = view.book.section(goto)
+    where = view.text(section.title if section else view.book.step(goto).title, step_id)
+    return shown if where.casefold() in shown.casefold() else f"{shown} → {where}"

@@ -284,21 +284,23 @@ class OutputArea(Container):
         super().__init__(**kw)
         self.sources: tuple[Source, ...] = ()
         self.pulled: tuple | None = None  # what the last pull saw: nothing new, nothing to do
+        self.laid_out: tuple | None = None  # the shape of the panes composed, whatever was shown since
 
     @staticmethod
     def shape(sources: Sequence[Source], wide: bool) -> tuple:
-        """What the layout depends on (no output keeps the one-log layout, hidden)."""
-        return (max(1, len(sources)), wide and len(sources) > 1)
+        """What the layout depends on: how many panes, and whether they stand side by side."""
+        return (len(sources), wide and len(sources) > 1)
 
     def show(self, sources: tuple[Source, ...]) -> None:
-        """Point the area at these sources: in place when the layout stays, laid out again (soon) when not."""
-        old = self.sources
+        """Point the area at these sources: in place when the layout stays, laid out again (soon) when not.
+        A step with no output hides the area and leaves its panes as they are, so the next step compares with
+        the panes really there (not with the empty step: that kept an earlier step's tabs)."""
         self.sources = sources
         self.display = bool(sources)
         self.pulled = None
         if not sources:
             return
-        if self.shape(old, self.wide) == self.shape(sources, self.wide) and self.children:
+        if self.laid_out == self.shape(sources, self.wide) and self.children:
             for pane, source in zip(self.query(LivePane), sources):
                 pane.point_at(source)
             if len(sources) > 1 and not self.wide:
@@ -314,6 +316,7 @@ class OutputArea(Container):
     def compose(self) -> ComposeResult:
         sources = self.sources
         self.pulled = None  # new panes: they fill at the next flush
+        self.laid_out = self.shape(sources, self.wide)
         if len(sources) == 1:
             yield LivePane(sources[0], show_title=False)
         elif sources and self.wide:
