@@ -3,9 +3,10 @@ chunks, with a timeout (TERM, then KILL after a grace).
 
 A command is over when its main process exits: its output is drained briefly, and whatever it left running
 (a daemon it started, say) is reported, not killed, because starting it may be the step's purpose. Every
-process a command starts carries a mark in its environment (`DEPLOYTUI_PROCESS`), so deploytui finds all
-of them, even those that left the session (`setsid`), when it must end a command (stop, timeout, quit) or
-when a resume looks for what a killed deploytui left behind."""
+process a command starts carries a mark in its environment (`DEPLOYTUI_PROCESS`), so deploytui finds them,
+even those that left the session (`setsid`), when it must end a command (stop, timeout, quit) or when a
+resume looks for what a killed deploytui left behind. A process whose environment was cleared (`env -i`,
+`sudo`'s env_reset) has no mark: only its process group reaches it (docs/architecture.md)."""
 
 from __future__ import annotations
 

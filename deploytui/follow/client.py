@@ -116,6 +116,9 @@ class SocketFollow(Feed):
         """The driver is gone (its socket closed) or silent for SILENCE seconds."""
         return self.gone or time.monotonic() - self.heard > SILENCE
 
+    def last_alive(self) -> float | None:
+        return time.time() - (time.monotonic() - self.heard)
+
     # ---- asking the driver ----------------------------------------------------------------------------------
     def _ask(self, request: dict[str, Any], timeout: float = 30.0) -> list[dict[str, Any]]:
         return list(self._answers_to(request, timeout))

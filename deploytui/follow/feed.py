@@ -101,6 +101,10 @@ class Feed:
             self.last_event = e
         return self.state
 
+    def last_alive(self) -> float | None:
+        """When the driver last showed it was alive (epoch seconds), if known: a stopped run's clock stops there."""
+        return None
+
     def poll(self) -> Update:
         update = self.fetch()
         self.apply(update)
@@ -172,6 +176,10 @@ class Follow(Feed):
     def stopped(self) -> bool:
         """The run is open but no deploytui drives it (killed, or quit without finishing it)."""
         return not self.state.outcome and not driver_alive(self.journal, self.run_id)
+
+    def last_alive(self) -> float | None:
+        driver = self.journal.driver(self.run_id)
+        return driver["beat"] if driver else None
 
     def tail_text(self, step: str, stream: str, attempt: int, upto: int, lines: int = 2000) -> str:
         """The raw text of the newest chunks of a stream of one attempt with id <= `upto`."""

@@ -379,6 +379,11 @@ def _execution(s: dict, x: dict, out: TextIO) -> None:
             if not t["checked"]:
                 out.write(f"- unticked “{t['label']}” by {t['actor']} at {fmt_clock(t['ts'])}\n")
         out.write("\n")
+    if x["sign_offs"]:
+        out.write("Signed off (four eyes):\n\n")
+        for so in x["sign_offs"]:
+            out.write(f"- {so['user']} at {fmt_clock(so['ts'])}, for {inline(so['command'])}\n")
+        out.write("\n")
     if x["reason"] and x["status"] in ("skipped", "done", "failed") and not x["attempts"]:
         by = f" by {x['settled_by']}" if x["settled_by"] else ""
         out.write(f"{x['status'].capitalize()}{by}: {x['reason']}\n\n")

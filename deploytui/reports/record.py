@@ -217,6 +217,9 @@ def _execution(journal: Journal, state: RunState, book: Runbook, sd: dict, on_pa
         "status": status, "reason": st.reason, "settled_by": st.settled_by, "attempts": attempts,
         "ticks": [{"ts": t.ts, "actor": t.actor, "index": t.index, "label": t.label, "checked": t.checked,
                    "early": t.early} for t in st.ticks],
+        # the four-eyes rule: who approved the command, when, and the exact command they were shown
+        "sign_offs": [{"ts": so["ts"], "user": so["user"], "uid": so["uid"], "command": so["command"]}
+                      for so in st.sign_offs],
         "timers": [{"timer": t.timer, "started": t.started, "deadline": t.deadline, "seconds": t.seconds,
                     "expired": t.expired} for t in st.timers],
         "panes": [{"ts": p.ts, "actor": p.actor, "pane": p.pane + 1, "title": titles.get(p.pane, f"pane {p.pane + 1}"),

@@ -246,8 +246,10 @@ class FollowApp(RunApp):
         stopped = not self.follow.state.outcome and self.follow.stopped
         if stopped != getattr(self, "_said_stopped", False):  # within a second of the driver going silent
             self._said_stopped = stopped
-            # nothing moves while nobody drives: the run's clock and countdowns stop where the pair saw it go
-            self.view.clock = FrozenClock(self.clock.now()) if stopped else self.clock
+            # nothing moves while nobody drives: the run's clock and countdowns stop where the driver was last
+            # alive (its heartbeat), also for a pair who joins later
+            now = self.clock.now()
+            self.view.clock = FrozenClock(min(now, self.follow.last_alive() or now)) if stopped else self.clock
             banner = screen.query_one("#follow-banner", Label)
             banner.update(self.banner())
             banner.set_class(stopped, "-stopped")

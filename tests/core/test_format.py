@@ -4,6 +4,9 @@ earlier step's outcome, prompt steps, durations that are templates."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from deploytui.engine.clock import FakeClock
@@ -675,7 +678,6 @@ def test_the_record_shows_each_item_with_its_own_checks_attempts_and_output(tmp_
     assert "##### Drain n2 (`drain[n2]`) [SKIPPED]" in md and "n2 is already on the new version" in md
     html = record(run.journal, run.run_id, "html")
     assert "Drain n1" in html and "drain[n2]" in html
-    import json
     doc = json.loads(record(run.journal, run.run_id, "json"))
     drain = next(st for sec in doc["sections"] for st in sec["steps"] if st["id"] == "drain")
     assert [(i["id"], i["values"], i["execution"]["status"]) for i in drain["items"]] == [
@@ -840,3 +842,28 @@ def test_a_step_the_run_left_for_a_rollback_is_recorded_as_left_not_as_never_on_
     assert attempt["status"] == "left" and attempt["ok"] and attempt["exit_code"] == 0
     assert "recycled" in str(attempt["output"])
     assert steps["after"]["execution"]["status"] == "not on this run's path"
+
+
+def test_the_record_lists_who_signed_off_a_step_when_and_for_which_command(tmp_path):
+    from deploytui.reports.export import record
+
+    run = start(tmp_path, """
+        [[steps]]
+        id = "drop"
+        title = "Drop the old table"
+        approve = 1
+        run = "echo dropping old_users"
+        """)
+    run.sign_off("drop", "bob", 4242, "echo dropping old_users")
+    run.run_step("drop")
+    assert wait_for(lambda: run.state.outcome == "succeeded", run=run)
+    md = record(run.journal, run.run_id, "md")
+    assert "Signed off (four eyes):" in md
+    assert re.search(r"- bob at \d\d:\d\d:\d\d, for `echo dropping old_users`", md), md
+    html = record(run.journal, run.run_id, "html")
+    assert re.search(r"<li>bob at \d\d:\d\d:\d\d, for <code>echo dropping old_users</code></li>", html)
+    doc = json.loads(record(run.journal, run.run_id, "json"))
+    [step] = [s for sec in doc["sections"] for s in sec["steps"] if s["id"] == "drop"]
+    [signed] = step["execution"]["sign_offs"]
+    assert (signed["user"], signed["uid"], signed["command"]) == ("bob", 4242, "echo dropping old_users")
+    assert signed["ts"] <= step["execution"]["attempts"][0]["started"]

@@ -133,6 +133,7 @@ async def test_a_pair_sees_at_80x24_that_the_driver_stopped_and_what_happened_la
         assert child, "the command never started"
         proc.send_signal(signal.SIGKILL)  # the driver dies mid-command; the pair joins after its last event
         proc.wait(timeout=10)
+        lived = time.time() - Journal(journal, readonly=True).events(run_id)[0].ts
         app = FollowApp(follow(journal, run_id), blink=False)
         async with app.run_test(size=(80, 24)) as pilot:
             deadline = time.monotonic() + 15
@@ -146,6 +147,8 @@ async def test_a_pair_sees_at_80x24_that_the_driver_stopped_and_what_happened_la
             clock = str(app.screen.query_one("#hdr-elapsed").render())
             await pilot.pause(2.1)  # the screen ticks once a second: a stopped run's clock does not
             assert str(app.screen.query_one("#hdr-elapsed").render()) == clock
+            h, m, sec = (int(x) for x in clock.split()[1].split(":"))
+            assert h * 3600 + m * 60 + sec <= lived + 1.5, (clock, lived)  # stopped at its last heartbeat
             assert app.screen.query_one("#follow-banner").has_class("-stopped")  # in the error colour
             await pilot.press("q")
     finally:

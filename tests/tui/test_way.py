@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from textual.css.query import NoMatches
+from textual.widgets import Label
 
 from deploytui.engine import planner
 from deploytui.events import kinds as ev
@@ -231,6 +232,8 @@ async def test_the_full_output_opens_in_the_app_from_the_journal(make_app, make_
         log = app.screen.query_one(JournalLog)
         await until(pilot, lambda: app.screen.matches == [122], what="the search of all of it")
         assert log.current == 122
+        said = app.screen.query_one("#fo-status", Label)
+        await until(pilot, lambda: "· 1 match for /^123$/" in str(said.render()), what="one match, in words")
         await pilot.press("slash", *"^4999[0-9]$", "enter")
         await until(pilot, lambda: len(app.screen.matches) == 10, what="ten matches")
         await pilot.press("n")

@@ -271,7 +271,8 @@ class FullOutputScreen(Screen):
         if self.searching and self.scanning:  # never "0 matches" for a search still reading
             found = f" · searching for /{self.searching}/: {len(self.matches):,} found so far"
         elif self.searching:
-            found = f" · {len(self.matches):,} matches for /{self.searching}/"
+            n = len(self.matches)
+            found = f" · {n:,} {'match' if n == 1 else 'matches'} for /{self.searching}/"
         if self.source.receiving:
             found += " · still coming from the driver"
         elif self.source.error:
