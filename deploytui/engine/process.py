@@ -6,7 +6,8 @@ A command is over when its main process exits: its output is drained briefly, an
 process a command starts carries a mark in its environment (`DEPLOYTUI_PROCESS`), so deploytui finds them,
 even those that left the session (`setsid`), when it must end a command (stop, timeout, quit) or when a
 resume looks for what a killed deploytui left behind. A process whose environment was cleared (`env -i`,
-`sudo`'s env_reset) has no mark: only its process group reaches it (docs/architecture.md)."""
+`sudo`'s env_reset) has no mark: it is found through the command's session while it stays there; one that
+clears its environment and leaves the session too is out of reach (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -134,6 +135,30 @@ def marked(prefix: str) -> list[int]:
                     found.append(int(name))
                 break
     return found
+
+
+def in_session(sid: int) -> list[int]:
+    """Live processes of session `sid` (a command's session: its main process leads it). This reaches the
+    children whose environment was cleared (`env -i`, sudo's env_reset), which carry no mark, as long as
+    they stay in the session; the kernel never gives the session's number to another process meanwhile."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if int(fields[3]) == sid and fields[0] not in (b"Z", b"X"):
+            found.append(int(name))
+    return found
+
+
+def ours(mark: str, sid: int | None = None) -> list[int]:
+    """What a command started and is still alive: the processes carrying its mark, and those of its session."""
+    return sorted(set(marked(mark)) | set(in_session(sid) if sid else ()))
 
 
 def _is_zombie(pid: int) -> bool:
@@ -285,7 +310,7 @@ def run(argv: list[str], on_output: Callable[[bytes], None], *, cwd: str | None 
         code = proc.wait()
         if ender is not None:
             ender.join()
-        left = [] if stopped or not mark else describe(marked(mark))
+        left = [] if stopped or not mark else describe(ours(mark, proc.pid))
         if code < 0:
             return Exit(128 - code, -code, stopped, left)
         return Exit(code, None, stopped, left)
@@ -296,7 +321,8 @@ def run(argv: list[str], on_output: Callable[[bytes], None], *, cwd: str | None 
 
 
 def _end_command(proc: subprocess.Popen, mark: str | None, grace: float) -> None:
-    """End a command: its process group, then every process that carries its mark (daemons included)."""
+    """End a command: its process group, then every process that carries its mark (daemons included) or is
+    still in its session."""
     kill_group(proc, grace)
     if mark:
-        end(marked(mark), grace=1.0)
+        end(ours(mark, proc.pid), grace=1.0)

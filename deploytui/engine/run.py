@@ -269,7 +269,9 @@ class Run:
             if st.command_running:
                 run.emit(ev.StepInterrupted(attempt=st.attempt), step=sid)
             if st.interrupted:
-                alive = process.marked(process.mark_value(run.run_id, sid, st.attempt))
+                started = st.process or {}  # its session, if it ran on this boot (a pid is not unique across)
+                session = started.get("pid") if started.get("boot_id") == process.boot_id() else None
+                alive = process.ours(process.mark_value(run.run_id, sid, st.attempt), session)
                 if alive:
                     run._survivors[sid] = alive
                     run.emit(ev.SurvivorsFound(attempt=st.attempt, processes=process.describe(alive)), step=sid)

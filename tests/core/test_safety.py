@@ -64,6 +64,28 @@ def test_a_daemon_holding_the_terminal_does_not_keep_the_step_running(tmp_path):
         kill_quietly(*read_pids(pids, 1))
 
 
+def test_a_child_whose_environment_was_cleared_is_still_listed_as_left_running(tmp_path):
+    # `env -i` (or sudo's env_reset) drops the DEPLOYTUI_PROCESS mark: such a child stayed in the
+    # command's session but was neither listed nor known to a resume
+    pids = tmp_path / "pids"
+    run = start(tmp_path, f"""
+        [[steps]]
+        id = "agent"
+        title = "Start the agent"
+        run = "env -i nohup /bin/sh -c 'echo $$ > {pids}; exec sleep 301' >/dev/null 2>&1 & sleep 0.2; echo started"
+        timeout = "60s"
+        """)
+    try:
+        run.run_step("agent")
+        assert wait_for(lambda: run.state.outcome == "succeeded", timeout=15, run=run)
+        (agent,) = read_pids(pids, 1)
+        left = [e for e in run.journal.events(run.run_id) if e.kind == ev.LEFT_RUNNING]
+        assert len(left) == 1 and [p["pid"] for p in left[0].data["processes"]] == [agent]
+        assert "sleep 301" in left[0].data["processes"][0]["command"] and alive(agent)
+    finally:
+        kill_quietly(*read_pids(pids, 1))
+
+
 def test_a_timeout_fails_the_step_in_time_and_ends_what_it_started(tmp_path):
     pids = tmp_path / "pids"
     run = start(tmp_path, f"""
