@@ -155,6 +155,7 @@ def test_a_pair_is_told_of_the_lines_before_the_last_5000_and_reads_all_of_them_
         top = pair.shows("       1 1")
         assert "       2 2" in top, top
         pair.keys("/")
+        pair.shows("search all of the output")  # the box is seen (it was hidden under the status line)
         pair.type("^2999[0-9]$")
         pair.keys("Enter")
         assert "10 matches" in pair.shows("matches for")

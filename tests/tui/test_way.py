@@ -228,7 +228,9 @@ async def test_the_full_output_opens_in_the_app_from_the_journal(make_app, make_
         lines = app.screen.source
         assert lines.total == 50000 and lines.line(0) == "1" and lines.line(49999) == "50000"
         assert [lines.line(i) for i in range(12344, 12347)] == ["12345", "12346", "12347"]
-        await pilot.press("slash", *"^123$", "enter")
+        await pilot.press("slash")
+        await until(pilot, lambda: "search all of the output" in screen_text(app), what="the search box, seen")
+        await pilot.press(*"^123$", "enter")
         log = app.screen.query_one(JournalLog)
         await until(pilot, lambda: app.screen.matches == [122], what="the search of all of it")
         assert log.current == 122

@@ -223,7 +223,10 @@ class FullOutputScreen(Screen):
     DEFAULT_CSS = """
     FullOutputScreen #fo-title { dock: top; height: 1; width: 1fr; background: $panel; text-style: bold;
                                  padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
-    FullOutputScreen #fo-search { dock: bottom; height: 1; display: none; border: none; padding: 0 1; }
+    FullOutputScreen #fo-log { height: 1fr; }
+    /* in the flow under the log, not docked: two widgets docked at the bottom overlap, and the status line
+       hid the search box (the pattern was typed unseen) */
+    FullOutputScreen #fo-search { height: 1; display: none; border: none; padding: 0 1; }
     FullOutputScreen #fo-search.open { display: block; }
     FullOutputScreen #fo-status { dock: bottom; height: 1; width: 1fr; background: $panel; padding: 0 1;
                                   color: $text-muted; }
