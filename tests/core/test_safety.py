@@ -558,3 +558,25 @@ def test_after_deploytui_ends_the_journal_file_alone_holds_everything(tmp_path):
     db = sqlite3.connect(copy)
     assert db.execute("SELECT outcome FROM runs").fetchone() == ("succeeded",)
     assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] > 5
+
+
+def test_a_heartbeat_that_meets_a_busy_journal_is_skipped_and_the_run_keeps_ticking(tmp_path):
+    # the ticker stopped for good (with a traceback) when one heartbeat met "database is locked": the
+    # deadline was no longer watched and followers saw a dead driver
+    run = start(tmp_path, '[[steps]]\nid = "a"\ntitle = "A"\nchecks = ["x"]\n')
+    real, failed = run.journal.beat, []
+
+    def busy_once(*args):
+        if not failed:
+            failed.append(True)
+            raise UserError("journal: database is locked")
+        return real(*args)
+
+    run.journal.beat = busy_once  # the run's ticker is already beating
+    try:
+        assert wait_for(lambda: failed, timeout=5)
+        before = run.journal.driver(run.run_id)["beat"]
+        assert wait_for(lambda: run.journal.driver(run.run_id)["beat"] > before, timeout=5)
+        assert run._ticker.is_alive()
+    finally:
+        run.close()
