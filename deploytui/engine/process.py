@@ -91,14 +91,20 @@ def spawn(argv: list[str], *, cwd: str | None = None, env: dict[str, str] | None
 
 
 # ---- finding processes ------------------------------------------------------------------------------------
-def start_time(pid: int) -> int | None:
-    """The kernel's start time of `pid` (ticks since boot), to tell it from a later process with its pid."""
+def _stat(pid: int) -> list[bytes] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None for a process gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
         return None
-    return int(stat[stat.rfind(b")") + 2 :].split()[19])
+    return stat[stat.rfind(b")") + 2 :].split()
+
+
+def start_time(pid: int) -> int | None:
+    """The kernel's start time of `pid` (ticks since boot), to tell it from a later process with its pid."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields else None
 
 
 def boot_id() -> str:
@@ -119,55 +125,38 @@ def command_line(pid: int) -> str:
 
 def marked(prefix: str) -> list[int]:
     """Live processes whose mark starts with `prefix` (a run, a step of it, or one attempt)."""
+    return ours(prefix)
+
+
+def ours(prefix: str, session: int | None = None) -> list[int]:
+    """Live processes a command started: those whose mark starts with `prefix`, and (given its `session`, which
+    its main process leads) those still in its session. The session reaches the children whose environment
+    was cleared (`env -i`, sudo's env_reset), which carry no mark; the kernel never gives the session's
+    number to another process while the session lives."""
     want = f"{MARK}={prefix}".encode()
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
+            continue
+        fields = _stat(int(name))
+        if not fields or fields[0] in (b"Z", b"X"):  # gone, or a zombie: nothing left to end
+            continue
+        if session and int(fields[3]) == session:
+            found.append(int(name))
             continue
         try:
             with open(f"/proc/{name}/environ", "rb") as f:
                 environ = f.read()
         except OSError:
             continue
-        for entry in environ.split(b"\0"):
-            if entry == want or entry.startswith(want + b"/"):
-                if not _is_zombie(int(name)):
-                    found.append(int(name))
-                break
-    return found
-
-
-def in_session(sid: int) -> list[int]:
-    """Live processes of session `sid` (a command's session: its main process leads it). This reaches the
-    children whose environment was cleared (`env -i`, sudo's env_reset), which carry no mark, as long as
-    they stay in the session; the kernel never gives the session's number to another process meanwhile."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if int(fields[3]) == sid and fields[0] not in (b"Z", b"X"):
+        if any(entry == want or entry.startswith(want + b"/") for entry in environ.split(b"\0")):
             found.append(int(name))
-    return found
-
-
-def ours(mark: str, sid: int | None = None) -> list[int]:
-    """What a command started and is still alive: the processes carrying its mark, and those of its session."""
-    return sorted(set(marked(mark)) | set(in_session(sid) if sid else ()))
+    return sorted(found)
 
 
 def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return True
-    return stat[stat.rfind(b")") + 2 :].split()[0] in (b"Z", b"X")
+    fields = _stat(pid)
+    return not fields or fields[0] in (b"Z", b"X")
 
 
 def describe(pids: list[int]) -> list[dict]:

@@ -192,11 +192,10 @@ def sized_by_the_driver(socket: Path, session: str, version: tuple[int, int]) ->
     `window-size latest` let the last client used set the size; with pairs attached `ignore-size`, tmux still
     falls back to their sizes once the driver detaches (every pair dropped to 80x23). So the size is manual,
     and a hook sets it to the size of a client that attaches or resizes, unless it is a pair (ignore-size or
-    read-only). A hook's
-    `#{client_*}` may name another client than the one it fired for, so the hook asks tmux about
-    `#{hook_client}` from a shell (run-shell expands formats once: every other `#` is doubled). The shell
-    always succeeds and prints nothing: tmux shows a failed run-shell in the pane, and that view took the
-    driver's next key."""
+    read-only). A hook's `#{client_*}` may name another client than the one it fired for, so the hook asks
+    tmux about `#{hook_client}` from a shell (run-shell expands formats once: every other `#` is doubled).
+    The shell always succeeds and prints nothing: tmux shows a failed run-shell in the pane, and that view
+    took the driver's next key."""
     if version < (3, 2):  # no ignore-size: pairs cannot be told apart; the last client used sets the size
         return ["set-option", "-g", "window-size", "latest"]
     tmux = f"tmux -S {shlex.quote(str(socket))}"
